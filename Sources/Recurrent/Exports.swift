@@ -1,0 +1,3 @@
+// `import Recurrent` brings in every layer of the library.
+@_exported import RecurrentKernels
+@_exported import RecurrentTensor

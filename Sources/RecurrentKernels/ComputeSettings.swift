@@ -1,0 +1,167 @@
+// Process-wide compute settings: how many threads the kernels may use and which GEMM backend runs.
+//
+// They start from the environment (RECURRENT_THREADS, RECURRENT_BACKEND, RECURRENT_BLAS_LIBRARY) and can be
+// changed at run time (the CLI's --threads and --backend). A bad environment value never traps: the library
+// falls back to the default and remembers why, and the CLI turns that into an error with exit code 2.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// Which matrix-multiply implementation runs.
+public enum GEMMBackend: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The package's own blocked SIMD kernel (always available).
+    case swift
+    /// A system BLAS loaded at run time (OpenBLAS or another CBLAS on Linux, Accelerate on Apple platforms).
+    case blas
+
+    public var description: String { rawValue }
+}
+
+/// What the user asked for: a backend, or `automatic` (BLAS when one is found, else Swift).
+public enum GEMMBackendPreference: Sendable, Equatable, CustomStringConvertible {
+    case automatic
+    case forced(GEMMBackend)
+
+    /// Parses `auto`, `swift` or `blas` (any case).
+    public init(parsing text: String) throws(ComputeSettingsError) {
+        switch text.lowercased() {
+        case "auto", "automatic": self = .automatic
+        case "swift": self = .forced(.swift)
+        case "blas": self = .forced(.blas)
+        default: throw .unknownBackend(text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .automatic: "auto"
+        case .forced(let backend): backend.rawValue
+        }
+    }
+}
+
+public enum ComputeSettingsError: Error, Equatable, CustomStringConvertible {
+    case unknownBackend(String)
+    case invalidThreadCount(String)
+    case blasUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .unknownBackend(let name):
+            "unknown GEMM backend '\(name)': expected one of swift, blas, auto"
+        case .invalidThreadCount(let text):
+            "invalid thread count '\(text)': expected a whole number from 1 to \(ComputeSettings.maximumThreads)"
+        case .blasUnavailable(let why):
+            "the BLAS backend was requested but no system BLAS could be loaded: \(why)"
+        }
+    }
+}
+
+/// The process-wide settings. All members are safe to call from any thread.
+public enum ComputeSettings {
+    /// More threads than this is surely a typo, and would only oversubscribe the machine.
+    public static let maximumThreads = 1024
+
+    private struct State {
+        var threads: Int
+        var preference: GEMMBackendPreference
+        var environmentProblems: [ComputeSettingsError]
+    }
+
+    private static let state: Mutex<State> = Mutex(readEnvironment())
+
+    /// The number of online processors, at least 1.
+    public static var processorCount: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    /// Threads the kernels split work over (1 means everything runs on the calling thread).
+    public static var threads: Int {
+        state.withLock { $0.threads }
+    }
+
+    /// Sets the thread count; throws for anything outside 1...maximumThreads.
+    public static func setThreads(_ count: Int) throws(ComputeSettingsError) {
+        guard (1...maximumThreads).contains(count) else { throw .invalidThreadCount(String(count)) }
+        state.withLock { $0.threads = count }
+        SystemBLAS.shared?.setThreads(count)
+    }
+
+    /// Parses a thread count as the user typed it.
+    public static func parseThreads(_ text: String) throws(ComputeSettingsError) -> Int {
+        guard let count = Int(text.trimmingSpaces), (1...maximumThreads).contains(count) else {
+            throw .invalidThreadCount(text)
+        }
+        return count
+    }
+
+    public static var backendPreference: GEMMBackendPreference {
+        state.withLock { $0.preference }
+    }
+
+    /// Chooses the backend. Forcing `.blas` when none can be loaded throws and leaves the setting as it was.
+    public static func setBackend(_ preference: GEMMBackendPreference) throws(ComputeSettingsError) {
+        if preference == .forced(.blas), SystemBLAS.shared == nil {
+            throw .blasUnavailable(SystemBLAS.searchReport)
+        }
+        state.withLock { $0.preference = preference }
+    }
+
+    /// The backend that GEMM calls use now.
+    public static var activeBackend: GEMMBackend {
+        switch backendPreference {
+        case .forced(let backend): return backend == .blas && SystemBLAS.shared == nil ? .swift : backend
+        case .automatic: return SystemBLAS.shared == nil ? .swift : .blas
+        }
+    }
+
+    /// Why the active backend is the one it is, for `recurrent info`.
+    public static var backendReason: String {
+        let found = SystemBLAS.shared
+        switch (backendPreference, found) {
+        case (.forced(.swift), _): return "forced by setting: Swift SIMD kernels"
+        case (.forced(.blas), let blas?): return "forced by setting: \(blas.versionDescription)"
+        case (.forced(.blas), nil): return "BLAS forced but none loads (\(SystemBLAS.searchReport)): Swift SIMD kernels"
+        case (.automatic, let blas?): return "\(blas.versionDescription) found"
+        case (.automatic, nil): return "no system BLAS: Swift SIMD kernels"
+        }
+    }
+
+    /// Problems found in RECURRENT_* environment variables (the defaults were used instead).
+    public static var environmentProblems: [ComputeSettingsError] {
+        state.withLock { $0.environmentProblems }
+    }
+
+    private static func readEnvironment() -> State {
+        var problems: [ComputeSettingsError] = []
+        var threads = processorCount
+        if let text = environmentValue("RECURRENT_THREADS") {
+            do { threads = try parseThreads(text) } catch { problems.append(error) }
+        }
+        var preference = GEMMBackendPreference.automatic
+        if let text = environmentValue("RECURRENT_BACKEND") {
+            do { preference = try GEMMBackendPreference(parsing: text) } catch { problems.append(error) }
+        }
+        return State(threads: threads, preference: preference, environmentProblems: problems)
+    }
+}
+
+func environmentValue(_ name: String) -> String? {
+    guard let raw = getenv(name) else { return nil }
+    let value = String(cString: raw)
+    return value.isEmpty ? nil : value
+}
+
+extension String {
+    var trimmingSpaces: Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return self[first...last]
+    }
+}

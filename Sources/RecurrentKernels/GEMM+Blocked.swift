@@ -1,0 +1,337 @@
+// The fast Float32 GEMM, in the style of BLIS (Van Zee & van de Geijn):
+//
+//   for jc in N by NC            B block (KC, NC) lives in L3
+//     for pc in K by KC
+//       for ic in M by MC        A block (MC, KC) packed into L2, alpha folded in
+//         for jr in NC by NR     B micro-panel (KC, NR) in L1
+//           for ir in MC by MR   micro-kernel: a (MR, NR) tile of C held in registers across KC
+//
+// Packing copies op(A) and op(B) into contiguous, zero-padded panels so the micro-kernel sees one layout for
+// every transpose case and never branches on edges. With a single A block (M ≤ MC, the RNN case of a small
+// batch times a wide weight) each B micro-panel is packed just before use into one L1-sized buffer, so the
+// packed copy never leaves L1. Threads take disjoint column (or row) ranges of C and run the serial algorithm.
+
+extension GEMM {
+    // MR × NR = 6 × 16: twelve 8-lane accumulators plus two B vectors and one broadcast A value fill the 16
+    // vector registers of AVX2 (and leave room on arm64's 32). KC keeps a B micro-panel (16 KiB) in L1, MC an A
+    // block (144 KiB) in L2, NC a B block (4 MiB) in L3.
+    static let microRows = 6
+    static let microColumns = 16
+    static let depthBlock = 256
+    static let rowBlock = 144
+    static let columnBlock = 4080
+    /// B block width when M fits one A block: (KC, 256) floats = 256 KiB, half of a Zen 3 L2.
+    static let narrowColumnBlock = 256
+    /// Below this many multiply-adds per thread, waking another thread costs more than it saves.
+    static let minimumWorkPerThread = 1 << 21
+
+    /// The blocked SIMD kernel, split over `threads`.
+    public static func blocked(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1
+    ) {
+        checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        guard m > 0, n > 0 else { return }
+        guard k > 0, alpha != 0 else {
+            scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let usefulThreads = max(1, min(threads, m * n * k / minimumWorkPerThread))
+        // Split the longer side of C (in whole tiles) so each thread keeps full-width micro-kernels.
+        let splitColumns = (n + microColumns - 1) / microColumns >= (m + microRows - 1) / microRows
+        let ranges = splitColumns
+            ? splitRanges(count: n, parts: usefulThreads, granularity: microColumns)
+            : splitRanges(count: m, parts: usefulThreads, granularity: microRows)
+        parallelFor(parts: ranges.count) { part in
+            let range = ranges[part]
+            if splitColumns {
+                let bOffset = transposeB ? range.lowerBound * ldb : range.lowerBound
+                serialBlocked(
+                    transposeA: transposeA, transposeB: transposeB, m: m, n: range.count, k: k, alpha: alpha,
+                    a: a, lda: lda, b: b + bOffset, ldb: ldb, beta: beta, c: c + range.lowerBound, ldc: ldc)
+            } else {
+                let aOffset = transposeA ? range.lowerBound : range.lowerBound * lda
+                serialBlocked(
+                    transposeA: transposeA, transposeB: transposeB, m: range.count, n: n, k: k, alpha: alpha,
+                    a: a + aOffset, lda: lda, b: b, ldb: ldb, beta: beta, c: c + range.lowerBound * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    static func serialBlocked(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let mr = microRows, nr = microColumns
+        // A small M (a batch of hidden states times a wide weight) fits one A block: pack it once per depth
+        // block and walk B in narrow blocks that stay in L2 rather than one wide block in L3.
+        let smallM = m <= rowBlock
+        let bBlockWidth = smallM ? narrowColumnBlock : columnBlock
+        let packedARows = (min(m, rowBlock) + mr - 1) / mr * mr
+        let packedBColumns = (min(n, bBlockWidth) + nr - 1) / nr * nr
+        let scratch = GEMMScratch.take(aCount: packedARows * depthBlock, bCount: packedBColumns * depthBlock)
+        defer { GEMMScratch.give(scratch) }
+        let packedA = scratch.a, packedB = scratch.b
+
+        if smallM {
+            for pc in stride(from: 0, to: k, by: depthBlock) {
+                let depth = min(depthBlock, k - pc)
+                let betaNow: Float = pc == 0 ? beta : 1
+                packABlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, alpha: alpha, into: packedA)
+                for jc in stride(from: 0, to: n, by: bBlockWidth) {
+                    let columns = min(bBlockWidth, n - jc)
+                    packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
+                    macroKernel(rows: m, columns: columns, depth: depth, a: packedA, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                }
+            }
+        } else {
+            for jc in stride(from: 0, to: n, by: bBlockWidth) {
+                let columns = min(bBlockWidth, n - jc)
+                for pc in stride(from: 0, to: k, by: depthBlock) {
+                    let depth = min(depthBlock, k - pc)
+                    let betaNow: Float = pc == 0 ? beta : 1
+                    packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
+                    for ic in stride(from: 0, to: m, by: rowBlock) {
+                        let rows = min(rowBlock, m - ic)
+                        packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: packedA)
+                        macroKernel(rows: rows, columns: columns, depth: depth, a: packedA, b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                    }
+                }
+            }
+        }
+    }
+
+    /// C block (rows, columns) = beta·C + packed A block · packed B block: B micro-panel outer (it stays in L1),
+    /// A micro-panels inner (streamed from L2).
+    @inline(__always)
+    static func macroKernel(
+        rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
+    ) {
+        let mr = microRows, nr = microColumns
+        for jr in stride(from: 0, to: columns, by: nr) {
+            let panelColumns = min(nr, columns - jr)
+            let bPanel = b + jr * depth
+            for ir in stride(from: 0, to: rows, by: mr) {
+                let panelRows = min(mr, rows - ir)
+                let aPanel = a + ir * depth
+                let cTile = c + ir * ldc + jr
+                if panelRows == mr && panelColumns == nr {
+                    microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
+                } else {
+                    // Edge tiles are computed in full into scratch, then the valid part is merged into C.
+                    microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
+                    for r in 0..<panelRows {
+                        for col in 0..<panelColumns {
+                            let value = edgeTile[r * nr + col]
+                            let target = cTile + r * ldc + col
+                            target.pointee = beta == 0 ? value : beta * target.pointee + value
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs op(B)[row ..< row+depth, column ..< column+columns] into NR-wide panels, one after another: panel q
+    /// holds, for each k, the NR values of columns q·NR ..< q·NR+NR. Columns past the edge are zero. B stored
+    /// (K, N) is read row by row so the hardware prefetcher sees long contiguous runs.
+    @inline(__always)
+    static func packBBlock(
+        transposeB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, column: Int, depth: Int, columns: Int,
+        into packed: UnsafeMutablePointer<Float>
+    ) {
+        let nr = microColumns
+        let fullPanels = columns / nr
+        if transposeB {
+            for panel in 0..<((columns + nr - 1) / nr) {
+                packBPanel(
+                    transposeB: true, b: b, ldb: ldb, row: row, column: column + panel * nr, depth: depth,
+                    columns: min(nr, columns - panel * nr), into: packed + panel * nr * depth)
+            }
+            return
+        }
+        for p in 0..<depth {
+            let source = UnsafeRawPointer(b + (row + p) * ldb + column)
+            for panel in 0..<fullPanels {
+                let target = UnsafeMutableRawPointer(packed + panel * nr * depth + p * nr)
+                let offset = panel * nr * 4
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: offset + 32, as: SIMD8<Float>.self), toByteOffset: 32, as: SIMD8<Float>.self)
+            }
+        }
+        if columns % nr != 0 {
+            packBPanel(
+                transposeB: false, b: b, ldb: ldb, row: row, column: column + fullPanels * nr, depth: depth,
+                columns: columns % nr, into: packed + fullPanels * nr * depth)
+        }
+    }
+
+    /// Packs op(A)[row ..< row+rows, column ..< column+depth] · alpha into MR-row panels: panel p holds, for each
+    /// k, the MR values of rows p·MR ..< p·MR+MR side by side. Rows past the edge are zero.
+    @inline(__always)
+    static func packABlock(
+        transposeA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, column: Int, rows: Int, depth: Int,
+        alpha: Float, into packed: UnsafeMutablePointer<Float>
+    ) {
+        let mr = microRows
+        for panelStart in stride(from: 0, to: rows, by: mr) {
+            let panel = packed + panelStart * depth
+            let validRows = min(mr, rows - panelStart)
+            if transposeA {
+                // A stored (K, M): the MR values for one k are contiguous.
+                for p in 0..<depth {
+                    let source = a + (column + p) * lda + row + panelStart
+                    let target = panel + p * mr
+                    for r in 0..<validRows { target[r] = alpha * source[r] }
+                    for r in validRows..<mr { target[r] = 0 }
+                }
+            } else if validRows == mr {
+                // Six rows read side by side: six sequential streams, one contiguous write stream.
+                let r0 = a + (row + panelStart) * lda + column
+                let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
+                for p in 0..<depth {
+                    let target = panel + p * mr
+                    target[0] = alpha * r0[p]; target[1] = alpha * r1[p]; target[2] = alpha * r2[p]
+                    target[3] = alpha * r3[p]; target[4] = alpha * r4[p]; target[5] = alpha * r5[p]
+                }
+            } else {
+                for r in 0..<mr {
+                    if r < validRows {
+                        let source = a + (row + panelStart + r) * lda + column
+                        for p in 0..<depth { panel[p * mr + r] = alpha * source[p] }
+                    } else {
+                        for p in 0..<depth { panel[p * mr + r] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs op(B)[row ..< row+depth, column ..< column+columns] into one NR-wide panel: for each k, NR values.
+    /// Columns past the edge are zero.
+    @inline(__always)
+    static func packBPanel(
+        transposeB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, column: Int, depth: Int, columns: Int,
+        into panel: UnsafeMutablePointer<Float>
+    ) {
+        let nr = microColumns
+        if transposeB {
+            // B stored (N, K): each column of op(B) is a contiguous row of B.
+            for col in 0..<nr {
+                if col < columns {
+                    let source = b + (column + col) * ldb + row
+                    for p in 0..<depth { panel[p * nr + col] = source[p] }
+                } else {
+                    for p in 0..<depth { panel[p * nr + col] = 0 }
+                }
+            }
+        } else if columns == nr {
+            for p in 0..<depth {
+                let source = UnsafeRawPointer(b + (row + p) * ldb + column)
+                let target = UnsafeMutableRawPointer(panel + p * nr)
+                target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), toByteOffset: 32, as: SIMD8<Float>.self)
+            }
+        } else {
+            for p in 0..<depth {
+                let source = b + (row + p) * ldb + column
+                let target = panel + p * nr
+                for col in 0..<columns { target[col] = source[col] }
+                for col in columns..<nr { target[col] = 0 }
+            }
+        }
+    }
+
+    /// C[0..<6, 0..<16] = beta · C + Σ_k a[k·6 + r] · b[k·16 + c]. The accumulators start from beta · C, so the
+    /// loads of C are issued first and their cache misses overlap the FMA loop instead of stalling the stores;
+    /// `addingProduct` compiles to one FMA per vector on an FMA target.
+    @inline(__always)
+    static func microKernel(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
+    ) {
+        typealias V = SIMD8<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        if beta != 0 {
+            (c00, c01) = loadRow(c, beta)
+            (c10, c11) = loadRow(c + ldc, beta)
+            (c20, c21) = loadRow(c + 2 * ldc, beta)
+            (c30, c31) = loadRow(c + 3 * ldc, beta)
+            (c40, c41) = loadRow(c + 4 * ldc, beta)
+            (c50, c51) = loadRow(c + 5 * ldc, beta)
+        }
+        // Each k step: two B vectors, six broadcast A values, twelve FMAs. Unrolled by four (written out: a
+        // nested function here makes the compiler spill the accumulators) so loop bookkeeping stays cheap.
+        var pa = a
+        var pb = UnsafeRawPointer(b)
+        var b0 = V(), b1 = V(), av = V()
+        for _ in 0..<(depth / 4) {
+            b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
+            av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[4]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[5]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            b0 = pb.load(fromByteOffset: 64, as: V.self); b1 = pb.load(fromByteOffset: 96, as: V.self)
+            av = V(repeating: pa[6]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[7]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[8]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[9]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[10]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[11]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            b0 = pb.load(fromByteOffset: 128, as: V.self); b1 = pb.load(fromByteOffset: 160, as: V.self)
+            av = V(repeating: pa[12]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[13]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[14]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[15]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[16]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[17]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            b0 = pb.load(fromByteOffset: 192, as: V.self); b1 = pb.load(fromByteOffset: 224, as: V.self)
+            av = V(repeating: pa[18]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[19]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[20]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[21]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[22]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[23]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            pa += 24
+            pb += 256
+        }
+        for _ in 0..<(depth % 4) {
+            b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
+            av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[4]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[5]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            pa += 6
+            pb += 64
+        }
+        storeRow(c, c00, c01)
+        storeRow(c + ldc, c10, c11)
+        storeRow(c + 2 * ldc, c20, c21)
+        storeRow(c + 3 * ldc, c30, c31)
+        storeRow(c + 4 * ldc, c40, c41)
+        storeRow(c + 5 * ldc, c50, c51)
+    }
+
+    @inline(__always)
+    static func loadRow(_ row: UnsafeMutablePointer<Float>, _ beta: Float) -> (SIMD8<Float>, SIMD8<Float>) {
+        let raw = UnsafeRawPointer(row)
+        let low = raw.loadUnaligned(as: SIMD8<Float>.self)
+        let high = raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        return beta == 1 ? (low, high) : (low * beta, high * beta)
+    }
+
+    @inline(__always)
+    static func storeRow(_ row: UnsafeMutablePointer<Float>, _ low: SIMD8<Float>, _ high: SIMD8<Float>) {
+        let raw = UnsafeMutableRawPointer(row)
+        raw.storeBytes(of: low, as: SIMD8<Float>.self)
+        raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
+    }
+}

@@ -1,0 +1,79 @@
+// General matrix multiply, the heart of every layer: C = alpha·op(A)·op(B) + beta·C, all row-major.
+//
+// Shape legend: op(A) is (M, K), op(B) is (K, N), C is (M, N). `transposeA` means A is stored (K, M) and used
+// transposed; likewise B stored (N, K). lda/ldb/ldc are row strides in elements. Backward needs all three
+// forms: dX = dY·W (A·B), dW = dYᵀ·X (Aᵀ·B), Y = X·Wᵀ (A·Bᵀ), each with beta = 1 to accumulate.
+//
+// Three implementations: `reference` (the naive triple loop, the specification), `blocked` (packed panels and
+// a register-blocked SIMD micro-kernel, split over the cores) and the system BLAS when one is loaded.
+
+/// Element types the GEMM entry points accept.
+public protocol GEMMScalar: BinaryFloatingPoint, Sendable {}
+extension Float: GEMMScalar {}
+extension Double: GEMMScalar {}
+
+public enum GEMM {
+    /// Multiplies with the active backend and thread count (see `ComputeSettings`), or the ones given.
+    public static func multiply(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+        backend: GEMMBackend? = nil, threads: Int? = nil
+    ) {
+        checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        let threads = threads ?? ComputeSettings.threads
+        let backend = backend ?? ComputeSettings.activeBackend
+        if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
+            blas.sgemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        } else {
+            blocked(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
+    }
+
+    /// Float64 multiply, used by gradient checks: the system BLAS's dgemm when it runs, else a simple
+    /// cache-friendly loop (Float64 is for checking, not for speed).
+    public static func multiply(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Double = 1,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int,
+        backend: GEMMBackend? = nil, threads: Int? = nil
+    ) {
+        checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        let backend = backend ?? ComputeSettings.activeBackend
+        if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, blas.hasDoublePrecision,
+           SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
+            blas.dgemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads ?? ComputeSettings.threads)
+        } else {
+            rowStreaming(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
+    /// Strides too small for the shapes would read or write out of bounds: that is a bug in the caller.
+    static func checkStrides(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m=\(m) n=\(n) k=\(k)")
+        precondition(lda >= max(1, transposeA ? m : k), "GEMM: lda=\(lda) too small for op(A) (\(m), \(k))")
+        precondition(ldb >= max(1, transposeB ? k : n), "GEMM: ldb=\(ldb) too small for op(B) (\(k), \(n))")
+        precondition(ldc >= max(1, n), "GEMM: ldc=\(ldc) too small for C (\(m), \(n))")
+    }
+
+    /// C = beta·C, with beta == 0 writing zeros (so NaNs in uninitialised C do not survive).
+    @inlinable
+    static func scale<T: GEMMScalar>(m: Int, n: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+        for i in 0..<m {
+            let row = c + i * ldc
+            if beta == 0 {
+                row.update(repeating: 0, count: n)
+            } else if beta != 1 {
+                for j in 0..<n { row[j] *= beta }
+            }
+        }
+    }
+}

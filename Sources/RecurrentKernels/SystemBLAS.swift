@@ -1,0 +1,131 @@
+// An optional system BLAS, found at run time so that the package builds and runs with no system library.
+//
+// Linux: dlopen of OpenBLAS or any CBLAS (libopenblas.so.0, libblas.so.3, ...); Apple platforms: Accelerate.
+// RECURRENT_BLAS_LIBRARY names a library file to try first. Only `cblas_sgemm`/`cblas_dgemm` are used.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// A loaded CBLAS library.
+public final class SystemBLAS: Sendable {
+    // CBLAS's enum values (cblas.h): CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112.
+    private static let rowMajor: Int32 = 101
+    private static func cblasTranspose(_ transposed: Bool) -> Int32 { transposed ? 112 : 111 }
+
+    private typealias SGEMM = @convention(c) (
+        Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+        UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+    ) -> Void
+    private typealias DGEMM = @convention(c) (
+        Int32, Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>?, Int32,
+        UnsafePointer<Double>?, Int32, Double, UnsafeMutablePointer<Double>?, Int32
+    ) -> Void
+    private typealias SetThreads = @convention(c) (Int32) -> Void
+    private typealias GetConfig = @convention(c) () -> UnsafePointer<CChar>?
+
+    /// The file that was loaded.
+    public let path: String
+    /// For example "OpenBLAS 0.3.21" or "CBLAS from libblas.so.3".
+    public let versionDescription: String
+    private let sgemm: SGEMM
+    private let dgemm: DGEMM?
+    private let setThreadsFunction: SetThreads?
+    private let threadsInUse = Atomic<Int>(0)
+
+    private init(path: String, handle: UnsafeMutableRawPointer, sgemm: SGEMM) {
+        self.path = path
+        self.sgemm = sgemm
+        dgemm = dlsym(handle, "cblas_dgemm").map { unsafeBitCast($0, to: DGEMM.self) }
+        setThreadsFunction = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreads.self) }
+        let fileName = path.split(separator: "/").last.map(String.init) ?? path
+        if let getConfig = dlsym(handle, "openblas_get_config").map({ unsafeBitCast($0, to: GetConfig.self) }),
+           let config = getConfig() {
+            // "OpenBLAS 0.3.21 NO_AFFINITY Zen MAX_THREADS=64": keep the name and version.
+            let words = String(cString: config).split(separator: " ").prefix(2)
+            versionDescription = words.joined(separator: " ")
+        } else if path.contains("Accelerate") {
+            versionDescription = "Accelerate"
+        } else {
+            versionDescription = "CBLAS from \(fileName)"
+        }
+    }
+
+    /// The system BLAS, or nil when none could be loaded. Looked up once.
+    public static var shared: SystemBLAS? { loaded.library }
+    /// What the search tried and why each candidate failed (empty when one loaded).
+    public static var searchReport: String { loaded.report }
+
+    private static let loaded: (library: SystemBLAS?, report: String) = search()
+
+    /// Library names tried in order.
+    public static var candidatePaths: [String] {
+        var paths: [String] = []
+        if let custom = environmentValue("RECURRENT_BLAS_LIBRARY") { paths.append(custom) }
+        #if canImport(Darwin)
+        paths.append("/System/Library/Frameworks/Accelerate.framework/Accelerate")
+        #else
+        paths += ["libopenblas.so.0", "libopenblas.so", "libblas.so.3", "libcblas.so.3", "libmkl_rt.so"]
+        #endif
+        return paths
+    }
+
+    private static func search() -> (SystemBLAS?, String) {
+        var failures: [String] = []
+        for path in candidatePaths {
+            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+                failures.append("\(path): not found")
+                continue
+            }
+            guard let symbol = dlsym(handle, "cblas_sgemm") else {
+                failures.append("\(path): no cblas_sgemm")
+                dlclose(handle)
+                continue
+            }
+            let blas = SystemBLAS(path: path, handle: handle, sgemm: unsafeBitCast(symbol, to: SGEMM.self))
+            return (blas, "")
+        }
+        return (nil, failures.joined(separator: "; "))
+    }
+
+    /// Sets the library's own thread pool size (OpenBLAS only; others ignore it).
+    func setThreads(_ count: Int) {
+        guard let setThreadsFunction, threadsInUse.load(ordering: .relaxed) != count else { return }
+        setThreadsFunction(Int32(clamping: count))
+        threadsInUse.store(count, ordering: .relaxed)
+    }
+
+    /// BLAS takes 32-bit sizes; larger problems must go to the Swift kernel.
+    static func fits(_ values: Int...) -> Bool { values.allSatisfy { $0 <= Int(Int32.max) } }
+
+    /// Row-major C = alpha·op(A)·op(B) + beta·C.
+    public func sgemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    ) {
+        setThreads(threads)
+        sgemm(
+            Self.rowMajor, Self.cblasTranspose(transposeA), Self.cblasTranspose(transposeB),
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Whether `cblas_dgemm` was found too.
+    public var hasDoublePrecision: Bool { dgemm != nil }
+
+    /// Row-major Float64 GEMM; only valid when `hasDoublePrecision`.
+    func dgemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, threads: Int
+    ) {
+        guard let dgemm else { return }
+        setThreads(threads)
+        dgemm(
+            Self.rowMajor, Self.cblasTranspose(transposeA), Self.cblasTranspose(transposeB),
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
