@@ -1,0 +1,94 @@
+// Matrix products on the GEMM kernels: 2-D, batched (leading axes broadcast), and (…, M, K)·(K, N) folded
+// into one large GEMM, which is how a dense layer sees a batch of sequences.
+//
+//   C = A·B                  (…, M, K)·(…, K, N) → (…, M, N)
+//   dA = dC·Bᵀ    dB = Aᵀ·dC  (summed over batch axes that were broadcast)
+
+import RecurrentKernels
+
+extension Tensor {
+    /// Calls the GEMM for this dtype on element offsets into three storages.
+    static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        a: TensorStorage, aOffset: Int, lda: Int, b: TensorStorage, bOffset: Int, ldb: Int,
+        beta: Double, c: TensorStorage, cOffset: Int, ldc: Int
+    ) {
+        switch c.dtype {
+        case .float32:
+            GEMM.multiply(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                a: a.pointer(Float.self) + aOffset, lda: lda, b: b.pointer(Float.self) + bOffset, ldb: ldb,
+                beta: Float(beta), c: c.pointer(Float.self) + cOffset, ldc: ldc)
+        case .float64:
+            GEMM.multiply(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                a: a.pointer(Double.self) + aOffset, lda: lda, b: b.pointer(Double.self) + bOffset, ldb: ldb,
+                beta: beta, c: c.pointer(Double.self) + cOffset, ldc: ldc)
+        }
+    }
+
+    /// op(A)·op(B) over broadcast batch axes, where op transposes the last two axes when asked. Not recorded.
+    static func batchedProduct(_ a: Tensor, transposeA: Bool, _ b: Tensor, transposeB: Bool, op: String) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "\(op): needs tensors of rank ≥ 2, got \(a.shape) and \(b.shape)")
+        let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
+        let k = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+        let kB = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
+        let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+        precondition(k == kB, "\(op): shapes \(a.shape) and \(b.shape) do not align (inner dimensions \(k) ≠ \(kB))")
+        let aBatch = Shape(Array(a.shape.dimensions.dropLast(2))), bBatch = Shape(Array(b.shape.dimensions.dropLast(2)))
+        guard let batch = Shape.broadcast(aBatch, bBatch) else {
+            preconditionFailure("\(op): batch dimensions \(aBatch) and \(bBatch) of shapes \(a.shape) and \(b.shape) cannot be broadcast")
+        }
+        let dtype = DType.promoted(a.dtype, b.dtype)
+        let aStorage = a.storage.converted(to: dtype), bStorage = b.storage.converted(to: dtype)
+        let lda = a.shape[a.rank - 1], ldb = b.shape[b.rank - 1]
+        let output = TensorStorage(dtype: dtype, count: batch.elementCount * m * n)
+        // (…, M, K)·(K, N) with A untransposed is one GEMM over all rows of A.
+        if bBatch.rank == 0 && !transposeA {
+            let rows = aBatch.elementCount * m
+            gemm(transposeA: false, transposeB: transposeB, m: rows, n: n, k: k, a: aStorage, aOffset: 0, lda: lda,
+                 b: bStorage, bOffset: 0, ldb: ldb, beta: 0, c: output, cOffset: 0, ldc: n)
+        } else {
+            let aStrides = broadcastStrides(aBatch, rank: batch.rank), bStrides = broadcastStrides(bBatch, rank: batch.rank)
+            let batchStrides = batch.strides
+            for index in 0..<batch.elementCount {
+                var aIndex = 0, bIndex = 0, rest = index
+                for axis in 0..<batch.rank {
+                    let position = rest / batchStrides[axis]
+                    rest %= batchStrides[axis]
+                    aIndex += position * aStrides[axis]
+                    bIndex += position * bStrides[axis]
+                }
+                gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                     a: aStorage, aOffset: aIndex * m * k, lda: lda, b: bStorage, bOffset: bIndex * k * n, ldb: ldb,
+                     beta: 0, c: output, cOffset: index * m * n, ldc: n)
+            }
+        }
+        return Tensor(shape: Shape(batch.dimensions + [m, n]), storage: output)
+    }
+
+    /// The matrix product over the last two axes, batched over (broadcast) leading axes.
+    public func matmul(_ other: Tensor) -> Tensor {
+        let a = self, b = other
+        let result = Tensor.batchedProduct(a, transposeA: false, b, transposeB: false, op: "matmul")
+        return Tensor.record("matmul", result: result, inputs: [a, b]) { grad in
+            // dA = dC·Bᵀ, dB = Aᵀ·dC
+            var gradients: [Tensor?] = [nil, nil]
+            if a.requiresGradient {
+                gradients[0] = Tensor.batchedProduct(grad, transposeA: false, b, transposeB: true, op: "matmul backward").summed(toShape: a.shape)
+            }
+            if b.requiresGradient {
+                if b.rank == 2 {
+                    // Fold the batch: Aᵀ·dC over all rows at once.
+                    let rows = a.elementCount / a.shape[a.rank - 1]
+                    let a2 = a.detached().reshaped([rows, a.shape[a.rank - 1]])
+                    let g2 = grad.reshaped([rows, grad.shape[grad.rank - 1]])
+                    gradients[1] = Tensor.batchedProduct(a2, transposeA: true, g2, transposeB: false, op: "matmul backward")
+                } else {
+                    gradients[1] = Tensor.batchedProduct(a, transposeA: true, grad, transposeB: false, op: "matmul backward").summed(toShape: b.shape)
+                }
+            }
+            return gradients
+        }
+    }
+}

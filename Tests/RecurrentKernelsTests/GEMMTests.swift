@@ -1,0 +1,109 @@
+import Testing
+import RecurrentKernels
+
+/// Matrices in row-major storage with the leading dimension possibly padded, filled from a seed.
+struct MatrixFixture {
+    var a: [Float], b: [Float], c: [Float]
+    let lda: Int, ldb: Int, ldc: Int
+
+    init(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, padding: Int, seed: UInt64) {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        func next() -> Float {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Float(state % 2001) / 1000 - 1
+        }
+        let aRows = transposeA ? k : m, aColumns = transposeA ? m : k
+        let bRows = transposeB ? n : k, bColumns = transposeB ? k : n
+        lda = aColumns + padding; ldb = bColumns + padding; ldc = n + padding
+        a = (0..<(aRows * lda)).map { _ in next() }
+        b = (0..<(bRows * ldb)).map { _ in next() }
+        c = (0..<(m * ldc)).map { _ in next() }
+    }
+}
+
+@Suite struct GEMMTests {
+    /// Shapes chosen to cross every blocking boundary: edge tiles (M % 6, N % 16), several depth blocks
+    /// (K > 256), several row blocks (M > 144), narrow column blocks (N > 256) and a tiny K.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 33, 257), (150, 20, 31), (37, 300, 19), (145, 70, 520), (64, 48, 600),
+    ]
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func blockedMatchesReference(transposes: (Bool, Bool)) {
+        let (transposeA, transposeB) = transposes
+        for (index, shape) in Self.shapes.enumerated() {
+            for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (-0.5, 2)] {
+                for threads in [1, 2] {
+                    var fixture = MatrixFixture(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, padding: index % 3, seed: UInt64(index + 1))
+                    var expected = fixture.c
+                    GEMM.reference(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: alpha,
+                                   a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &expected, ldc: fixture.ldc)
+                    GEMM.blocked(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: alpha,
+                                 a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &fixture.c, ldc: fixture.ldc, threads: threads)
+                    let worst = zip(fixture.c, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
+                    #expect(worst < 1e-4, "\(shape) transposeA=\(transposeA) transposeB=\(transposeB) alpha=\(alpha) beta=\(beta) threads=\(threads): worst relative error \(worst)")
+                }
+            }
+        }
+    }
+
+    @Test func betaZeroIgnoresGarbageInC() {
+        var fixture = MatrixFixture(transposeA: false, transposeB: false, m: 9, n: 20, k: 5, padding: 0, seed: 3)
+        fixture.c = [Float](repeating: .nan, count: fixture.c.count)
+        GEMM.blocked(m: 9, n: 20, k: 5, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 0, c: &fixture.c, ldc: fixture.ldc)
+        #expect(fixture.c.allSatisfy { $0.isFinite })
+    }
+
+    @Test func paddingColumnsAreNotTouched() {
+        var fixture = MatrixFixture(transposeA: false, transposeB: false, m: 7, n: 18, k: 9, padding: 3, seed: 4)
+        let before = fixture.c
+        GEMM.blocked(m: 7, n: 18, k: 9, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, c: &fixture.c, ldc: fixture.ldc)
+        for row in 0..<7 { for column in 18..<21 { #expect(fixture.c[row * 21 + column] == before[row * 21 + column]) } }
+    }
+
+    @Test func emptyDepthScalesC() {
+        var c: [Float] = [1, 2, 3, 4]
+        GEMM.blocked(m: 2, n: 2, k: 0, a: [], lda: 1, b: [], ldb: 2, beta: 3, c: &c, ldc: 2)
+        #expect(c == [3, 6, 9, 12])
+    }
+
+    @Test func float64MatchesReference() {
+        let a: [Double] = (0..<35).map { Double($0) * 0.1 - 1 }, b: [Double] = (0..<35).map { 1 / Double($0 + 1) }
+        for (transposeA, transposeB) in [(false, false), (true, true), (false, true), (true, false)] {
+            var c = [Double](repeating: 1, count: 25), expected = c
+            GEMM.reference(transposeA: transposeA, transposeB: transposeB, m: 5, n: 5, k: 7, alpha: 2, a: a, lda: transposeA ? 5 : 7, b: b, ldb: transposeB ? 7 : 5, beta: 0.5, c: &expected, ldc: 5)
+            GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: 5, n: 5, k: 7, alpha: 2, a: a, lda: transposeA ? 5 : 7, b: b, ldb: transposeB ? 7 : 5, beta: 0.5, c: &c, ldc: 5, backend: .swift)
+            #expect(zip(c, expected).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
+        }
+    }
+
+    @Test func systemBLASAgreesWhenPresent() throws {
+        guard SystemBLAS.shared != nil else { return }   // nothing to compare on a machine without one
+        var fixture = MatrixFixture(transposeA: true, transposeB: false, m: 33, n: 70, k: 40, padding: 1, seed: 5)
+        var expected = fixture.c
+        GEMM.reference(transposeA: true, m: 33, n: 70, k: 40, alpha: 1, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
+        GEMM.multiply(transposeA: true, m: 33, n: 70, k: 40, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &fixture.c, ldc: fixture.ldc, backend: .blas, threads: 1)
+        #expect(zip(fixture.c, expected).allSatisfy { Swift.abs($0 - $1) < 1e-4 })
+    }
+
+    @Test func splitRangesCoverWithoutOverlap() {
+        for (count, parts, granularity) in [(100, 2, 16), (5, 4, 6), (1024, 3, 16), (17, 8, 1)] {
+            let ranges = splitRanges(count: count, parts: parts, granularity: granularity)
+            #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == count)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+            #expect(ranges.dropLast().allSatisfy { $0.upperBound % granularity == 0 })
+        }
+    }
+}
+
+@Suite struct ComputeSettingsTests {
+    @Test func parsingRejectsNonsense() throws {
+        #expect(throws: ComputeSettingsError.unknownBackend("cuda")) { try GEMMBackendPreference(parsing: "cuda") }
+        #expect(try GEMMBackendPreference(parsing: "SWIFT") == .forced(.swift))
+        #expect(throws: ComputeSettingsError.invalidThreadCount("-2")) { try ComputeSettings.parseThreads("-2") }
+        #expect(throws: ComputeSettingsError.invalidThreadCount("0")) { try ComputeSettings.parseThreads("0") }
+        #expect(throws: ComputeSettingsError.invalidThreadCount("two")) { try ComputeSettings.parseThreads("two") }
+        #expect(try ComputeSettings.parseThreads(" 2 ") == 2)
+        #expect(throws: ComputeSettingsError.invalidThreadCount("0")) { try ComputeSettings.setThreads(0) }
+    }
+}
