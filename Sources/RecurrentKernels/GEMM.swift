@@ -58,10 +58,10 @@ public enum GEMM {
 
     /// Strides too small for the shapes would read or write out of bounds: that is a bug in the caller.
     static func checkStrides(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m=\(m) n=\(n) k=\(k)")
-        precondition(lda >= max(1, transposeA ? m : k), "GEMM: lda=\(lda) too small for op(A) (\(m), \(k))")
-        precondition(ldb >= max(1, transposeB ? k : n), "GEMM: ldb=\(ldb) too small for op(B) (\(k), \(n))")
-        precondition(ldc >= max(1, n), "GEMM: ldc=\(ldc) too small for C (\(m), \(n))")
+        require(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m=\(m) n=\(n) k=\(k)")
+        require(lda >= max(1, transposeA ? m : k), "GEMM: lda=\(lda) too small for op(A) (\(m), \(k))")
+        require(ldb >= max(1, transposeB ? k : n), "GEMM: ldb=\(ldb) too small for op(B) (\(k), \(n))")
+        require(ldc >= max(1, n), "GEMM: ldc=\(ldc) too small for C (\(m), \(n))")
     }
 
     /// C = beta·C, with beta == 0 writing zeros (so NaNs in uninitialised C do not survive).

@@ -39,3 +39,13 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
     public let value: Value
     public init(_ value: Value) { self.value = value }
 }
+
+/// Stops the program with `message` when `condition` is false. Unlike `precondition`, whose message an
+/// optimised build drops, this prints it in every build: it names the op, the tensors and the shapes at fault.
+@inline(__always)
+package func require(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, line: UInt = #line
+) {
+    if !condition() { fatalError(message(), file: file, line: line) }
+}

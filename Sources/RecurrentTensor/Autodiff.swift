@@ -7,6 +7,8 @@
 // tensor was used more than once. Leaves (tensors made with `requiringGradient()`) keep what they receive in
 // `grad`, adding to it on each call until `zeroGradient()`.
 
+import RecurrentKernels
+
 import Synchronization
 
 final class AutodiffNode: @unchecked Sendable {
@@ -79,7 +81,7 @@ extension Tensor {
     /// Replaces the value of a leaf in place, keeping its identity (and so its place in every graph made
     /// later): how optimizers update parameters.
     public mutating func assign(_ value: Tensor) {
-        precondition(value.shape == shape, "assign: new value has shape \(value.shape), tensor has \(shape)")
+        require(value.shape == shape, "assign: new value has shape \(value.shape), tensor has \(shape)")
         storage = value.storage.converted(to: dtype)
     }
 
@@ -109,7 +111,7 @@ extension Tensor {
     /// intermediate results; zeros for inputs it does not depend on. Leaves' `grad` is left untouched.
     public func gradients(withRespectTo inputs: [Tensor], seed: Tensor? = nil) -> [Tensor] {
         for (position, input) in inputs.enumerated() {
-            precondition(input.node != nil, "gradients: input \(position) of shape \(input.shape) does not require a gradient; call requiringGradient() on it before computing")
+            require(input.node != nil, "gradients: input \(position) of shape \(input.shape) does not require a gradient; call requiringGradient() on it before computing")
         }
         let gradients = propagate(seed: seed, op: "gradients")
         return inputs.map { input in
@@ -119,14 +121,14 @@ extension Tensor {
 
     private func propagate(seed: Tensor?, op: String) -> [ObjectIdentifier: (node: AutodiffNode, gradient: Tensor)] {
         guard let root = node else {
-            preconditionFailure("\(op): this tensor of shape \(shape) does not depend on any tensor that requires a gradient")
+            fatalError("\(op): this tensor of shape \(shape) does not depend on any tensor that requires a gradient")
         }
         let rootGradient: Tensor
         if let seed {
-            precondition(seed.shape == shape, "\(op): seed has shape \(seed.shape) but the tensor has shape \(shape)")
+            require(seed.shape == shape, "\(op): seed has shape \(seed.shape) but the tensor has shape \(shape)")
             rootGradient = seed.converted(to: dtype).detached()
         } else {
-            precondition(shape.elementCount == 1, "\(op): called on a non-scalar tensor of shape \(shape) (made by \(root.op)); reduce it to a scalar (e.g. sum()) or pass a seed")
+            require(shape.elementCount == 1, "\(op): called on a non-scalar tensor of shape \(shape) (made by \(root.op)); reduce it to a scalar (e.g. sum()) or pass a seed")
             rootGradient = Tensor.ones(shape, dtype: dtype)
         }
 
@@ -146,10 +148,10 @@ extension Tensor {
             for node in reachable {
                 guard let backward = node.backward, let gradient = gradients[ObjectIdentifier(node)]?.gradient else { continue }
                 let inputGradients = backward(gradient)
-                precondition(inputGradients.count == node.inputs.count, "internal: \(node.op) backward returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
+                require(inputGradients.count == node.inputs.count, "internal: \(node.op) backward returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
                 for (input, inputGradient) in zip(node.inputs, inputGradients) {
                     guard let input, let inputGradient else { continue }
-                    precondition(inputGradient.shape == input.shape, "\(node.op) backward: gradient of shape \(inputGradient.shape) for an input of shape \(input.shape)")
+                    require(inputGradient.shape == input.shape, "\(node.op) backward: gradient of shape \(inputGradient.shape) for an input of shape \(input.shape)")
                     let key = ObjectIdentifier(input)
                     if let existing = gradients[key] {
                         gradients[key] = (input, existing.gradient + inputGradient.converted(to: input.dtype))

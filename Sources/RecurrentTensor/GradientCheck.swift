@@ -9,6 +9,8 @@
 // |analytic − numeric| ≤ 1e-6 + 1e-5·max(|analytic|, |numeric|), leave a wide margin for right gradients
 // while any real mistake (a dropped term, a wrong sign, a missing factor) is orders of magnitude above them.
 
+import RecurrentKernels
+
 /// The outcome of a gradient check.
 public struct GradientCheckResult: CustomStringConvertible, Sendable {
     /// One compared element.
@@ -60,11 +62,11 @@ public enum GradientCheck {
     ) -> GradientCheckResult {
         let leaves = inputs.map { $0.detached().converted(to: .float64).requiringGradient() }
         let output = function(leaves)
-        precondition(output.dtype == .float64, "GradientCheck: the function returned \(output.dtype); it must compute from its (Float64) inputs")
+        require(output.dtype == .float64, "GradientCheck: the function returned \(output.dtype); it must compute from its (Float64) inputs")
         var generator = SeededGenerator(seed: seed)
         let projection = Tensor.normal(output.shape, dtype: .float64, using: &generator)
         let loss = (output * projection).sum()
-        precondition(loss.requiresGradient, "GradientCheck: the function's result does not depend on any input")
+        require(loss.requiresGradient, "GradientCheck: the function's result does not depend on any input")
         let analytic = loss.gradients(withRespectTo: leaves)
 
         func lossValue(_ perturbed: [Tensor]) -> Double {

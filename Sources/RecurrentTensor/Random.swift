@@ -1,6 +1,8 @@
 // Seeded randomness and the standard initializers. Every initializer takes its generator explicitly, so one
 // seed fixes a whole run, bit for bit, on any machine.
 
+import RecurrentKernels
+
 /// xoshiro256** (Blackman & Vigna), seeded through SplitMix64 so that nearby seeds give unrelated streams.
 /// Its four-word state can be saved and restored (checkpoints do, to resume runs exactly).
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
@@ -58,20 +60,20 @@ extension Double {
 extension Tensor {
     /// Independent draws from U(low, high).
     public static func uniform(_ shape: Shape, low: Double = 0, high: Double = 1, dtype: DType = .float32, using generator: inout SeededGenerator) -> Tensor {
-        precondition(low <= high && low.isFinite && high.isFinite, "uniform: need finite low ≤ high, got \(low), \(high)")
+        require(low <= high && low.isFinite && high.isFinite, "uniform: need finite low ≤ high, got \(low), \(high)")
         return Tensor(shape: shape, doubles: (0..<shape.elementCount).map { _ in low + (high - low) * generator.nextUniform() }, dtype: dtype)
     }
 
     /// Independent draws from N(mean, std²).
     public static func normal(_ shape: Shape, mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32, using generator: inout SeededGenerator) -> Tensor {
-        precondition(standardDeviation >= 0 && standardDeviation.isFinite, "normal: standard deviation must be finite and ≥ 0, got \(standardDeviation)")
+        require(standardDeviation >= 0 && standardDeviation.isFinite, "normal: standard deviation must be finite and ≥ 0, got \(standardDeviation)")
         return Tensor(shape: shape, doubles: (0..<shape.elementCount).map { _ in mean + standardDeviation * generator.nextNormal() }, dtype: dtype)
     }
 
     /// (fan in, fan out) of a weight: a matrix (out, in) has fan in = in, fan out = out; a convolution kernel
     /// (out, in, kh, kw) multiplies both by kh·kw, as PyTorch and Keras do.
     public static func fans(of shape: Shape) -> (fanIn: Int, fanOut: Int) {
-        precondition(shape.rank >= 2, "fans: a weight needs rank ≥ 2, got \(shape)")
+        require(shape.rank >= 2, "fans: a weight needs rank ≥ 2, got \(shape)")
         let receptive = shape.dimensions.dropFirst(2).reduce(1, *)
         return (shape[1] * receptive, shape[0] * receptive)
     }
@@ -93,7 +95,7 @@ extension Tensor {
     /// matrix, with signs fixed by R's diagonal so the result is uniformly distributed. Shape (rows, …) is
     /// treated as (rows, product of the rest); rows are orthonormal when rows ≤ columns, columns otherwise.
     public static func orthogonal(_ shape: Shape, gain: Double = 1, dtype: DType = .float32, using generator: inout SeededGenerator) -> Tensor {
-        precondition(shape.rank >= 2, "orthogonal: needs rank ≥ 2, got \(shape)")
+        require(shape.rank >= 2, "orthogonal: needs rank ≥ 2, got \(shape)")
         let rows = shape[0], columns = shape.elementCount / Swift.max(1, rows)
         // Work on a tall matrix (tall ≥ wide) and transpose back if needed.
         let tall = Swift.max(rows, columns), wide = Swift.min(rows, columns)

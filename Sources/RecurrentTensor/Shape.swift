@@ -1,11 +1,13 @@
 // A tensor's shape: its dimensions, outermost first (row-major).
 
+import RecurrentKernels
+
 /// The dimensions of a tensor, outermost first. `[]` is a scalar.
 public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible, RandomAccessCollection {
     public var dimensions: [Int]
 
     public init(_ dimensions: [Int]) {
-        precondition(dimensions.allSatisfy { $0 >= 0 }, "Shape: negative dimension in \(dimensions)")
+        require(dimensions.allSatisfy { $0 >= 0 }, "Shape: negative dimension in \(dimensions)")
         self.dimensions = dimensions
     }
 

@@ -1,6 +1,8 @@
 // The tensor: an n-dimensional array of Float32 (or Float64 for gradient checks), row-major and contiguous,
 // with value semantics. Copies share storage until one of them is written to.
 
+import RecurrentKernels
+
 /// An n-dimensional array with value semantics and reverse-mode differentiation.
 ///
 /// ```swift
@@ -16,7 +18,7 @@ public struct Tensor: CustomStringConvertible {
     var node: AutodiffNode?
 
     init(shape: Shape, storage: TensorStorage) {
-        precondition(shape.elementCount == storage.count, "internal: shape \(shape) over \(storage.count) elements")
+        require(shape.elementCount == storage.count, "internal: shape \(shape) over \(storage.count) elements")
         self.shape = shape
         self.storage = storage
     }
@@ -29,7 +31,7 @@ public struct Tensor: CustomStringConvertible {
 
     /// A tensor of the given shape and values (row-major), as Float32 unless `dtype` says otherwise.
     public init(shape: Shape, scalars: [Float], dtype: DType = .float32) {
-        precondition(scalars.count == shape.elementCount, "Tensor(shape:scalars:): \(scalars.count) values for shape \(shape), which holds \(shape.elementCount)")
+        require(scalars.count == shape.elementCount, "Tensor(shape:scalars:): \(scalars.count) values for shape \(shape), which holds \(shape.elementCount)")
         let storage = TensorStorage(dtype: .float32, count: scalars.count)
         _ = scalars.withUnsafeBufferPointer { storage.buffer(Float.self).initialize(fromContentsOf: $0) }
         self.init(shape: shape, storage: storage.converted(to: dtype))
@@ -37,7 +39,7 @@ public struct Tensor: CustomStringConvertible {
 
     /// A tensor of the given shape and Float64 values, stored as `dtype` (Float64 by default).
     public init(shape: Shape, doubles: [Double], dtype: DType = .float64) {
-        precondition(doubles.count == shape.elementCount, "Tensor(shape:doubles:): \(doubles.count) values for shape \(shape), which holds \(shape.elementCount)")
+        require(doubles.count == shape.elementCount, "Tensor(shape:doubles:): \(doubles.count) values for shape \(shape), which holds \(shape.elementCount)")
         let storage = TensorStorage(dtype: .float64, count: doubles.count)
         _ = doubles.withUnsafeBufferPointer { storage.buffer(Double.self).initialize(fromContentsOf: $0) }
         self.init(shape: shape, storage: storage.converted(to: dtype))
@@ -52,7 +54,7 @@ public struct Tensor: CustomStringConvertible {
     /// A matrix from rows of equal length.
     public init(_ rows: [[Float]], dtype: DType = .float32) {
         let columns = rows.first?.count ?? 0
-        precondition(rows.allSatisfy { $0.count == columns }, "Tensor(rows): rows have different lengths \(rows.map(\.count))")
+        require(rows.allSatisfy { $0.count == columns }, "Tensor(rows): rows have different lengths \(rows.map(\.count))")
         self.init(shape: [rows.count, columns], scalars: rows.flatMap { $0 }, dtype: dtype)
     }
 
@@ -74,14 +76,14 @@ public struct Tensor: CustomStringConvertible {
 
     /// start, start + step, … up to but excluding `end`, as a vector.
     public static func arange(_ start: Double = 0, to end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
-        precondition(step != 0 && step.isFinite && start.isFinite && end.isFinite, "arange: start \(start), end \(end) and step \(step) must be finite, step non-zero")
+        require(step != 0 && step.isFinite && start.isFinite && end.isFinite, "arange: start \(start), end \(end) and step \(step) must be finite, step non-zero")
         let count = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor(shape: [count], doubles: (0..<count).map { start + Double($0) * step }, dtype: dtype)
     }
 
     /// `count` evenly spaced values from `start` to `end` inclusive.
     public static func linspace(_ start: Double, _ end: Double, count: Int, dtype: DType = .float32) -> Tensor {
-        precondition(count >= 0, "linspace: negative count \(count)")
+        require(count >= 0, "linspace: negative count \(count)")
         let step = count > 1 ? (end - start) / Double(count - 1) : 0
         return Tensor(shape: [count], doubles: (0..<count).map { start + Double($0) * step }, dtype: dtype)
     }
@@ -109,16 +111,16 @@ public struct Tensor: CustomStringConvertible {
 
     /// The value of a one-element tensor.
     public var item: Float {
-        precondition(elementCount == 1, "item: tensor of shape \(shape) has \(elementCount) elements, not 1")
+        require(elementCount == 1, "item: tensor of shape \(shape) has \(elementCount) elements, not 1")
         return scalars[0]
     }
 
     /// The element at a full index (one position per dimension).
     public subscript(index: Int...) -> Double {
-        precondition(index.count == rank, "subscript: \(index.count) indices for a tensor of rank \(rank) \(shape)")
+        require(index.count == rank, "subscript: \(index.count) indices for a tensor of rank \(rank) \(shape)")
         var offset = 0
         for (axis, position) in index.enumerated() {
-            precondition((0..<shape[axis]).contains(position), "subscript: index \(position) out of range for axis \(axis) of \(shape)")
+            require((0..<shape[axis]).contains(position), "subscript: index \(position) out of range for axis \(axis) of \(shape)")
             offset = offset * shape[axis] + position
         }
         switch dtype {
@@ -139,14 +141,14 @@ public struct Tensor: CustomStringConvertible {
 
     /// Calls `body` with the elements, which must be of type `T` (matching `dtype`).
     public func withUnsafeBuffer<T: TensorScalar, R>(as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
-        precondition(T.dtype == dtype, "withUnsafeBuffer: tensor holds \(dtype), asked for \(T.dtype)")
+        require(T.dtype == dtype, "withUnsafeBuffer: tensor holds \(dtype), asked for \(T.dtype)")
         return try body(UnsafeBufferPointer(storage.buffer(T.self)))
     }
 
     /// Calls `body` with writable elements, copying the storage first if another tensor shares it. Writing
     /// this way is not recorded for differentiation.
     public mutating func withUnsafeMutableBuffer<T: TensorScalar, R>(as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
-        precondition(T.dtype == dtype, "withUnsafeMutableBuffer: tensor holds \(dtype), asked for \(T.dtype)")
+        require(T.dtype == dtype, "withUnsafeMutableBuffer: tensor holds \(dtype), asked for \(T.dtype)")
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         return try body(storage.buffer(T.self))
     }

@@ -1,6 +1,8 @@
 // The bytes behind a tensor: one 64-byte-aligned buffer of Float32 or Float64, shared between tensor values
 // until one of them writes (copy-on-write, see `Tensor.withMutableBuffer`).
 
+import RecurrentKernels
+
 final class TensorStorage: @unchecked Sendable {
     let dtype: DType
     let count: Int
@@ -30,7 +32,7 @@ final class TensorStorage: @unchecked Sendable {
 
     /// The elements as `T`; `T` must match `dtype`.
     func pointer<T: TensorScalar>(_: T.Type) -> UnsafeMutablePointer<T> {
-        precondition(T.dtype == dtype, "internal: reading \(dtype) storage as \(T.dtype)")
+        require(T.dtype == dtype, "internal: reading \(dtype) storage as \(T.dtype)")
         return raw.assumingMemoryBound(to: T.self)
     }
 

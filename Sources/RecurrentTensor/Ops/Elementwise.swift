@@ -3,6 +3,8 @@
 // Each unary op is a small type holding its value and its derivative side by side; each binary op's backward
 // sums the gradient over the dimensions its input was broadcast along (`summed(toShape:)`).
 
+import RecurrentKernels
+
 // MARK: - Unary
 
 /// An elementwise function f with its derivative, written in terms of the input x and the output y = f(x).
@@ -127,7 +129,7 @@ extension Tensor {
     /// Applies `F` elementwise over the broadcast of `a` and `b` (NumPy rules), in the wider dtype. Not recorded.
     static func broadcasting<F: BinaryFunction>(_ op: String, _ a: Tensor, _ b: Tensor, _: F.Type) -> Tensor {
         guard let outputShape = Shape.broadcast(a.shape, b.shape) else {
-            preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+            fatalError("\(op): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
         }
         let dtype = DType.promoted(a.dtype, b.dtype)
         let aStorage = a.storage.converted(to: dtype), bStorage = b.storage.converted(to: dtype)
@@ -184,7 +186,7 @@ extension Tensor {
     /// input receives its gradient.
     public func summed(toShape target: Shape) -> Tensor {
         if shape == target { return self }
-        precondition(Shape.broadcast(target, shape) == shape, "summed(toShape:): \(target) does not broadcast to \(shape)")
+        require(Shape.broadcast(target, shape) == shape, "summed(toShape:): \(target) does not broadcast to \(shape)")
         var result = self
         // Leading axes that `target` lacks, then axes where it has size 1.
         let extra = rank - target.rank

@@ -1,16 +1,18 @@
 // Selecting by index: rows of an embedding table, and one element per row (a label's log-probability).
 // Backward scatters the gradient back, adding where an index repeats.
 
+import RecurrentKernels
+
 extension Tensor {
     /// The slices at `indices` along `axis`. With `indexShape`, that axis is replaced by the index shape:
     /// an embedding table (V, D) looked up with indices of shape (B, T) gives (B, T, D).
     public func indexSelect(_ indices: [Int], alongAxis axis: Int = 0, indexShape: Shape? = nil) -> Tensor {
         let axis = resolvedAxis(axis, "indexSelect")
         let indexShape = indexShape ?? Shape([indices.count])
-        precondition(indexShape.elementCount == indices.count, "indexSelect: index shape \(indexShape) holds \(indexShape.elementCount) indices, \(indices.count) given")
+        require(indexShape.elementCount == indices.count, "indexSelect: index shape \(indexShape) holds \(indexShape.elementCount) indices, \(indices.count) given")
         let (outer, size, inner) = shape.split(at: axis)
         for (position, index) in indices.enumerated() where !(0..<size).contains(index) {
-            preconditionFailure("indexSelect: index \(index) at position \(position) is out of range 0..<\(size) for axis \(axis) of shape \(shape)")
+            fatalError("indexSelect: index \(index) at position \(position) is out of range 0..<\(size) for axis \(axis) of shape \(shape)")
         }
         let outputShape = Shape(Array(shape.dimensions[..<axis]) + indexShape.dimensions + Array(shape.dimensions[(axis + 1)...]))
         func kernel<T: TensorScalar>(_: T.Type) -> Tensor {
@@ -48,11 +50,11 @@ extension Tensor {
     /// For a tensor (…, C), the element `indices[r]` of each row r (rows in row-major order over the leading
     /// axes): shape (…). Picks each example's class score or log-probability.
     public func gather(lastAxisIndices indices: [Int]) -> Tensor {
-        precondition(rank >= 1, "gather: needs rank ≥ 1, got a scalar")
+        require(rank >= 1, "gather: needs rank ≥ 1, got a scalar")
         let classes = shape[rank - 1], rows = elementCount / Swift.max(1, classes)
-        precondition(indices.count == rows, "gather: \(indices.count) indices for \(rows) rows of shape \(shape)")
+        require(indices.count == rows, "gather: \(indices.count) indices for \(rows) rows of shape \(shape)")
         for (row, index) in indices.enumerated() where !(0..<classes).contains(index) {
-            preconditionFailure("gather: index \(index) for row \(row) is out of range 0..<\(classes) (shape \(shape))")
+            fatalError("gather: index \(index) for row \(row) is out of range 0..<\(classes) (shape \(shape))")
         }
         let outputShape = Shape(Array(shape.dimensions.dropLast()))
         func kernel<T: TensorScalar>(_: T.Type) -> Tensor {

@@ -29,15 +29,15 @@ extension Tensor {
 
     /// op(A)·op(B) over broadcast batch axes, where op transposes the last two axes when asked. Not recorded.
     static func batchedProduct(_ a: Tensor, transposeA: Bool, _ b: Tensor, transposeB: Bool, op: String) -> Tensor {
-        precondition(a.rank >= 2 && b.rank >= 2, "\(op): needs tensors of rank ≥ 2, got \(a.shape) and \(b.shape)")
+        require(a.rank >= 2 && b.rank >= 2, "\(op): needs tensors of rank ≥ 2, got \(a.shape) and \(b.shape)")
         let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
         let k = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
         let kB = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
         let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
-        precondition(k == kB, "\(op): shapes \(a.shape) and \(b.shape) do not align (inner dimensions \(k) ≠ \(kB))")
+        require(k == kB, "\(op): shapes \(a.shape) and \(b.shape) do not align (inner dimensions \(k) ≠ \(kB))")
         let aBatch = Shape(Array(a.shape.dimensions.dropLast(2))), bBatch = Shape(Array(b.shape.dimensions.dropLast(2)))
         guard let batch = Shape.broadcast(aBatch, bBatch) else {
-            preconditionFailure("\(op): batch dimensions \(aBatch) and \(bBatch) of shapes \(a.shape) and \(b.shape) cannot be broadcast")
+            fatalError("\(op): batch dimensions \(aBatch) and \(bBatch) of shapes \(a.shape) and \(b.shape) cannot be broadcast")
         }
         let dtype = DType.promoted(a.dtype, b.dtype)
         let aStorage = a.storage.converted(to: dtype), bStorage = b.storage.converted(to: dtype)

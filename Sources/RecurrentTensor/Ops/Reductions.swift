@@ -4,6 +4,8 @@
 // Every along-an-axis kernel sees the input as (outer, size, inner): the axis in the middle, contiguous blocks
 // of `inner` elements on each side.
 
+import RecurrentKernels
+
 /// Returns the first argument: broadcasting with it stretches a tensor to a shape.
 enum FirstArgumentFunction: BinaryFunction {
     @inline(__always) static func value<T: TensorScalar>(_ a: T, _ b: T) -> T { a }
@@ -12,7 +14,7 @@ enum FirstArgumentFunction: BinaryFunction {
 extension Tensor {
     func resolvedAxis(_ axis: Int, _ op: String) -> Int {
         guard let resolved = shape.normalizedAxis(axis) else {
-            preconditionFailure("\(op): axis \(axis) out of range for a tensor of shape \(shape)")
+            fatalError("\(op): axis \(axis) out of range for a tensor of shape \(shape)")
         }
         return resolved
     }
@@ -20,7 +22,7 @@ extension Tensor {
     /// This tensor repeated along the axes where `target` is larger (NumPy broadcasting).
     public func broadcasted(to target: Shape) -> Tensor {
         if shape == target { return self }
-        precondition(Shape.broadcast(shape, target) == target, "broadcasted(to:): shape \(shape) cannot be broadcast to \(target)")
+        require(Shape.broadcast(shape, target) == target, "broadcasted(to:): shape \(shape) cannot be broadcast to \(target)")
         let result = Tensor.broadcasting("broadcast", self, Tensor.zeros(target, dtype: dtype), FirstArgumentFunction.self)
         let sourceShape = shape
         return Tensor.record("broadcast", result: result, inputs: [self]) { grad in [grad.summed(toShape: sourceShape)] }
@@ -80,7 +82,7 @@ extension Tensor {
     /// several tie; NaN counts as largest, as in PyTorch).
     func argmaxKernel(axis: Int) -> [Int] {
         let (outer, size, inner) = shape.split(at: axis)
-        precondition(size > 0, "max/argmax: axis \(axis) of shape \(shape) is empty")
+        require(size > 0, "max/argmax: axis \(axis) of shape \(shape) is empty")
         func kernel<T: TensorScalar>(_: T.Type) -> [Int] {
             let x = storage.pointer(T.self)
             var positions = [Int](repeating: 0, count: outer * inner)

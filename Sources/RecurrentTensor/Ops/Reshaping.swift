@@ -1,19 +1,21 @@
 // Ops that move elements without arithmetic: reshape, permute/transpose, slice, concatenate, stack.
 // Tensors are always contiguous, so every op but reshape copies.
 
+import RecurrentKernels
+
 extension Tensor {
     /// The same elements in a new shape; one dimension may be -1 and is then inferred.
     public func reshaped(_ dimensions: [Int]) -> Tensor {
         var resolved = dimensions
         let inferred = dimensions.indices.filter { dimensions[$0] == -1 }
-        precondition(inferred.count <= 1 && dimensions.allSatisfy { $0 >= -1 }, "reshape: invalid target \(dimensions) for shape \(shape)")
+        require(inferred.count <= 1 && dimensions.allSatisfy { $0 >= -1 }, "reshape: invalid target \(dimensions) for shape \(shape)")
         if let position = inferred.first {
             let known = dimensions.filter { $0 != -1 }.reduce(1, *)
-            precondition(known > 0 && elementCount % known == 0, "reshape: cannot reshape \(shape) (\(elementCount) elements) to \(dimensions)")
+            require(known > 0 && elementCount % known == 0, "reshape: cannot reshape \(shape) (\(elementCount) elements) to \(dimensions)")
             resolved[position] = elementCount / known
         }
         let target = Shape(resolved)
-        precondition(target.elementCount == elementCount, "reshape: cannot reshape \(shape) (\(elementCount) elements) to \(target) (\(target.elementCount) elements)")
+        require(target.elementCount == elementCount, "reshape: cannot reshape \(shape) (\(elementCount) elements) to \(target) (\(target.elementCount) elements)")
         if target == shape { return self }
         let inputShape = shape
         return Tensor.record("reshape", result: sharingStorage(as: target), inputs: [self]) { grad in
@@ -24,7 +26,7 @@ extension Tensor {
     /// Inserts an axis of size 1 at `axis`.
     public func expandingDimension(at axis: Int) -> Tensor {
         let position = axis < 0 ? axis + rank + 1 : axis
-        precondition((0...rank).contains(position), "expandingDimension: axis \(axis) out of range for shape \(shape)")
+        require((0...rank).contains(position), "expandingDimension: axis \(axis) out of range for shape \(shape)")
         var dimensions = shape.dimensions
         dimensions.insert(1, at: position)
         return reshaped(dimensions)
@@ -33,7 +35,7 @@ extension Tensor {
     /// Removes an axis of size 1.
     public func squeezingDimension(at axis: Int) -> Tensor {
         let axis = resolvedAxis(axis, "squeeze")
-        precondition(shape[axis] == 1, "squeeze: axis \(axis) of shape \(shape) has size \(shape[axis]), not 1")
+        require(shape[axis] == 1, "squeeze: axis \(axis) of shape \(shape) has size \(shape[axis]), not 1")
         var dimensions = shape.dimensions
         dimensions.remove(at: axis)
         return reshaped(dimensions)
@@ -41,7 +43,7 @@ extension Tensor {
 
     /// The axes reordered: result axis i is input axis `axes[i]`.
     public func permuted(_ axes: [Int]) -> Tensor {
-        precondition(axes.count == rank && Set(axes) == Set(0..<rank), "permute: \(axes) is not a permutation of the \(rank) axes of \(shape)")
+        require(axes.count == rank && Set(axes) == Set(0..<rank), "permute: \(axes) is not a permutation of the \(rank) axes of \(shape)")
         if axes == Array(0..<rank) { return self }
         let outputShape = Shape(axes.map { shape[$0] })
         let inputStrides = shape.strides
@@ -78,7 +80,7 @@ extension Tensor {
 
     /// The last two axes swapped (a matrix transpose, batched over leading axes).
     public func transposed() -> Tensor {
-        precondition(rank >= 2, "transposed: needs rank ≥ 2, got shape \(shape)")
+        require(rank >= 2, "transposed: needs rank ≥ 2, got shape \(shape)")
         var axes = Array(0..<rank)
         axes.swapAt(rank - 1, rank - 2)
         return permuted(axes)
@@ -87,7 +89,7 @@ extension Tensor {
     /// Elements `range` along `axis`.
     public func slice(alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
         let axis = resolvedAxis(axis, "slice")
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis], "slice: range \(range) out of bounds for axis \(axis) of shape \(shape)")
+        require(range.lowerBound >= 0 && range.upperBound <= shape[axis], "slice: range \(range) out of bounds for axis \(axis) of shape \(shape)")
         let (outer, size, inner) = shape.split(at: axis)
         var outputShape = shape
         outputShape[axis] = range.count
@@ -119,13 +121,13 @@ extension Tensor {
 
     /// Tensors joined along an existing axis; all other dimensions must agree.
     public static func concatenate(_ tensors: [Tensor], alongAxis axis: Int) -> Tensor {
-        precondition(!tensors.isEmpty, "concatenate: no tensors given")
+        require(!tensors.isEmpty, "concatenate: no tensors given")
         let first = tensors[0]
         let axis = first.resolvedAxis(axis, "concatenate")
         for (position, tensor) in tensors.enumerated() {
             var expected = first.shape.dimensions, actual = tensor.shape.dimensions
             if actual.count == expected.count { expected[axis] = 0; actual[axis] = 0 }
-            precondition(expected == actual, "concatenate: tensor \(position) has shape \(tensor.shape), incompatible with \(first.shape) along axis \(axis)")
+            require(expected == actual, "concatenate: tensor \(position) has shape \(tensor.shape), incompatible with \(first.shape) along axis \(axis)")
         }
         let dtype = tensors.dropFirst().reduce(first.dtype) { DType.promoted($0, $1.dtype) }
         let sizes = tensors.map { $0.shape[axis] }
@@ -155,9 +157,9 @@ extension Tensor {
 
     /// Tensors of one shape stacked along a new axis.
     public static func stack(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor {
-        precondition(!tensors.isEmpty, "stack: no tensors given")
+        require(!tensors.isEmpty, "stack: no tensors given")
         for (position, tensor) in tensors.enumerated() {
-            precondition(tensor.shape == tensors[0].shape, "stack: tensor \(position) has shape \(tensor.shape), tensor 0 has \(tensors[0].shape)")
+            require(tensor.shape == tensors[0].shape, "stack: tensor \(position) has shape \(tensor.shape), tensor 0 has \(tensors[0].shape)")
         }
         return concatenate(tensors.map { $0.expandingDimension(at: axis) }, alongAxis: axis)
     }

@@ -1,0 +1,126 @@
+// `recurrent bench …`: speed, measured as ratios in one run, after checking results against the references.
+
+import ArgumentParser
+import Recurrent
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks: check the fast kernels against their references, then time them.",
+        subcommands: [GEMMBenchCommand.self])
+}
+
+struct GEMMBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Check the SIMD GEMM against the naive one, then time it beside the system BLAS.",
+        discussion: """
+            Shapes: squares 256, 512, 1024, 2048 and the RNN steps 64×512·512×2048 and 32×16·16×64, each with 1 and \
+            2 threads (or --threads), for the Swift kernel and, when one loads, the system BLAS. Times are medians \
+            over interleaved rounds. --json prints one JSON object per measurement.
+            """)
+
+    @Flag(name: .long, help: "One JSON object per line instead of a table.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Thread counts to measure, comma-separated.", valueName: "list"))
+    var threads: String = "1,2"
+
+    @Option(name: .long, help: ArgumentHelp("Square sizes or MxNxK shapes, comma-separated (default: the standard set).", valueName: "list"))
+    var shapes: String?
+
+    @Option(name: .long, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
+    var rounds: Int = 7
+
+    @Option(name: .long, help: ArgumentHelp("Implementations to time: swift, blas or both.", valueName: "list"))
+    var implementations: String = "swift,blas"
+
+    func parsedThreads() throws -> [Int] {
+        try threads.split(separator: ",").map { text in
+            do { return try ComputeSettings.parseThreads(String(text)) } catch { throw ValidationError("--threads: \(error)") }
+        }
+    }
+
+    func parsedShapes() throws -> [GEMMBenchmark.ProblemShape] {
+        guard let shapes else { return GEMMBenchmark.standardShapes }
+        return try shapes.split(separator: ",").map { token in
+            let parts = token.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            if parts.count == 1, let size = parts[0], size > 0, size <= 16384 {
+                return .init(m: size, n: size, k: size)
+            }
+            if parts.count == 3, let m = parts[0], let n = parts[1], let k = parts[2],
+               [m, n, k].allSatisfy({ (1...16384).contains($0) }) {
+                return .init(m: m, n: n, k: k)
+            }
+            throw ValidationError("--shapes: '\(token)' is not a size (1 to 16384) or an MxNxK shape")
+        }
+    }
+
+    func parsedImplementations() throws -> [GEMMBackend] {
+        try implementations.split(separator: ",").map { name in
+            guard let backend = GEMMBackend(rawValue: String(name).lowercased()) else {
+                throw ValidationError("--implementations: unknown implementation '\(name)': expected swift or blas")
+            }
+            return backend
+        }
+    }
+
+    func validate() throws {
+        _ = try parsedThreads()
+        _ = try parsedShapes()
+        _ = try parsedImplementations()
+        guard (1...1000).contains(rounds) else { throw ValidationError("--rounds: \(rounds) is not between 1 and 1000") }
+    }
+
+    func run() throws {
+        let threadCounts = try parsedThreads()
+        let shapes = try parsedShapes()
+        var implementations = try parsedImplementations()
+        if SystemBLAS.shared == nil {
+            if implementations.contains(.blas) {
+                writeToStandardError("note: no system BLAS loads (\(SystemBLAS.searchReport)); timing the Swift kernel alone\n")
+            }
+            implementations.removeAll { $0 == .blas }
+        }
+        let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
+        if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench gemm` for real numbers") }
+
+        let check = GEMMBenchmark.selfCheck(shapes: shapes, implementations: implementations)
+        guard check.worstRelativeError < 1e-4 else {
+            throw BenchmarkFailure("GEMM self-check failed: relative error \(check.worstRelativeError) for \(check.worstCase)")
+        }
+        log("self-check: \(implementations.map(\.rawValue).joined(separator: " and ")) against the naive GEMM, \(check.comparisons) elements, worst relative error \(format(check.worstRelativeError * 1e6, 2))e-6: ok")
+
+        let peak = MachinePeak.measureSingleCore()
+        log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s\(SystemBLAS.shared.map { "; BLAS: \($0.versionDescription)" } ?? "")")
+        if !json {
+            var header = pad("shape", 20) + pad("threads", 8)
+            for implementation in implementations { header += pad("\(implementation) ms", 12) + pad("GFLOP/s", 9) + pad("% peak", 8) }
+            if implementations.count == 2 { header += pad("swift/blas", 12) }
+            print(header)
+        }
+        for shape in shapes {
+            for threads in threadCounts {
+                let measurements = GEMMBenchmark.time(shape, threads: threads, implementations: implementations, rounds: rounds, minimumRoundSeconds: 0.03)
+                if json {
+                    for measurement in measurements { print(measurement.json) }
+                    continue
+                }
+                var row = pad("\(shape)", 20) + pad("\(threads)", 8)
+                for measurement in measurements {
+                    row += pad(format(measurement.milliseconds, 3), 12) + pad(format(measurement.gigaflops, 1), 9)
+                        + pad(format(100 * measurement.gigaflops / (peak * Double(threads)), 0) + "%", 8)
+                }
+                if measurements.count == 2 {
+                    row += pad(format(measurements[0].gigaflops / measurements[1].gigaflops, 2) + "×", 12)
+                }
+                print(row)
+            }
+        }
+    }
+}
+
+struct BenchmarkFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

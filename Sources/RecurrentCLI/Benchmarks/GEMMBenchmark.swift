@@ -1,0 +1,165 @@
+// The GEMM benchmark: checks the fast kernels against the naive one, then times the Swift kernel and the
+// system BLAS (when one loads) side by side, interleaved round by round so that a noisy neighbour slows both.
+
+import Recurrent
+
+struct GEMMBenchmark {
+    struct ProblemShape: CustomStringConvertible {
+        let m: Int, n: Int, k: Int
+        var description: String { "\(m)×\(k)·\(k)×\(n)" }
+        var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    }
+
+    struct Measurement {
+        let shape: ProblemShape
+        let threads: Int
+        let implementation: GEMMBackend
+        let milliseconds: Double
+        var gigaflops: Double { shape.flops / milliseconds / 1e6 }
+
+        var json: String {
+            "{\"bench\":\"gemm\",\"m\":\(shape.m),\"n\":\(shape.n),\"k\":\(shape.k),\"threads\":\(threads),\"impl\":\"\(implementation)\",\"ms\":\(format(milliseconds, 4)),\"gflops\":\(format(gigaflops, 2))}"
+        }
+    }
+
+    /// Squares 256–2048, the LSTM recurrent step (batch 64, hidden 512, four gates) and the seed LSTM's step.
+    static let standardShapes = [
+        ProblemShape(m: 256, n: 256, k: 256), ProblemShape(m: 512, n: 512, k: 512),
+        ProblemShape(m: 1024, n: 1024, k: 1024), ProblemShape(m: 2048, n: 2048, k: 2048),
+        ProblemShape(m: 64, n: 2048, k: 512), ProblemShape(m: 32, n: 64, k: 16),
+    ]
+
+    /// Matrices filled with a fixed pattern in [-1, 1].
+    final class Operands {
+        let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
+        init(_ shape: ProblemShape, seed: UInt64 = 1) {
+            var generator = SeededGenerator(seed: seed)
+            a = .allocate(capacity: shape.m * shape.k)
+            b = .allocate(capacity: shape.k * shape.n)
+            c = .allocate(capacity: shape.m * shape.n)
+            for i in 0..<(shape.m * shape.k) { a[i] = Float(generator.nextUniform() * 2 - 1) }
+            for i in 0..<(shape.k * shape.n) { b[i] = Float(generator.nextUniform() * 2 - 1) }
+            c.initialize(repeating: 0, count: shape.m * shape.n)
+        }
+        deinit { a.deallocate(); b.deallocate(); c.deallocate() }
+    }
+
+    // MARK: - Checking
+
+    struct CheckReport {
+        var comparisons = 0
+        var worstRelativeError = 0.0
+        var worstCase = ""
+    }
+
+    /// Every transpose form, alpha/beta, and edge shapes (compared in full), plus sampled elements of each
+    /// benchmark shape, for the Swift kernel at 1 and 2 threads and the BLAS when present.
+    static func selfCheck(shapes: [ProblemShape], implementations: [GEMMBackend]) -> CheckReport {
+        var report = CheckReport()
+        let edgeShapes = [ProblemShape(m: 7, n: 33, k: 300), ProblemShape(m: 150, n: 17, k: 5), ProblemShape(m: 31, n: 290, k: 64)]
+        for shape in edgeShapes {
+            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                for implementation in implementations {
+                    for threads in [1, 2] {
+                        compare(shape, transposeA: transposeA, transposeB: transposeB, alpha: 0.5, beta: 1,
+                                implementation: implementation, threads: threads, sampled: false, into: &report)
+                    }
+                }
+            }
+        }
+        for shape in shapes {
+            for implementation in implementations {
+                compare(shape, transposeA: false, transposeB: false, alpha: 1, beta: 0,
+                        implementation: implementation, threads: 2, sampled: true, into: &report)
+            }
+        }
+        return report
+    }
+
+    private static func compare(
+        _ shape: ProblemShape, transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float,
+        implementation: GEMMBackend, threads: Int, sampled: Bool, into report: inout CheckReport
+    ) {
+        let operands = Operands(shape, seed: UInt64(shape.m * 31 + shape.n))
+        let (m, n, k) = (shape.m, shape.n, shape.k)
+        for i in 0..<(m * n) { operands.c[i] = Float(i % 7) - 3 }
+        let original = Array(UnsafeBufferPointer(start: operands.c, count: m * n))
+        let lda = transposeA ? m : k, ldb = transposeB ? k : n
+        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                      a: operands.a, lda: lda, b: operands.b, ldb: ldb, beta: beta, c: operands.c, ldc: n,
+                      backend: implementation, threads: threads)
+        // The reference accumulates in Float64, so its own rounding is far below the kernels'.
+        let aDouble = (0..<(m * k)).map { Double(operands.a[$0]) }, bDouble = (0..<(k * n)).map { Double(operands.b[$0]) }
+        var generator = SeededGenerator(seed: 99)
+        let elements = sampled ? (0..<256).map { _ in Int(generator.next() % UInt64(m * n)) } : Array(0..<(m * n))
+        for element in elements {
+            let i = element / n, j = element % n
+            let expected = GEMM.referenceElement(
+                i: i, j: j, transposeA: transposeA, transposeB: transposeB, k: k, alpha: Double(alpha),
+                a: aDouble, lda: lda, b: bDouble, ldb: ldb, beta: Double(beta),
+                cOld: Double(original[element]))
+            let error = abs(Double(operands.c[element]) - expected) / max(1, abs(expected))
+            report.comparisons += 1
+            if !(error <= report.worstRelativeError) {
+                report.worstRelativeError = error
+                report.worstCase = "\(implementation) \(shape) transposeA=\(transposeA) transposeB=\(transposeB) threads=\(threads) at (\(i), \(j))"
+            }
+        }
+    }
+
+    // MARK: - Timing
+
+    /// Median milliseconds per call for each implementation, measured in interleaved rounds.
+    static func time(
+        _ shape: ProblemShape, threads: Int, implementations: [GEMMBackend], rounds: Int, minimumRoundSeconds: Double
+    ) -> [Measurement] {
+        let operands = Operands(shape)
+        func call(_ implementation: GEMMBackend) {
+            GEMM.multiply(m: shape.m, n: shape.n, k: shape.k, a: operands.a, lda: shape.k, b: operands.b, ldb: shape.n,
+                          c: operands.c, ldc: shape.n, backend: implementation, threads: threads)
+        }
+        // Warm up and size each round to at least `minimumRoundSeconds`.
+        var repetitions: [Int] = []
+        for implementation in implementations {
+            call(implementation)
+            let start = monotonicSeconds()
+            call(implementation)
+            let single = max(1e-7, monotonicSeconds() - start)
+            repetitions.append(max(1, Int((minimumRoundSeconds / single).rounded(.up))))
+        }
+        var samples = [[Double]](repeating: [], count: implementations.count)
+        for _ in 0..<rounds {
+            for (index, implementation) in implementations.enumerated() {
+                let start = monotonicSeconds()
+                for _ in 0..<repetitions[index] { call(implementation) }
+                samples[index].append((monotonicSeconds() - start) / Double(repetitions[index]) * 1000)
+            }
+        }
+        return implementations.indices.map { index in
+            Measurement(shape: shape, threads: threads, implementation: implementations[index], milliseconds: median(samples[index]))
+        }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// A number with `digits` decimals, without Foundation.
+func format(_ value: Double, _ digits: Int) -> String {
+    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (abs(value) * scale).rounded()
+    let whole = Int(rounded / scale)
+    var fraction = String(Int(rounded - Double(whole) * scale))
+    while fraction.count < digits { fraction = "0" + fraction }
+    return (value < 0 && rounded != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fraction : "")
+}
+
+/// Right-aligns `text` in `width` columns.
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+}

@@ -1,0 +1,33 @@
+// `recurrent info`: what this build and machine will compute with.
+
+import ArgumentParser
+import Recurrent
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Print the version, GEMM backend (and why), threads, SIMD width and FMA support.")
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        for line in Self.report() { print(line) }
+    }
+
+    static func report() -> [String] {
+        var lines = ["Recurrent \(recurrentVersion)\(KernelInfo.isDebugBuild ? " (debug build: kernels run far below speed)" : "")"]
+        let blasLocation = SystemBLAS.shared.map { " [\($0.path)]" } ?? ""
+        lines.append("  backend    \(ComputeSettings.activeBackend): \(ComputeSettings.backendReason)\(ComputeSettings.activeBackend == .blas ? blasLocation : "")")
+        if ComputeSettings.activeBackend == .swift, let blas = SystemBLAS.shared {
+            lines.append("             (also available: \(blas.versionDescription) [\(blas.path)])")
+        }
+        lines.append("  threads    \(ComputeSettings.threads) of \(ComputeSettings.processorCount) processors")
+        lines.append("  SIMD       \(KernelInfo.simdDescription)")
+        lines.append("  FMA        \(KernelInfo.fmaCompiledIn ? "compiled in" : "not compiled in (addingProduct falls back to a library call)")")
+        if let processor = KernelInfo.processor {
+            lines.append("  CPU        \(processor.name)\(processor.hasAVX2AndFMA ? " (AVX2 and FMA)" : " (no AVX2/FMA reported)")")
+        }
+        return lines
+    }
+}

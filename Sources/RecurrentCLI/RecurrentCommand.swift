@@ -1,0 +1,75 @@
+// `recurrent`: a thin command-line shell over the library. No training or kernel logic lives here.
+
+import ArgumentParser
+import Recurrent
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct RecurrentCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "recurrent",
+        abstract: "Sequence models (RNN, LSTM, GRU) trained and run fast on the CPU.",
+        discussion: """
+            Environment: RECURRENT_THREADS (threads for the kernels), RECURRENT_BACKEND (auto, swift or blas), \
+            RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first).
+            """,
+        version: recurrentVersion,
+        subcommands: [TourCommand.self, InfoCommand.self, BenchCommand.self])
+
+    public init() {}
+
+    /// Parses `arguments`, runs the command and returns the process exit status: 0 on success, 2 for anything
+    /// the user typed or supplied wrong (with a message naming it), 1 for other failures.
+    public static func run(arguments: [String]) -> Int32 {
+        do {
+            for problem in ComputeSettings.environmentProblems {
+                throw UsageError("environment: \(problem)")
+            }
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch {
+            let status = exitStatus(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if status == 0 {
+                    print(message)
+                } else {
+                    writeToStandardError("recurrent: " + message + "\n")
+                }
+            }
+            return status
+        }
+    }
+
+    /// 2 for usage and input errors (including ArgumentParser's validation errors, 64 by default), else the
+    /// error's own code.
+    public static func exitStatus(for error: Error) -> Int32 {
+        if error is UsageError { return 2 }
+        let code = exitCode(for: error)
+        if code == .validationFailure { return 2 }
+        return code.rawValue
+    }
+}
+
+/// A problem with what the user typed or supplied: printed with the thing at fault, exit status 2.
+public struct UsageError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+func writeToStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+import Foundation
+import RecurrentCLI
+
+/// Runs the built `recurrent` executable when it is present next to the test bundle, capturing its output.
+func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String)? {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [bundle.appendingPathComponent("recurrent"), bundle.deletingLastPathComponent().appendingPathComponent("recurrent")]
+    guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        // `swift test` builds the executable beside the tests; its absence is a broken build, not a skip.
+        Issue.record("the recurrent executable was not found next to \(bundle.path)")
+        return nil
+    }
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+}
+
+@Suite struct CommandLineTests {
+    @Test(arguments: [
+        ["info", "--threads", "0"], ["info", "--threads=-3"], ["info", "--threads", "lots"], ["info", "--backend", "cuda"],
+        ["bench", "gemm", "--threads", "1,0"], ["bench", "gemm", "--shapes", "5x"], ["bench", "gemm", "--shapes", "0"],
+        ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
+    ])
+    func badInputExitsWithStatusTwo(arguments: [String]) {
+        #expect(RecurrentCommand.run(arguments: arguments) == 2)
+    }
+
+    @Test func helpAndVersionSucceed() {
+        #expect(RecurrentCommand.run(arguments: ["--version"]) == 0)
+        #expect(RecurrentCommand.run(arguments: ["bench", "gemm", "--help"]) == 0)
+    }
+
+    @Test func processReportsBadInputWithoutTrapping() throws {
+        guard let result = try runRecurrent(["info", "--backend", "gpu"]) else { return }
+        #expect(result.status == 2)
+        #expect(result.error.contains("unknown GEMM backend 'gpu'"), "\(result.error)")
+        guard let environment = try runRecurrent(["info"], environment: ["RECURRENT_THREADS": "-4"]) else { return }
+        #expect(environment.status == 2)
+        #expect(environment.error.contains("RECURRENT_THREADS") || environment.error.contains("invalid thread count '-4'"), "\(environment.error)")
+    }
+
+    @Test func infoNamesBackendThreadsSIMDAndFMA() throws {
+        guard let result = try runRecurrent(["info", "--threads", "1", "--backend", "swift"]) else { return }
+        #expect(result.status == 0)
+        for field in ["Recurrent 0.1.0", "backend    swift: forced by setting", "threads    1 of", "SIMD", "FMA"] {
+            #expect(result.output.contains(field), "missing \(field) in:\n\(result.output)")
+        }
+    }
+
+    @Test func benchGEMMPrintsOneJSONObjectPerMeasurement() throws {
+        guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12", "--threads", "1", "--rounds", "1"]) else { return }
+        #expect(result.status == 0, "\(result.error)")
+        let lines = result.output.split(separator: "\n")
+        let implementations = result.error.contains("no system BLAS") ? 1 : (lines.count / 2)
+        #expect(lines.count == 2 * implementations)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["bench"] as? String == "gemm")
+            #expect(["swift", "blas"].contains(object?["impl"] as? String))
+            #expect((object?["gflops"] as? Double).map { $0 > 0 } == true)
+            #expect(object?["threads"] as? Int == 1)
+        }
+        #expect(result.error.contains("self-check"), "\(result.error)")
+    }
+}
