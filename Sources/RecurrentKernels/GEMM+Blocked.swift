@@ -123,14 +123,20 @@ extension GEMM {
                 } else {
                     // Edge tiles are computed in full into scratch, then the valid part is merged into C.
                     microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
-                    for r in 0..<panelRows {
-                        for col in 0..<panelColumns {
-                            let value = edgeTile[r * nr + col]
-                            let target = cTile + r * ldc + col
-                            target.pointee = beta == 0 ? value : beta * target.pointee + value
-                        }
-                    }
+                    mergeEdgeTile(edgeTile, rows: panelRows, columns: panelColumns, into: cTile, ldc: ldc, beta: beta)
                 }
+            }
+        }
+    }
+
+    /// C[tile] = beta·C[tile] + the valid (rows, columns) corner of a full 6×16 result.
+    @inline(__always)
+    static func mergeEdgeTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, columns: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        for r in 0..<rows {
+            for col in 0..<columns {
+                let value = tile[r * microColumns + col]
+                let target = c + r * ldc + col
+                target.pointee = beta == 0 ? value : beta * target.pointee + value
             }
         }
     }
@@ -248,7 +254,7 @@ extension GEMM {
     /// C[0..<6, 0..<16] = beta · C + Σ_k a[k·6 + r] · b[k·16 + c]. The accumulators start from beta · C, so the
     /// loads of C are issued first and their cache misses overlap the FMA loop instead of stalling the stores;
     /// `addingProduct` compiles to one FMA per vector on an FMA target.
-    @inline(__always)
+    @inline(never)  // one copy: inlining it into each call site only multiplies compile time
     static func microKernel(
         depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
