@@ -26,8 +26,10 @@ let package = Package(
         .target(name: "RecurrentKernels", swiftSettings: speedFlags),
         // Tensor, shapes, seeded randomness, reverse-mode autodiff, differentiable ops, gradient checking.
         .target(name: "RecurrentTensor", dependencies: ["RecurrentKernels"], swiftSettings: speedFlags),
+        // Layers and the parameter walk: recurrent cells and sequence layers (more to come), parameter counts.
+        .target(name: "RecurrentNN", dependencies: ["RecurrentTensor"], swiftSettings: speedFlags),
         // The umbrella: `import Recurrent` brings every layer of the library.
-        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor"]),
+        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN"]),
         // The command-line commands as a library, so tests can parse and run them without a subprocess.
         .target(
             name: "RecurrentCLI",
@@ -36,6 +38,7 @@ let package = Package(
         .executableTarget(name: "RecurrentCommand", dependencies: ["RecurrentCLI"]),
         .testTarget(name: "RecurrentKernelsTests", dependencies: ["RecurrentKernels"]),
         .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"]),
+        .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"]),
         .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI"]),
     ]
 )

@@ -1,3 +1,4 @@
 // `import Recurrent` brings in every layer of the library.
 @_exported import RecurrentKernels
 @_exported import RecurrentTensor
+@_exported import RecurrentNN

@@ -17,11 +17,7 @@ protocol ElementwiseFunction {
 /// σ(x) = 1 / (1 + e^-x), computed without overflow for either sign; σ' = y(1 − y).
 enum SigmoidFunction: ElementwiseFunction {
     static let name = "sigmoid"
-    @inline(__always) static func value<T: TensorScalar>(_ x: T) -> T {
-        if x >= 0 { return 1 / (1 + T.exp(-x)) }
-        let e = T.exp(x)
-        return e / (1 + e)
-    }
+    @inline(__always) static func value<T: TensorScalar>(_ x: T) -> T { T.sigmoid(x) }
     @inline(__always) static func derivative<T: TensorScalar>(x: T, y: T) -> T { y * (1 - y) }
 }
 

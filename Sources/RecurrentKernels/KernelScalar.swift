@@ -1,0 +1,67 @@
+// The element types kernels are written for: Float (the working type) and Double (for gradient checks).
+// Each kernel is written once, generically, and specialised for both.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Float or Double, with the math and the GEMM kernels need.
+public protocol KernelScalar: GEMMScalar {
+    static func exp(_ x: Self) -> Self
+    static func log(_ x: Self) -> Self
+    static func tanh(_ x: Self) -> Self
+    static func sqrt(_ x: Self) -> Self
+    /// GEMM with the active backend, for this element type.
+    static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+        a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+extension KernelScalar {
+    /// σ(x) = 1 / (1 + e^-x), without overflow for either sign.
+    @inline(__always) public static func sigmoid(_ x: Self) -> Self {
+        if x >= 0 { return 1 / (1 + exp(-x)) }
+        let e = exp(x)
+        return e / (1 + e)
+    }
+}
+
+extension Float: KernelScalar {
+    @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
+    @inlinable public static func log(_ x: Float) -> Float { logf(x) }
+    @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
+    @inlinable public static func sqrt(_ x: Float) -> Float { x.squareRoot() }
+    public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+}
+
+extension Double: KernelScalar {
+    @inlinable public static func exp(_ x: Double) -> Double { libmExp(x) }
+    @inlinable public static func log(_ x: Double) -> Double { libmLog(x) }
+    @inlinable public static func tanh(_ x: Double) -> Double { libmTanh(x) }
+    @inlinable public static func sqrt(_ x: Double) -> Double { x.squareRoot() }
+    public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+}
+
+// The C library's double-precision functions, named apart from the protocol requirements they implement
+// (inside `extension Double`, a bare `exp` would call the requirement itself).
+@usableFromInline func libmExp(_ x: Double) -> Double { exp(x) }
+@usableFromInline func libmLog(_ x: Double) -> Double { log(x) }
+@usableFromInline func libmTanh(_ x: Double) -> Double { tanh(x) }
+public func libmCos(_ x: Double) -> Double { cos(x) }

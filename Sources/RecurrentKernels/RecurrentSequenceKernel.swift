@@ -1,0 +1,350 @@
+// Fused recurrent sequences (one layer, one direction), forward and backward, for the vanilla RNN, LSTM and
+// GRU, as cuDNN and oneDNN do it:
+//
+//   forward:  P = X·W_ihᵀ + b                          one GEMM over all B·T rows
+//             for t: P_t += h_{t-1}·W_hhᵀ              one small GEMM per step
+//                    one fused pass: gates, state update, output
+//   backward: for t from T−1 down: one fused pass turning dh, dc into gate gradients dP_t,
+//                                  and dh_{t-1} = dP_t·W_hh (one small GEMM per step)
+//             dW_ih = dPᵀ·X, dW_hh = dPᵀ·H_prev, db = Σ dP, dX = dP·W_ih   big GEMMs over all steps
+//
+// Shape legend: B batch, T steps, I input, H hidden, G gates (1 RNN, 4 LSTM, 3 GRU). Row-major, batch first.
+// Gate order i, f, g, o (LSTM) and r, z, n (GRU), weights (G·H, I) and (G·H, H): PyTorch's layout.
+//
+//   RNN:  h' = act(W_ih x + W_hh h + b)                         act = tanh or relu
+//   LSTM: i, f, o = σ(·), g = tanh(·) of W_ih x + W_hh h + b;   c' = f ⊙ c + i ⊙ g;   h' = o ⊙ tanh(c')
+//   GRU:  r, z = σ(W_i{r,z} x + W_h{r,z} h + b_{r,z});  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+//         h' = (1 − z) ⊙ n + z ⊙ h
+//
+// `lengths` gives each sample's valid steps: past its length a sample's state is carried unchanged, its output
+// is zero and it contributes nothing to any gradient. Backward accumulates (+=) into every gradient buffer.
+
+/// The recurrent cell a sequence kernel runs.
+public enum RecurrentCellKind: String, Sendable, CaseIterable {
+    case rnnTanh = "rnn", rnnReLU = "rnn-relu", lstm, gru
+
+    /// Gate blocks in the weights: G.
+    public var gateCount: Int {
+        switch self {
+        case .rnnTanh, .rnnReLU: 1
+        case .lstm: 4
+        case .gru: 3
+        }
+    }
+
+    /// Whether the state includes a cell state c (LSTM).
+    public var hasCellState: Bool { self == .lstm }
+}
+
+/// Sizes of one sequence kernel call.
+public struct RecurrentSequenceShape: Sendable, Equatable {
+    public var batch: Int, steps: Int, input: Int, hidden: Int
+    public init(batch: Int, steps: Int, input: Int, hidden: Int) {
+        self.batch = batch
+        self.steps = steps
+        self.input = input
+        self.hidden = hidden
+    }
+}
+
+/// Buffers a forward pass fills and its backward reads. All are (B, T, ·) except the final states.
+public struct RecurrentSequenceBuffers<T: KernelScalar> {
+    /// (B, T, H): h_t, zero past each sample's length.
+    public var output: UnsafeMutablePointer<T>
+    /// (B, H): the state after each sample's last valid step.
+    public var finalHidden: UnsafeMutablePointer<T>
+    /// (B, H): LSTM only.
+    public var finalCell: UnsafeMutablePointer<T>?
+    /// (B, T, G·H): the activated gates (LSTM i f g o; GRU r z n; RNN h').
+    public var gates: UnsafeMutablePointer<T>
+    /// (B, T, H): h_{t-1}, the state each step started from.
+    public var hiddenBefore: UnsafeMutablePointer<T>
+    /// (B, T, H): LSTM c_t after each step (carried past the length).
+    public var cells: UnsafeMutablePointer<T>?
+    /// (B, T, H): GRU W_hn h_{t-1} + b_hn.
+    public var candidateHidden: UnsafeMutablePointer<T>?
+
+    public init(
+        output: UnsafeMutablePointer<T>, finalHidden: UnsafeMutablePointer<T>, finalCell: UnsafeMutablePointer<T>?,
+        gates: UnsafeMutablePointer<T>, hiddenBefore: UnsafeMutablePointer<T>, cells: UnsafeMutablePointer<T>?,
+        candidateHidden: UnsafeMutablePointer<T>?
+    ) {
+        self.output = output
+        self.finalHidden = finalHidden
+        self.finalCell = finalCell
+        self.gates = gates
+        self.hiddenBefore = hiddenBefore
+        self.cells = cells
+        self.candidateHidden = candidateHidden
+    }
+}
+
+/// The weights of one layer-direction.
+public struct RecurrentSequenceWeights<T: KernelScalar> {
+    /// (G·H, I)
+    public var inputWeight: UnsafePointer<T>
+    /// (G·H, H)
+    public var hiddenWeight: UnsafePointer<T>
+    /// (G·H): one bias per gate (for GRU's n gate, the input-side b_in only).
+    public var bias: UnsafePointer<T>
+    /// (H): GRU's b_hn, inside the reset gate's product.
+    public var candidateBias: UnsafePointer<T>?
+
+    public init(inputWeight: UnsafePointer<T>, hiddenWeight: UnsafePointer<T>, bias: UnsafePointer<T>, candidateBias: UnsafePointer<T>?) {
+        self.inputWeight = inputWeight
+        self.hiddenWeight = hiddenWeight
+        self.bias = bias
+        self.candidateBias = candidateBias
+    }
+}
+
+/// Gradient buffers, accumulated into (+=). A nil buffer is not computed.
+public struct RecurrentSequenceGradients<T: KernelScalar> {
+    public var input: UnsafeMutablePointer<T>?
+    public var inputWeight: UnsafeMutablePointer<T>?
+    public var hiddenWeight: UnsafeMutablePointer<T>?
+    public var bias: UnsafeMutablePointer<T>?
+    public var candidateBias: UnsafeMutablePointer<T>?
+    public var initialHidden: UnsafeMutablePointer<T>?
+    public var initialCell: UnsafeMutablePointer<T>?
+
+    public init(
+        input: UnsafeMutablePointer<T>?, inputWeight: UnsafeMutablePointer<T>?, hiddenWeight: UnsafeMutablePointer<T>?,
+        bias: UnsafeMutablePointer<T>?, candidateBias: UnsafeMutablePointer<T>?,
+        initialHidden: UnsafeMutablePointer<T>?, initialCell: UnsafeMutablePointer<T>?
+    ) {
+        self.input = input
+        self.inputWeight = inputWeight
+        self.hiddenWeight = hiddenWeight
+        self.bias = bias
+        self.candidateBias = candidateBias
+        self.initialHidden = initialHidden
+        self.initialCell = initialCell
+    }
+}
+
+public enum RecurrentSequenceKernel {
+    /// Valid steps of sample b (T when no lengths are given).
+    @inline(__always)
+    static func length(_ lengths: UnsafeBufferPointer<Int>?, _ b: Int, _ steps: Int) -> Int {
+        lengths.map { $0[b] } ?? steps
+    }
+
+    // MARK: - Forward
+
+    /// Runs the sequence; `x` is (B, T, I), `initialHidden`/`initialCell` (B, H).
+    public static func forward<T: KernelScalar>(
+        kind: RecurrentCellKind, shape: RecurrentSequenceShape, x: UnsafePointer<T>,
+        weights: RecurrentSequenceWeights<T>, initialHidden: UnsafePointer<T>, initialCell: UnsafePointer<T>?,
+        lengths: UnsafeBufferPointer<Int>?, buffers: RecurrentSequenceBuffers<T>
+    ) {
+        let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
+        let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
+        let gates = buffers.gates
+
+        // P = X·W_ihᵀ + b over all B·T rows at once.
+        if batch * steps > 0 {
+            T.gemm(transposeA: false, transposeB: true, m: batch * steps, n: gateWidth, k: inputSize, alpha: 1,
+                   a: x, lda: inputSize, b: weights.inputWeight, ldb: inputSize, beta: 0, c: gates, ldc: gateWidth)
+        }
+        for row in 0..<(batch * steps) {
+            let target = gates + row * gateWidth
+            for j in 0..<gateWidth { target[j] += weights.bias[j] }
+        }
+
+        let state = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
+        state.initialize(from: initialHidden, count: batch * hidden)
+        let cell = UnsafeMutablePointer<T>.allocate(capacity: kind.hasCellState ? batch * hidden : 0)
+        if kind.hasCellState { cell.initialize(from: initialCell!, count: batch * hidden) }
+        let hiddenProjection = UnsafeMutablePointer<T>.allocate(capacity: kind == .gru ? batch * gateWidth : 0)
+        defer {
+            state.deallocate()
+            cell.deallocate()
+            hiddenProjection.deallocate()
+        }
+
+        for t in 0..<steps {
+            for b in 0..<batch {
+                (buffers.hiddenBefore + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden)
+            }
+            // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).
+            if kind == .gru {
+                T.gemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden, alpha: 1,
+                       a: state, lda: hidden, b: weights.hiddenWeight, ldb: hidden, beta: 0, c: hiddenProjection, ldc: gateWidth)
+            } else {
+                T.gemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden, alpha: 1,
+                       a: state, lda: hidden, b: weights.hiddenWeight, ldb: hidden, beta: 1, c: gates + t * gateWidth, ldc: stepStride)
+            }
+            for b in 0..<batch {
+                let row = b * steps + t
+                let p = gates + row * gateWidth
+                let h = state + b * hidden
+                let out = buffers.output + row * hidden
+                guard t < length(lengths, b, steps) else {
+                    // Past the length: state carried, output and saved gates zero.
+                    out.update(repeating: 0, count: hidden)
+                    p.update(repeating: 0, count: gateWidth)
+                    if kind == .lstm { (buffers.cells! + row * hidden).update(from: cell + b * hidden, count: hidden) }
+                    if kind == .gru { (buffers.candidateHidden! + row * hidden).update(repeating: 0, count: hidden) }
+                    continue
+                }
+                switch kind {
+                case .rnnTanh:
+                    for j in 0..<hidden {
+                        let value = T.tanh(p[j])
+                        p[j] = value; h[j] = value; out[j] = value
+                    }
+                case .rnnReLU:
+                    for j in 0..<hidden {
+                        let value = p[j] > 0 ? p[j] : 0
+                        p[j] = value; h[j] = value; out[j] = value
+                    }
+                case .lstm:
+                    let c = cell + b * hidden, saved = buffers.cells! + row * hidden
+                    for j in 0..<hidden {
+                        let i = T.sigmoid(p[j]), f = T.sigmoid(p[hidden + j])
+                        let g = T.tanh(p[2 * hidden + j]), o = T.sigmoid(p[3 * hidden + j])
+                        let newCell = f * c[j] + i * g
+                        let value = o * T.tanh(newCell)
+                        p[j] = i; p[hidden + j] = f; p[2 * hidden + j] = g; p[3 * hidden + j] = o
+                        c[j] = newCell; saved[j] = newCell
+                        h[j] = value; out[j] = value
+                    }
+                case .gru:
+                    let q = hiddenProjection + b * gateWidth, candidate = buffers.candidateHidden! + row * hidden
+                    let candidateBias = weights.candidateBias!
+                    for j in 0..<hidden {
+                        let r = T.sigmoid(p[j] + q[j]), z = T.sigmoid(p[hidden + j] + q[hidden + j])
+                        let hn = q[2 * hidden + j] + candidateBias[j]
+                        let n = T.tanh(p[2 * hidden + j] + r * hn)
+                        let value = (1 - z) * n + z * h[j]
+                        p[j] = r; p[hidden + j] = z; p[2 * hidden + j] = n
+                        candidate[j] = hn
+                        h[j] = value; out[j] = value
+                    }
+                }
+            }
+        }
+        buffers.finalHidden.update(from: state, count: batch * hidden)
+        if kind.hasCellState { buffers.finalCell!.update(from: cell, count: batch * hidden) }
+    }
+
+    // MARK: - Backward
+
+    /// Gradients of the sequence given dL/d(output) (B, T, H) and dL/d(final states) (B, H).
+    public static func backward<T: KernelScalar>(
+        kind: RecurrentCellKind, shape: RecurrentSequenceShape, x: UnsafePointer<T>,
+        weights: RecurrentSequenceWeights<T>, initialCell: UnsafePointer<T>?,
+        lengths: UnsafeBufferPointer<Int>?, buffers: RecurrentSequenceBuffers<T>,
+        outputGradient: UnsafePointer<T>, finalHiddenGradient: UnsafePointer<T>, finalCellGradient: UnsafePointer<T>?,
+        gradients: RecurrentSequenceGradients<T>
+    ) {
+        let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
+        let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
+        let rows = batch * steps
+
+        // dP with respect to the input-side pre-activations; GRU also needs dP for the hidden side.
+        let inputSideGradient = UnsafeMutablePointer<T>.allocate(capacity: rows * gateWidth)
+        inputSideGradient.initialize(repeating: 0, count: rows * gateWidth)
+        let hiddenSideGradient = kind == .gru ? UnsafeMutablePointer<T>.allocate(capacity: rows * gateWidth) : inputSideGradient
+        if kind == .gru { hiddenSideGradient.initialize(repeating: 0, count: rows * gateWidth) }
+        var dh = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
+        dh.initialize(from: finalHiddenGradient, count: batch * hidden)
+        var nextDh = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
+        nextDh.initialize(repeating: 0, count: batch * hidden)
+        let dc = UnsafeMutablePointer<T>.allocate(capacity: kind.hasCellState ? batch * hidden : 0)
+        if kind.hasCellState { dc.initialize(from: finalCellGradient!, count: batch * hidden) }
+        defer {
+            inputSideGradient.deallocate()
+            if kind == .gru { hiddenSideGradient.deallocate() }
+            dh.deallocate()
+            nextDh.deallocate()
+            dc.deallocate()
+        }
+
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            for b in 0..<batch {
+                let row = b * steps + t
+                let g = dh + b * hidden, next = nextDh + b * hidden
+                guard t < length(lengths, b, steps) else {
+                    // A carried step passes dh and dc through untouched.
+                    next.update(from: g, count: hidden)
+                    continue
+                }
+                let dy = outputGradient + row * hidden
+                for j in 0..<hidden { g[j] += dy[j] }
+                let saved = buffers.gates + row * gateWidth
+                let dp = inputSideGradient + row * gateWidth
+                switch kind {
+                case .rnnTanh:
+                    for j in 0..<hidden { dp[j] = g[j] * (1 - saved[j] * saved[j]) }
+                    next.update(repeating: 0, count: hidden)
+                case .rnnReLU:
+                    for j in 0..<hidden { dp[j] = saved[j] > 0 ? g[j] : 0 }
+                    next.update(repeating: 0, count: hidden)
+                case .lstm:
+                    let c = buffers.cells! + row * hidden
+                    let previousCell: UnsafePointer<T> = t > 0 ? UnsafePointer(buffers.cells! + (row - 1) * hidden) : initialCell! + b * hidden
+                    let cellGradient = dc + b * hidden
+                    for j in 0..<hidden {
+                        let i = saved[j], f = saved[hidden + j], gg = saved[2 * hidden + j], o = saved[3 * hidden + j]
+                        let tanhCell = T.tanh(c[j])
+                        let outputPath: T = g[j] * o * (1 - tanhCell * tanhCell)
+                        let dcTotal: T = cellGradient[j] + outputPath
+                        dp[j] = dcTotal * gg * i * (1 - i)
+                        dp[hidden + j] = dcTotal * previousCell[j] * f * (1 - f)
+                        dp[2 * hidden + j] = dcTotal * i * (1 - gg * gg)
+                        dp[3 * hidden + j] = g[j] * tanhCell * o * (1 - o)
+                        cellGradient[j] = dcTotal * f
+                    }
+                    next.update(repeating: 0, count: hidden)
+                case .gru:
+                    let h = buffers.hiddenBefore + row * hidden, candidate = buffers.candidateHidden! + row * hidden
+                    let dq = hiddenSideGradient + row * gateWidth
+                    for j in 0..<hidden {
+                        let r = saved[j], z = saved[hidden + j], n = saved[2 * hidden + j]
+                        let dn: T = g[j] * (1 - z) * (1 - n * n)
+                        let dz: T = g[j] * (h[j] - n) * (z * (1 - z))
+                        let dr: T = dn * candidate[j] * (r * (1 - r))
+                        dp[j] = dr; dp[hidden + j] = dz; dp[2 * hidden + j] = dn
+                        dq[j] = dr; dq[hidden + j] = dz; dq[2 * hidden + j] = dn * r
+                        next[j] = g[j] * z
+                    }
+                }
+            }
+            // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
+            T.gemm(transposeA: false, transposeB: false, m: batch, n: hidden, k: gateWidth, alpha: 1,
+                   a: hiddenSideGradient + t * gateWidth, lda: stepStride, b: weights.hiddenWeight, ldb: hidden,
+                   beta: 1, c: nextDh, ldc: hidden)
+            swap(&dh, &nextDh)
+        }
+
+        if let target = gradients.initialHidden { for i in 0..<(batch * hidden) { target[i] += dh[i] } }
+        if let target = gradients.initialCell, kind.hasCellState { for i in 0..<(batch * hidden) { target[i] += dc[i] } }
+        guard rows > 0 else { return }
+        if let target = gradients.hiddenWeight {
+            T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: hidden, k: rows, alpha: 1,
+                   a: hiddenSideGradient, lda: gateWidth, b: buffers.hiddenBefore, ldb: hidden, beta: 1, c: target, ldc: hidden)
+        }
+        if let target = gradients.inputWeight {
+            T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: inputSize, k: rows, alpha: 1,
+                   a: inputSideGradient, lda: gateWidth, b: x, ldb: inputSize, beta: 1, c: target, ldc: inputSize)
+        }
+        if let target = gradients.bias {
+            for row in 0..<rows {
+                let source = inputSideGradient + row * gateWidth
+                for j in 0..<gateWidth { target[j] += source[j] }
+            }
+        }
+        if let target = gradients.candidateBias, kind == .gru {
+            for row in 0..<rows {
+                let source = hiddenSideGradient + row * gateWidth + 2 * hidden
+                for j in 0..<hidden { target[j] += source[j] }
+            }
+        }
+        if let target = gradients.input {
+            T.gemm(transposeA: false, transposeB: false, m: rows, n: inputSize, k: gateWidth, alpha: 1,
+                   a: inputSideGradient, lda: gateWidth, b: weights.inputWeight, ldb: inputSize, beta: 1, c: target, ldc: inputSize)
+        }
+    }
+}

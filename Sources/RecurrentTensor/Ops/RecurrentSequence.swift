@@ -1,0 +1,170 @@
+// A whole recurrent sequence (one layer, one direction) as one differentiable op on the fused kernels
+// (`RecurrentSequenceKernel`): coarse where speed matters.
+//
+// The op has three results (outputs, final h, final c) but the tape records one value per op, so the kernel's
+// results are laid side by side along the time axis, (B, T + 1 or 2, H), and handed out as slices: the slices'
+// backward reassembles the full gradient for the op's backward.
+
+import RecurrentKernels
+
+/// What a recurrent sequence computed.
+public struct RecurrentSequenceResult {
+    /// (B, T, H): h_t at every step; zero past each sample's length.
+    public let output: Tensor
+    /// (B, H): the state after each sample's last valid step.
+    public let finalHidden: Tensor
+    /// (B, H): the LSTM cell state after the last valid step (nil for RNN and GRU).
+    public let finalCell: Tensor?
+    /// (B, T, G·H): the activated gates at each step (LSTM i f g o, GRU r z n), for diagnostics; not differentiable.
+    public let gates: Tensor
+    /// (B, T, H): the LSTM cell state after each step, for diagnostics; not differentiable.
+    public let cells: Tensor?
+}
+
+extension Tensor {
+    /// Runs a recurrent cell over a batch of sequences with the fused kernels.
+    ///
+    /// - Parameters:
+    ///   - input: (B, T, I)
+    ///   - inputWeight: (G·H, I); hiddenWeight: (G·H, H); bias: (G·H); candidateBias: (H), GRU only (b_hn)
+    ///   - initialHidden: (B, H); initialCell: (B, H), LSTM only
+    ///   - lengths: valid steps per sample (0…T), or nil for all T
+    public static func recurrentSequence(
+        _ kind: RecurrentCellKind, input: Tensor, inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
+        candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil
+    ) -> RecurrentSequenceResult {
+        let name = kind.rawValue.uppercased()
+        require(input.rank == 3, "\(name): input must be (batch, steps, features), got shape \(input.shape)")
+        let batch = input.shape[0], steps = input.shape[1], inputSize = input.shape[2]
+        let hidden = hiddenWeight.rank == 2 ? hiddenWeight.shape[1] : -1
+        let gateWidth = kind.gateCount * hidden
+        require(hidden >= 0 && hiddenWeight.shape == [gateWidth, hidden], "\(name): hidden weight has shape \(hiddenWeight.shape), expected (\(kind.gateCount)·H, H)")
+        require(inputWeight.shape == [gateWidth, inputSize], "\(name): input weight has shape \(inputWeight.shape), expected \(Shape([gateWidth, inputSize])) for input \(input.shape) and hidden size \(hidden)")
+        require(bias.shape == [gateWidth], "\(name): bias has shape \(bias.shape), expected \(Shape([gateWidth]))")
+        require(initialHidden.shape == [batch, hidden], "\(name): initial hidden state has shape \(initialHidden.shape), expected \(Shape([batch, hidden]))")
+        if kind == .gru {
+            require(candidateBias?.shape == [hidden], "\(name): candidate bias b_hn has shape \(candidateBias.map { "\($0.shape)" } ?? "nil"), expected \(Shape([hidden]))")
+        }
+        if kind.hasCellState {
+            require(initialCell?.shape == [batch, hidden], "\(name): initial cell state has shape \(initialCell.map { "\($0.shape)" } ?? "nil"), expected \(Shape([batch, hidden]))")
+        }
+        if let lengths {
+            require(lengths.count == batch, "\(name): \(lengths.count) lengths for a batch of \(batch)")
+            for (sample, length) in lengths.enumerated() {
+                require((0...steps).contains(length), "\(name): length \(length) of sample \(sample) is outside 0…\(steps)")
+            }
+        }
+
+        var inputs = [input, inputWeight, hiddenWeight, bias]
+        if kind == .gru { inputs.append(candidateBias!) }
+        inputs.append(initialHidden)
+        if kind.hasCellState { inputs.append(initialCell!) }
+        let dtype = inputs.dropFirst().reduce(input.dtype) { DType.promoted($0, $1.dtype) }
+        let values = inputs.map { $0.storage.converted(to: dtype) }
+        let shape = RecurrentSequenceShape(batch: batch, steps: steps, input: inputSize, hidden: hidden)
+        let packedSteps = steps + (kind.hasCellState ? 2 : 1)
+
+        // Saved for backward (and the diagnostics).
+        let packed = TensorStorage(dtype: dtype, count: batch * packedSteps * hidden)
+        let gates = TensorStorage(dtype: dtype, count: batch * steps * gateWidth)
+        let hiddenBefore = TensorStorage(dtype: dtype, count: batch * steps * hidden)
+        let cells = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
+        let candidates = kind == .gru ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
+        let output = TensorStorage(dtype: dtype, count: batch * steps * hidden)
+        let finalHidden = TensorStorage(dtype: dtype, count: batch * hidden)
+        let finalCell = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * hidden) : nil
+
+        func weights<T: TensorScalar>(_: T.Type) -> RecurrentSequenceWeights<T> {
+            RecurrentSequenceWeights(
+                inputWeight: values[1].pointer(T.self), hiddenWeight: values[2].pointer(T.self), bias: values[3].pointer(T.self),
+                candidateBias: kind == .gru ? UnsafePointer(values[4].pointer(T.self)) : nil)
+        }
+        func buffers<T: TensorScalar>(_: T.Type) -> RecurrentSequenceBuffers<T> {
+            RecurrentSequenceBuffers(
+                output: output.pointer(T.self), finalHidden: finalHidden.pointer(T.self), finalCell: finalCell?.pointer(T.self),
+                gates: gates.pointer(T.self), hiddenBefore: hiddenBefore.pointer(T.self), cells: cells?.pointer(T.self),
+                candidateHidden: candidates?.pointer(T.self))
+        }
+        let hiddenIndex = kind == .gru ? 5 : 4
+        func forward<T: TensorScalar>(_: T.Type) {
+            let run = { (lengthBuffer: UnsafeBufferPointer<Int>?) in
+                RecurrentSequenceKernel.forward(
+                    kind: kind, shape: shape, x: values[0].pointer(T.self), weights: weights(T.self),
+                    initialHidden: values[hiddenIndex].pointer(T.self),
+                    initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
+                    lengths: lengthBuffer, buffers: buffers(T.self))
+            }
+            if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+            // Lay the results side by side along time: (B, T, H) | (B, 1, H) | (B, 1, H).
+            let target = packed.pointer(T.self), out = output.pointer(T.self)
+            for b in 0..<batch {
+                let row = target + b * packedSteps * hidden
+                row.update(from: out + b * steps * hidden, count: steps * hidden)
+                (row + steps * hidden).update(from: finalHidden.pointer(T.self) + b * hidden, count: hidden)
+                if let finalCell { (row + (steps + 1) * hidden).update(from: finalCell.pointer(T.self) + b * hidden, count: hidden) }
+            }
+        }
+        if dtype == .float32 { forward(Float.self) } else { forward(Double.self) }
+
+        let needs = inputs.map(\.requiresGradient)
+        let combined = Tensor.record("\(kind.rawValue) sequence", result: Tensor(shape: [batch, packedSteps, hidden], storage: packed), inputs: inputs) { grad in
+            let gradient = grad.storage.converted(to: dtype)
+            var results: [Tensor?] = inputs.indices.map { needs[$0] ? Tensor.zeros(inputs[$0].shape, dtype: dtype) : nil }
+            func backward<T: TensorScalar>(_: T.Type) {
+                // Split the packed gradient back into dOutput (B, T, H) and the final states' (B, H).
+                let source = gradient.pointer(T.self)
+                let dOutput = UnsafeMutablePointer<T>.allocate(capacity: batch * steps * hidden)
+                let dFinalHidden = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
+                let dFinalCell = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
+                defer { dOutput.deallocate(); dFinalHidden.deallocate(); dFinalCell.deallocate() }
+                for b in 0..<batch {
+                    let row = source + b * packedSteps * hidden
+                    (dOutput + b * steps * hidden).update(from: row, count: steps * hidden)
+                    (dFinalHidden + b * hidden).update(from: row + steps * hidden, count: hidden)
+                    if kind.hasCellState { (dFinalCell + b * hidden).update(from: row + (steps + 1) * hidden, count: hidden) }
+                }
+                func pointer(_ index: Int) -> UnsafeMutablePointer<T>? { results[index]?.storage.pointer(T.self) }
+                let gradients = RecurrentSequenceGradients<T>(
+                    input: pointer(0), inputWeight: pointer(1), hiddenWeight: pointer(2), bias: pointer(3),
+                    candidateBias: kind == .gru ? pointer(4) : nil, initialHidden: pointer(hiddenIndex),
+                    initialCell: kind.hasCellState ? pointer(hiddenIndex + 1) : nil)
+                let run = { (lengthBuffer: UnsafeBufferPointer<Int>?) in
+                    RecurrentSequenceKernel.backward(
+                        kind: kind, shape: shape, x: values[0].pointer(T.self), weights: weights(T.self),
+                        initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
+                        lengths: lengthBuffer, buffers: buffers(T.self), outputGradient: dOutput,
+                        finalHiddenGradient: dFinalHidden, finalCellGradient: kind.hasCellState ? UnsafePointer(dFinalCell) : nil,
+                        gradients: gradients)
+                }
+                if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+            }
+            if dtype == .float32 { backward(Float.self) } else { backward(Double.self) }
+            results = results.enumerated().map { index, value in value?.converted(to: inputs[index].dtype) }
+            return results
+        }
+
+        let outputs = combined.slice(alongAxis: 1, 0..<steps)
+        let hiddenState = combined.slice(alongAxis: 1, steps..<(steps + 1)).reshaped([batch, hidden])
+        let cellState = kind.hasCellState ? combined.slice(alongAxis: 1, (steps + 1)..<(steps + 2)).reshaped([batch, hidden]) : nil
+        return RecurrentSequenceResult(
+            output: outputs, finalHidden: hiddenState, finalCell: cellState,
+            gates: Tensor(shape: [batch, steps, gateWidth], storage: gates),
+            cells: cells.map { Tensor(shape: [batch, steps, hidden], storage: $0) })
+    }
+
+    /// Each sample's first `lengths[b]` steps in reverse order, the padding left in place: how a backward
+    /// direction reads a padded batch. Its own inverse, and so its own backward.
+    public func reversingSequences(lengths: [Int]?) -> Tensor {
+        require(rank >= 2, "reversingSequences: needs (batch, steps, …), got shape \(shape)")
+        let batch = shape[0], steps = shape[1], inner = elementCount / Swift.max(1, batch * steps)
+        let lengths = lengths ?? [Int](repeating: steps, count: batch)
+        require(lengths.count == batch && lengths.allSatisfy { (0...steps).contains($0) }, "reversingSequences: lengths \(lengths) do not fit shape \(shape)")
+        var indices = [Int]()
+        indices.reserveCapacity(batch * steps)
+        for b in 0..<batch {
+            for t in 0..<steps { indices.append(b * steps + (t < lengths[b] ? lengths[b] - 1 - t : t)) }
+        }
+        let flat = reshaped([batch * steps, inner])
+        return flat.indexSelect(indices, alongAxis: 0).reshaped(shape.dimensions)
+    }
+}

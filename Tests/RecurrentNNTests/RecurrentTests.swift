@@ -1,0 +1,230 @@
+import Testing
+import RecurrentNN
+import RecurrentKernels
+import RecurrentTensor
+
+func randomTensor(_ shape: Shape, seed: UInt64, scale: Double = 1) -> Tensor {
+    var generator = SeededGenerator(seed: seed)
+    return Tensor.uniform(shape, low: -scale, high: scale, dtype: .float64, using: &generator)
+}
+
+func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
+    #expect(a.shape == b.shape, "shapes \(a.shape) and \(b.shape)")
+    return zip(a.doubles, b.doubles).map { Swift.abs($0 - $1) }.max() ?? 0
+}
+
+/// The plain per-step loop over `RecurrentCell`, with lengths applied by masking: the oracle for the fused kernels.
+func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentState, lengths: [Int]?) -> (output: Tensor, final: RecurrentState) {
+    let batch = x.shape[0], steps = x.shape[1]
+    var state = start
+    var outputs: [Tensor] = []
+    for t in 0..<steps {
+        let next = cell(x.slice(alongAxis: 1, t..<(t + 1)).reshaped([batch, x.shape[2]]), state)
+        let mask = Tensor(shape: [batch, 1], doubles: (0..<batch).map { t < (lengths?[$0] ?? steps) ? 1 : 0 })
+        state = RecurrentState(
+            hidden: mask * next.hidden + (1 - mask) * state.hidden,
+            cell: next.cell.map { mask * $0 + (1 - mask) * state.cell! })
+        outputs.append(mask * next.hidden)
+    }
+    return (Tensor.stack(outputs, alongAxis: 1), state)
+}
+
+@Suite struct FusedSequenceTests {
+    static let lengthsCases: [[Int]?] = [nil, [5, 2, 0]]
+
+    @Test(arguments: RecurrentCellKind.allCases)
+    func fusedMatchesCellLoopIncludingGradients(kind: RecurrentCellKind) {
+        for lengths in Self.lengthsCases {
+            var generator = SeededGenerator(seed: 11)
+            let cell = RecurrentCell(kind, inputSize: 4, hiddenSize: 3, generator: &generator, dtype: .float64)
+            let x = randomTensor([3, 5, 4], seed: 1).requiringGradient()
+            let h0 = randomTensor([3, 3], seed: 2).requiringGradient()
+            let c0 = kind.hasCellState ? randomTensor([3, 3], seed: 3).requiringGradient() : nil
+            let fused = Tensor.recurrentSequence(kind, input: x, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight,
+                                                 bias: cell.bias, candidateBias: cell.candidateBias, initialHidden: h0, initialCell: c0, lengths: lengths)
+            let reference = referenceSequence(cell, x, RecurrentState(hidden: h0, cell: c0), lengths: lengths)
+            #expect(maxDifference(fused.output, reference.output) < 1e-12, "\(kind) output, lengths \(String(describing: lengths))")
+            #expect(maxDifference(fused.finalHidden, reference.final.hidden) < 1e-12)
+            if kind.hasCellState { #expect(maxDifference(fused.finalCell!, reference.final.cell!) < 1e-12) }
+
+            // The same loss through both: every gradient must agree.
+            let weights = randomTensor([3, 5, 3], seed: 4)
+            func loss(_ output: Tensor, _ state: RecurrentState) -> Tensor {
+                (output * weights).sum() + state.hidden.squared().sum() + (state.cell?.sum() ?? Tensor(0, dtype: .float64))
+            }
+            var wrt = [x, h0, cell.inputWeight, cell.hiddenWeight, cell.bias]
+            if let c0 { wrt.append(c0) }
+            if let candidate = cell.candidateBias { wrt.append(candidate) }
+            let fusedGradients = loss(fused.output, RecurrentState(hidden: fused.finalHidden, cell: fused.finalCell)).gradients(withRespectTo: wrt)
+            let referenceGradients = loss(reference.output, reference.final).gradients(withRespectTo: wrt)
+            for (index, (a, b)) in zip(fusedGradients, referenceGradients).enumerated() {
+                #expect(maxDifference(a, b) < 1e-12, "\(kind) gradient \(index), lengths \(String(describing: lengths))")
+            }
+        }
+    }
+
+    @Test(arguments: RecurrentCellKind.allCases)
+    func finiteDifferencesThroughTime(kind: RecurrentCellKind) {
+        var generator = SeededGenerator(seed: 12)
+        let cell = RecurrentCell(kind, inputSize: 3, hiddenSize: 4, generator: &generator, dtype: .float64)
+        var inputs = [randomTensor([2, 6, 3], seed: 5), cell.inputWeight, cell.hiddenWeight, cell.bias, randomTensor([2, 4], seed: 6)]
+        if kind.hasCellState { inputs.append(randomTensor([2, 4], seed: 7)) }
+        if kind == .gru { inputs.append(cell.candidateBias!) }
+        for lengths in [nil, [6, 3]] as [[Int]?] {
+            let result = GradientCheck.check(inputs) { p in
+                let sequence = Tensor.recurrentSequence(
+                    kind, input: p[0], inputWeight: p[1], hiddenWeight: p[2], bias: p[3],
+                    candidateBias: kind == .gru ? p.last : nil, initialHidden: p[4],
+                    initialCell: kind.hasCellState ? p[5] : nil, lengths: lengths)
+                let pieces = [sequence.output.reshaped([2, -1]), sequence.finalHidden] + (sequence.finalCell.map { [$0] } ?? [])
+                return Tensor.concatenate(pieces, alongAxis: 1)
+            }
+            #expect(result.passed, "\(kind) lengths \(String(describing: lengths)): \(result)")
+        }
+    }
+
+    @Test func paddingContributesNothing() {
+        let layer = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 3, bidirectional: true, seed: 3, dtype: .float64)
+        let x = randomTensor([2, 5, 2], seed: 8).requiringGradient()
+        let lengths = [5, 2]
+        let result = layer(x, lengths: lengths)
+        let output = result.output.doubles
+        for t in 2..<5 { for j in 0..<6 { #expect(output[(5 + t) * 6 + j] == 0) } }
+        (result.output.sum() + result.lastHidden.sum()).backward()
+        let gradient = x.grad!.doubles
+        for t in 2..<5 { for j in 0..<2 { #expect(gradient[(5 + t) * 2 + j] == 0, "padding step \(t) received a gradient") } }
+        // Changing the padding changes nothing.
+        var changed = x.detached()
+        changed.withUnsafeMutableBuffer(as: Double.self) { for i in 14..<20 { $0[i] = 99 } }
+        let again = layer(changed, lengths: lengths)
+        #expect(maxDifference(again.output, result.output) == 0)
+        #expect(maxDifference(again.lastHidden, result.lastHidden) == 0)
+    }
+
+    @Test func finalStateIsTheStateAtTheLastValidStep() {
+        let layer = RecurrentLayer(.gru, inputSize: 2, hiddenSize: 3, seed: 4, dtype: .float64)
+        let x = randomTensor([1, 6, 2], seed: 9)
+        let padded = layer(x, lengths: [4])
+        let truncated = layer(x.slice(alongAxis: 1, 0..<4))
+        #expect(maxDifference(padded.finalStates[0].hidden, truncated.finalStates[0].hidden) < 1e-15)
+    }
+}
+
+@Suite struct RecurrentLayerTests {
+    /// Puts `tensors` in place of the layer's parameters (walk order), so gradients flow to them.
+    func substitute(_ layer: RecurrentLayer, _ tensors: ArraySlice<Tensor>) {
+        var index = tensors.startIndex
+        layer.visitParameters { _, parameter in
+            parameter = tensors[index]
+            index += 1
+        }
+    }
+
+    @Test(arguments: [RecurrentCellKind.lstm, .gru, .rnnTanh])
+    func stackedBidirectionalWithLengthsPassesGradientCheck(kind: RecurrentCellKind) {
+        for merge in DirectionMerge.allCases {
+            let layer = RecurrentLayer(kind, inputSize: 3, hiddenSize: 2, layerCount: 2, bidirectional: true, merge: merge, seed: 5, dtype: .float64)
+            let parameters = layer.namedParameters.map(\.value)
+            let x = randomTensor([2, 4, 3], seed: 10)
+            let result = GradientCheck.check([x] + parameters) { p in
+                substitute(layer, p.dropFirst())
+                let run = layer(p[0], lengths: [4, 3])
+                return Tensor.concatenate([run.output.reshaped([2, -1]), run.lastHidden], alongAxis: 1)
+            }
+            #expect(result.passed, "\(kind) \(merge): \(result)")
+        }
+    }
+
+    @Test func givenAndLearnableInitialStatesReceiveGradients() {
+        let learnable = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 3, layerCount: 2, learnableInitialState: true, seed: 6, dtype: .float64)
+        let x = randomTensor([2, 3, 2], seed: 11)
+        let result = GradientCheck.check([x] + learnable.namedParameters.map(\.value)) { p in
+            substitute(learnable, p.dropFirst())
+            return learnable(p[0]).output
+        }
+        #expect(result.passed, "\(result)")
+        let plain = RecurrentLayer(.gru, inputSize: 2, hiddenSize: 3, seed: 7, dtype: .float64)
+        let given = GradientCheck.check([x, randomTensor([2, 3], seed: 12)]) { p in
+            plain(p[0], initialStates: [RecurrentState(hidden: p[1])]).output
+        }
+        #expect(given.passed, "\(given)")
+    }
+
+    @Test func bidirectionalBackwardDirectionReadsReversedInput() {
+        let layer = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 3, bidirectional: true, seed: 8, dtype: .float64)
+        let x = randomTensor([2, 5, 2], seed: 13)
+        let lengths = [5, 3]
+        let both = layer(x, lengths: lengths)
+        let backwardCell = layer.cells[0][1]
+        let reversedRun = referenceSequence(backwardCell, x.reversingSequences(lengths: lengths), backwardCell.zeroState(batch: 2), lengths: lengths)
+        let backwardHalf = both.output.slice(alongAxis: 2, 3..<6)
+        #expect(maxDifference(backwardHalf, reversedRun.output.reversingSequences(lengths: lengths)) < 1e-12)
+        #expect(maxDifference(both.finalStates[1].hidden, reversedRun.final.hidden) < 1e-12)
+    }
+
+    @Test func statefulStreamingEqualsOneLongCall() {
+        let stateful = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 4, layerCount: 2, seed: 9, dtype: .float64)
+        let x = randomTensor([3, 8, 2], seed: 14)
+        let whole = stateful(x).output
+        stateful.isStateful = true
+        let first = stateful(x.slice(alongAxis: 1, 0..<5)).output
+        let second = stateful(x.slice(alongAxis: 1, 5..<8)).output
+        #expect(maxDifference(Tensor.concatenate([first, second], alongAxis: 1), whole) < 1e-12)
+        // The carried state is detached: the second chunk's graph does not reach the first chunk's input.
+        #expect(!second.requiresGradient || stateful.namedParameters.allSatisfy { $0.value.requiresGradient })
+        stateful.resetStates()
+        #expect(maxDifference(stateful(x.slice(alongAxis: 1, 0..<5)).output, first) < 1e-15)
+    }
+
+    @Test func dropoutOnlyBetweenLayersAndOnlyInTraining() {
+        let layer = RecurrentLayer(.gru, inputSize: 2, hiddenSize: 3, layerCount: 2, dropout: 0.5, seed: 10, dtype: .float64)
+        let x = randomTensor([2, 3, 2], seed: 15)
+        let trainingA = layer(x).output, trainingB = layer(x).output
+        #expect(maxDifference(trainingA, trainingB) > 0, "fresh masks each call")
+        layer.isTraining = false
+        #expect(maxDifference(layer(x).output, layer(x).output) == 0)
+    }
+
+    @Test func forgetGateBiasOpensTheGate() {
+        let layer = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 3, forgetGateBias: 3, seed: 11)
+        let bias = layer.cells[0][0].bias.scalars
+        #expect(Array(bias[3..<6]) == [3, 3, 3])
+    }
+}
+
+@Suite struct ParameterCountTests {
+    @Test func lectureNumbers() {
+        #expect(RecurrentLayer(.lstm, inputSize: 32, hiddenSize: 16).parameterCount == 3136)
+        #expect(RecurrentCellKind.lstm.parameterFormula(inputSize: 32, hiddenSize: 16) == "4 × (32·16 + 16·16 + 16) = 3136")
+        #expect(RecurrentLayer(.lstm, inputSize: 32, hiddenSize: 16).pytorchParameterCount == 3200)
+        #expect(RecurrentLayer(.rnnTanh, inputSize: 32, hiddenSize: 16).parameterCount == 784)
+        #expect(RecurrentLayer(.rnnTanh, inputSize: 32, hiddenSize: 16).pytorchParameterCount == 800)
+        #expect(RecurrentLayer(.gru, inputSize: 32, hiddenSize: 16).parameterCount == 2368)
+        #expect(RecurrentCellKind.gru.parameterFormula(inputSize: 32, hiddenSize: 16) == "3 × (32·16 + 16·16 + 16) + 16 = 2368")
+        #expect(RecurrentLayer(.gru, inputSize: 32, hiddenSize: 16).pytorchParameterCount == 2400)
+    }
+
+    @Test func gridAgainstFormulas() {
+        for input in [1, 3, 32, 100] {
+            for hidden in [1, 5, 16, 64] {
+                for kind in RecurrentCellKind.allCases {
+                    let g = kind.gateCount
+                    let ours = g * (input * hidden + hidden * hidden + hidden) + (kind == .gru ? hidden : 0)
+                    let pytorch = g * (input * hidden + hidden * hidden + 2 * hidden)
+                    let layer = RecurrentLayer(kind, inputSize: input, hiddenSize: hidden)
+                    #expect(layer.parameterCount == ours)
+                    #expect(layer.pytorchParameterCount == pytorch)
+                    let deep = RecurrentLayer(kind, inputSize: input, hiddenSize: hidden, layerCount: 2, bidirectional: true)
+                    let upper = g * (2 * hidden * hidden + hidden * hidden + hidden) + (kind == .gru ? hidden : 0)
+                    #expect(deep.parameterCount == 2 * (ours + upper))
+                }
+            }
+        }
+    }
+
+    @Test func namesArePyTorchs() {
+        let names = RecurrentLayer(.gru, inputSize: 3, hiddenSize: 2, layerCount: 2, bidirectional: true).namedParameters.map(\.name)
+        #expect(names.prefix(8) == ["weight_ih_l0", "weight_hh_l0", "bias_l0", "bias_hn_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_l0_reverse", "bias_hn_l0_reverse"])
+        #expect(names.count == 16)
+    }
+}
