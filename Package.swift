@@ -28,8 +28,10 @@ let package = Package(
         .target(name: "RecurrentTensor", dependencies: ["RecurrentKernels"], swiftSettings: speedFlags),
         // Layers and the parameter walk: recurrent cells and sequence layers (more to come), parameter counts.
         .target(name: "RecurrentNN", dependencies: ["RecurrentTensor"], swiftSettings: speedFlags),
+        // Files: safetensors (PyTorch interop, checkpoints).
+        .target(name: "RecurrentIO", dependencies: ["RecurrentNN"]),
         // The umbrella: `import Recurrent` brings every layer of the library.
-        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN"]),
+        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentIO"]),
         // The command-line commands as a library, so tests can parse and run them without a subprocess.
         .target(
             name: "RecurrentCLI",
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "RecurrentKernelsTests", dependencies: ["RecurrentKernels"]),
         .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"]),
         .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"]),
+        .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO"], exclude: ["Fixtures"]),
         .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI"]),
     ]
 )

@@ -2,3 +2,4 @@
 @_exported import RecurrentKernels
 @_exported import RecurrentTensor
 @_exported import RecurrentNN
+@_exported import RecurrentIO
