@@ -73,3 +73,18 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
         #expect(result.error.contains("self-check"), "\(result.error)")
     }
 }
+
+@Suite struct SummaryCommandTests {
+    @Test func lectureLSTMSummary() throws {
+        guard let result = try runRecurrent(["summary", "--input-size", "32", "lstm:16"]) else { return }
+        #expect(result.status == 0)
+        #expect(result.output.contains("3136"))
+        #expect(result.output.contains("4 × (32·16 + 16·16 + 16) = 3136"))
+        #expect(result.output.contains("PyTorch counts 3200"))
+    }
+
+    @Test(arguments: [["summary", "--input-size", "32", "lsmt:16"], ["summary", "lstm:16"], ["summary"], ["summary", "--input-size", "0", "gru:4"], ["summary", "--input-size", "4", "gru:4:sideways"]])
+    func badSpecsExitTwo(arguments: [String]) {
+        #expect(RecurrentCommand.run(arguments: arguments) == 2)
+    }
+}

@@ -228,3 +228,38 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         #expect(names.count == 16)
     }
 }
+
+@Suite struct ModelSpecTests {
+    @Test func summaryOfTheLectureLSTM() throws {
+        let summary = try ModelSummary([LayerSpec(parsing: "lstm:16")], inputSize: 32)
+        #expect(summary.totalParameters == 3136)
+        #expect(summary.rows[0].formula == "4 × (32·16 + 16·16 + 16) = 3136")
+        #expect(summary.pytorchTotalParameters == 3200)
+    }
+
+    @Test func formulasAgreeWithBuiltLayers() throws {
+        for (token, input) in [("lstm:8x2:bi", 5), ("gru:7x3", 4), ("rnn-relu:6:bi-sum", 3), ("rnn:5x2:bi-avg", 2)] {
+            guard case let .recurrent(kind, hidden, layers, bidirectional, merge) = try LayerSpec(parsing: token) else { Issue.record("\(token)"); continue }
+            let built = RecurrentLayer(kind, inputSize: input, hiddenSize: hidden, layerCount: layers, bidirectional: bidirectional, merge: merge)
+            let summary = try ModelSummary([LayerSpec(parsing: token)], inputSize: input)
+            #expect(summary.totalParameters == built.parameterCount, "\(token)")
+            #expect(summary.pytorchTotalParameters == built.pytorchParameterCount, "\(token)")
+        }
+    }
+
+    @Test func stackShapes() throws {
+        let summary = try ModelSummary(["embedding:5000x32", "lstm:64", "lstm:64", "dense:1"].map { try LayerSpec(parsing: $0) }, inputSize: nil)
+        #expect(summary.rows.map(\.outputShape) == ["(B, T, 32)", "(B, T, 64)", "(B, 64)", "(B, 1)"])
+        #expect(summary.totalParameters == 160_000 + 24_832 + 33_024 + 65)
+    }
+
+    @Test(arguments: ["lsmt:16", "lstm", "lstm:", "lstm:0", "lstm:16x", "lstm:16:up", "embedding:5000", "dense:1:bi", "gru:99999999"])
+    func malformedTokensAreNamed(token: String) {
+        #expect { try LayerSpec(parsing: token) } throws: { ($0 as? ModelSpecError)?.token == token }
+    }
+
+    @Test func hugeSpecIsCountedNotBuilt() throws {
+        let summary = try ModelSummary([LayerSpec(parsing: "lstm:1000000x3:bi")], inputSize: 1_000_000)
+        #expect(summary.totalParameters > 0)
+    }
+}

@@ -188,19 +188,37 @@ public final class RecurrentLayer: Layer {
 
     // MARK: - Parameter counts
 
-    /// Parameters per (layer, direction) cell, with the formula for each layer.
+    /// How the count is made, layer by layer.
     public var parameterFormula: String {
-        (0..<layerCount).map { layer in
-            let input = layer == 0 ? inputSize : directionCount * hiddenSize
-            let cell = kind.parameterFormula(inputSize: input, hiddenSize: hiddenSize)
-            return directionCount == 2 ? "2 directions × [\(cell)]" : cell
-        }.joined(separator: "; ") + (initialHidden != nil ? "; plus learnable initial states" : "")
+        Self.parameterFormula(kind, inputSize: inputSize, hiddenSize: hiddenSize, layerCount: layerCount, bidirectional: isBidirectional)
+            + (initialHidden != nil ? "; plus learnable initial states" : "")
     }
 
     /// What PyTorch's `nn.RNN`/`nn.LSTM`/`nn.GRU` with the same sizes counts (two bias vectors per cell).
     public var pytorchParameterCount: Int {
-        (0..<layerCount).reduce(0) { total, layer in
-            total + directionCount * kind.pytorchParameterCount(inputSize: layer == 0 ? inputSize : directionCount * hiddenSize, hiddenSize: hiddenSize)
-        }
+        Self.pytorchParameterCount(kind, inputSize: inputSize, hiddenSize: hiddenSize, layerCount: layerCount, bidirectional: isBidirectional)
+    }
+
+    /// The input size of each stacked layer: the input, then the previous layer's directions concatenated.
+    static func layerInputSizes(inputSize: Int, hiddenSize: Int, layerCount: Int, bidirectional: Bool) -> [Int] {
+        (0..<layerCount).map { $0 == 0 ? inputSize : (bidirectional ? 2 : 1) * hiddenSize }
+    }
+
+    /// Parameters of such a layer (without learnable initial states), computed without building it.
+    public static func parameterCount(_ kind: RecurrentCellKind, inputSize: Int, hiddenSize: Int, layerCount: Int = 1, bidirectional: Bool = false) -> Int {
+        layerInputSizes(inputSize: inputSize, hiddenSize: hiddenSize, layerCount: layerCount, bidirectional: bidirectional)
+            .reduce(0) { $0 + (bidirectional ? 2 : 1) * kind.parameterCount(inputSize: $1, hiddenSize: hiddenSize) }
+    }
+
+    public static func pytorchParameterCount(_ kind: RecurrentCellKind, inputSize: Int, hiddenSize: Int, layerCount: Int = 1, bidirectional: Bool = false) -> Int {
+        layerInputSizes(inputSize: inputSize, hiddenSize: hiddenSize, layerCount: layerCount, bidirectional: bidirectional)
+            .reduce(0) { $0 + (bidirectional ? 2 : 1) * kind.pytorchParameterCount(inputSize: $1, hiddenSize: hiddenSize) }
+    }
+
+    public static func parameterFormula(_ kind: RecurrentCellKind, inputSize: Int, hiddenSize: Int, layerCount: Int = 1, bidirectional: Bool = false) -> String {
+        layerInputSizes(inputSize: inputSize, hiddenSize: hiddenSize, layerCount: layerCount, bidirectional: bidirectional).map { input in
+            let cell = kind.parameterFormula(inputSize: input, hiddenSize: hiddenSize)
+            return bidirectional ? "2 directions × [\(cell)]" : cell
+        }.joined(separator: "; ")
     }
 }
