@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: check the fast kernels against their references, then time them.",
-        subcommands: [GEMMBenchCommand.self])
+        subcommands: [GEMMBenchCommand.self, RNNBenchCommand.self])
 }
 
 struct GEMMBenchCommand: ParsableCommand {
@@ -123,4 +123,85 @@ struct GEMMBenchCommand: ParsableCommand {
 struct BenchmarkFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+struct RNNBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rnn",
+        abstract: "Time fused LSTM, GRU and RNN layers (inference and training) beside PyTorch when it is importable.",
+        discussion: """
+            Shapes (T, B, I, H, L): LSTM a (64,32,32,16,1), b (100,64,128,128,1), c (100,64,256,256,1), \
+            d (50,64,512,512,1), e (100,32,64,512,2); GRU and RNN at c. Modes: infer; train (forward and backward \
+            of the sum of all outputs, weights' gradients only); train+dx (the input's gradient too). Times are \
+            medians after two warm-up iterations; GFLOP/s counts the forward GEMMs, 2·T·B·G·H·(I+H) per layer, \
+            three times for a training step. PyTorch runs from Scripts/bench/pytorch_rnn.py with --python.
+            """)
+
+    @Flag(name: .long, help: "One JSON object per line instead of a table.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Threads for both sides.", valueName: "n"))
+    var threads: String = "1"
+
+    @Option(name: .long, help: ArgumentHelp("Timed iterations per measurement.", valueName: "n"))
+    var iterations: Int = 10
+
+    @Option(name: .long, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c (default: all).", valueName: "list"))
+    var cases: String?
+
+    @Option(name: .long, help: ArgumentHelp("Python with torch for the comparison (none to skip).", valueName: "path"))
+    var python: String = "python3"
+
+    @OptionGroup var compute: ComputeOptions
+
+    func selectedCases() throws -> [RNNBenchmark.Case] {
+        guard let cases else { return RNNBenchmark.standardCases }
+        return try cases.split(separator: ",").map { token in
+            let parts = token.split(separator: ":").map(String.init)
+            guard parts.count == 2, let found = RNNBenchmark.standardCases.first(where: { $0.pytorchCell == parts[0].lowercased() && $0.label == parts[1].lowercased() }) else {
+                throw ValidationError("--cases: '\(token)' is not one of \(RNNBenchmark.standardCases.map { "\($0.pytorchCell):\($0.label)" }.joined(separator: ", "))")
+            }
+            return found
+        }
+    }
+
+    func validate() throws {
+        _ = try selectedCases()
+        do { _ = try ComputeSettings.parseThreads(threads) } catch { throw ValidationError("--threads: \(error)") }
+        guard (1...10_000).contains(iterations) else { throw ValidationError("--iterations: \(iterations) is not between 1 and 10000") }
+    }
+
+    func run() throws {
+        try compute.apply()
+        let threadCount = try ComputeSettings.parseThreads(threads)
+        try? ComputeSettings.setThreads(threadCount)
+        let cases = try selectedCases()
+        let modes = RNNBenchmark.Mode.allCases
+        let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
+        if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench rnn` for real numbers") }
+        let peak = MachinePeak.measureSingleCore()
+        log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s; GEMM backend: \(ComputeSettings.activeBackend) (\(ComputeSettings.backendReason)); threads: \(threadCount)")
+        let torch = python == "none" ? nil : RNNBenchmark.pytorchTimes(cases: cases, modes: modes, iterations: iterations, threads: threadCount, python: python)
+        log(torch == nil ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone" : "PyTorch: timed in the same run")
+        if !json {
+            print(pad("cell", 6) + pad("shape", 6) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8) + (torch != nil ? pad("torch ms", 10) + pad("ours/torch", 12) : ""))
+        }
+        for benchmarkCase in cases {
+            for mode in modes {
+                let ms = RNNBenchmark.time(benchmarkCase, mode: mode, iterations: iterations)
+                let gflops = benchmarkCase.forwardFlops * mode.flopFactor / ms / 1e6
+                let torchMs = torch?["\(benchmarkCase.pytorchCell)/\(benchmarkCase.label)/\(mode.rawValue)"]
+                if json {
+                    var line = "{\"bench\":\"rnn\",\"cell\":\"\(benchmarkCase.pytorchCell)\",\"shape\":\"\(benchmarkCase.label)\",\"T\":\(benchmarkCase.steps),\"B\":\(benchmarkCase.batch),\"I\":\(benchmarkCase.input),\"H\":\(benchmarkCase.hidden),\"L\":\(benchmarkCase.layers),\"mode\":\"\(mode.rawValue)\",\"threads\":\(threadCount),\"ms\":\(format(ms, 3)),\"gflops\":\(format(gflops, 2))"
+                    if let torchMs { line += ",\"torch_ms\":\(format(torchMs, 3)),\"ratio\":\(format(ms / torchMs, 3))" }
+                    print(line + "}")
+                } else {
+                    var row = pad(benchmarkCase.pytorchCell, 6) + pad(benchmarkCase.label, 6) + pad(mode.rawValue, 10) + pad(format(ms, 2), 10)
+                        + pad(format(gflops, 1), 9) + pad(format(100 * gflops / (peak * Double(threadCount)), 0) + "%", 8)
+                    if let torchMs { row += pad(format(torchMs, 2), 10) + pad(format(ms / torchMs, 2) + "×", 12) }
+                    print(row)
+                }
+            }
+        }
+    }
 }
