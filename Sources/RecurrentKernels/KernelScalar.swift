@@ -13,6 +13,10 @@ public protocol KernelScalar: GEMMScalar {
     static func log(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
     static func sqrt(_ x: Self) -> Self
+    /// x ← σ(x) for `count` elements (vectorised for Float).
+    static func sigmoid(inPlace x: UnsafeMutablePointer<Self>, count: Int)
+    /// target ← tanh(source) for `count` elements; target may equal source (vectorised for Float).
+    static func tanh(_ source: UnsafePointer<Self>, into target: UnsafeMutablePointer<Self>, count: Int)
     /// GEMM with the active backend, for this element type.
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
@@ -30,6 +34,12 @@ extension KernelScalar {
 }
 
 extension Float: KernelScalar {
+    public static func sigmoid(inPlace x: UnsafeMutablePointer<Float>, count: Int) {
+        FastMath.apply(count, x, x, FastMath.sigmoid)
+    }
+    public static func tanh(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+        FastMath.apply(count, source, target, FastMath.tanh)
+    }
     @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func log(_ x: Float) -> Float { logf(x) }
     @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
@@ -45,6 +55,13 @@ extension Float: KernelScalar {
 }
 
 extension Double: KernelScalar {
+    // Float64 is for gradient checks: the C library's functions, one element at a time.
+    public static func sigmoid(inPlace x: UnsafeMutablePointer<Double>, count: Int) {
+        for j in 0..<count { x[j] = sigmoid(x[j]) }
+    }
+    public static func tanh(_ source: UnsafePointer<Double>, into target: UnsafeMutablePointer<Double>, count: Int) {
+        for j in 0..<count { target[j] = libmTanh(source[j]) }
+    }
     @inlinable public static func exp(_ x: Double) -> Double { libmExp(x) }
     @inlinable public static func log(_ x: Double) -> Double { libmLog(x) }
     @inlinable public static func tanh(_ x: Double) -> Double { libmTanh(x) }

@@ -194,36 +194,40 @@ public enum RecurrentSequenceKernel {
                 }
                 switch kind {
                 case .rnnTanh:
-                    for j in 0..<hidden {
-                        let value = T.tanh(p[j])
-                        p[j] = value; h[j] = value; out[j] = value
-                    }
+                    T.tanh(p, into: p, count: hidden)
+                    h.update(from: p, count: hidden)
+                    out.update(from: p, count: hidden)
                 case .rnnReLU:
                     for j in 0..<hidden {
                         let value = p[j] > 0 ? p[j] : 0
                         p[j] = value; h[j] = value; out[j] = value
                     }
                 case .lstm:
+                    // Activate the gate blocks in place (i, f: σ; g: tanh; o: σ), then update the state.
                     let c = cell + b * hidden, saved = buffers.cells! + row * hidden
-                    for j in 0..<hidden {
-                        let i = T.sigmoid(p[j]), f = T.sigmoid(p[hidden + j])
-                        let g = T.tanh(p[2 * hidden + j]), o = T.sigmoid(p[3 * hidden + j])
-                        let newCell = f * c[j] + i * g
-                        let value = o * T.tanh(newCell)
-                        p[j] = i; p[hidden + j] = f; p[2 * hidden + j] = g; p[3 * hidden + j] = o
-                        c[j] = newCell; saved[j] = newCell
-                        h[j] = value; out[j] = value
-                    }
+                    T.sigmoid(inPlace: p, count: 2 * hidden)
+                    T.tanh(p + 2 * hidden, into: p + 2 * hidden, count: hidden)
+                    T.sigmoid(inPlace: p + 3 * hidden, count: hidden)
+                    let i = p, f = p + hidden, g = p + 2 * hidden, o = p + 3 * hidden
+                    for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * g[j] }
+                    saved.update(from: c, count: hidden)
+                    T.tanh(c, into: out, count: hidden)
+                    for j in 0..<hidden { out[j] *= o[j] }
+                    h.update(from: out, count: hidden)
                 case .gru:
                     let q = hiddenProjection + b * gateWidth, candidate = buffers.candidateHidden! + row * hidden
                     let candidateBias = weights.candidateBias!
+                    for j in 0..<(2 * hidden) { p[j] += q[j] }
+                    T.sigmoid(inPlace: p, count: 2 * hidden)
+                    let r = p, z = p + hidden, n = p + 2 * hidden
                     for j in 0..<hidden {
-                        let r = T.sigmoid(p[j] + q[j]), z = T.sigmoid(p[hidden + j] + q[hidden + j])
                         let hn = q[2 * hidden + j] + candidateBias[j]
-                        let n = T.tanh(p[2 * hidden + j] + r * hn)
-                        let value = (1 - z) * n + z * h[j]
-                        p[j] = r; p[hidden + j] = z; p[2 * hidden + j] = n
                         candidate[j] = hn
+                        n[j] += r[j] * hn
+                    }
+                    T.tanh(n, into: n, count: hidden)
+                    for j in 0..<hidden {
+                        let value = (1 - z[j]) * n[j] + z[j] * h[j]
                         h[j] = value; out[j] = value
                     }
                 }
@@ -260,7 +264,9 @@ public enum RecurrentSequenceKernel {
         nextDh.initialize(repeating: 0, count: batch * hidden)
         let dc = UnsafeMutablePointer<T>.allocate(capacity: kind.hasCellState ? batch * hidden : 0)
         if kind.hasCellState { dc.initialize(from: finalCellGradient!, count: batch * hidden) }
+        let tanhCells = UnsafeMutablePointer<T>.allocate(capacity: hidden)
         defer {
+            tanhCells.deallocate()
             inputSideGradient.deallocate()
             if kind == .gru { hiddenSideGradient.deallocate() }
             dh.deallocate()
@@ -289,12 +295,12 @@ public enum RecurrentSequenceKernel {
                     for j in 0..<hidden { dp[j] = saved[j] > 0 ? g[j] : 0 }
                     next.update(repeating: 0, count: hidden)
                 case .lstm:
-                    let c = buffers.cells! + row * hidden
                     let previousCell: UnsafePointer<T> = t > 0 ? UnsafePointer(buffers.cells! + (row - 1) * hidden) : initialCell! + b * hidden
                     let cellGradient = dc + b * hidden
+                    T.tanh(buffers.cells! + row * hidden, into: tanhCells, count: hidden)
                     for j in 0..<hidden {
                         let i = saved[j], f = saved[hidden + j], gg = saved[2 * hidden + j], o = saved[3 * hidden + j]
-                        let tanhCell = T.tanh(c[j])
+                        let tanhCell = tanhCells[j]
                         let outputPath: T = g[j] * o * (1 - tanhCell * tanhCell)
                         let dcTotal: T = cellGradient[j] + outputPath
                         dp[j] = dcTotal * gg * i * (1 - i)

@@ -1,0 +1,75 @@
+// Vectorised exp, sigmoid and tanh for Float32, eight lanes at a time: the gate passes of the recurrent kernels
+// spend most of their non-GEMM time in these, and the C library evaluates them one element at a time.
+// Their references are the C library's expf/tanhf (see FastMathTests for the measured error).
+//
+//   exp(x):  x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts so n·ln2 is exact), e^r by a degree-6
+//            polynomial (Cephes' expf coefficients), times 2ⁿ built in the exponent bits. ≤ 2 ulp.
+//   sigmoid: 1 / (1 + e^−x); exp's input is clamped, so ±∞ and huge |x| give exactly 0 or 1, never NaN.
+//   tanh:    |x| < 0.4: the odd Taylor series to x¹³ (next term < 2e-9 relative there);
+//            otherwise sign(x)·(1 − 2 / (e^{2|x|} + 1)), whose cancellation costs under 2 ulp for |x| ≥ 0.4.
+
+public enum FastMath {
+    public typealias Vector = SIMD8<Float>
+
+    @inline(__always)
+    public static func exp(_ x: Vector) -> Vector {
+        let clamped = x.clamped(lowerBound: Vector(repeating: -88.0), upperBound: Vector(repeating: 88.0))
+        // n = round(x / ln2) by the 1.5·2²³ trick: adding it leaves n in the low mantissa bits, so both the float
+        // n and the integer n come without a conversion (Swift's SIMD float↔int conversions go lane by lane).
+        let shifted = clamped.addingProduct(clamped, Vector(repeating: 0.442_695_04)) + 12_582_912.0
+        let n = shifted - 12_582_912.0
+        var r = clamped.addingProduct(n, Vector(repeating: -0.693_359_375))
+        r = r.addingProduct(n, Vector(repeating: 2.121_944_4e-4))
+        var p = Vector(repeating: 1.987_569_15e-4)
+        p = Vector(repeating: 1.398_199_95e-3).addingProduct(p, r)
+        p = Vector(repeating: 8.333_451_9e-3).addingProduct(p, r)
+        p = Vector(repeating: 4.166_579_59e-2).addingProduct(p, r)
+        p = Vector(repeating: 1.666_666_55e-1).addingProduct(p, r)
+        p = Vector(repeating: 5.000_000_1e-1).addingProduct(p, r)
+        let y = (p * r * r + r) + 1
+        // 2ⁿ: n + 127 in the exponent field (n ∈ [−127, 127] after the clamp).
+        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let exponent = (integer &+ 127) &<< 23
+        return y * unsafeBitCast(exponent, to: Vector.self)
+    }
+
+    @inline(__always)
+    public static func sigmoid(_ x: Vector) -> Vector { 1 / (1 + exp(-x)) }
+
+    @inline(__always)
+    public static func tanh(_ x: Vector) -> Vector {
+        let magnitude = x.replacing(with: -x, where: x .< 0)
+        // Large |x|: 1 − 2/(e^{2|x|} + 1), sign restored.
+        let large = 1 - 2 / (exp(2 * magnitude) + 1)
+        let signed = large.replacing(with: -large, where: x .< 0)
+        // Small |x|: x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 − 1382x¹¹/155925 + 21844x¹³/6081075.
+        let x2 = x * x
+        var p = Vector(repeating: 21844.0 / 6_081_075.0)
+        p = Vector(repeating: -1382.0 / 155_925.0).addingProduct(p, x2)
+        p = Vector(repeating: 62.0 / 2835.0).addingProduct(p, x2)
+        p = Vector(repeating: -17.0 / 315.0).addingProduct(p, x2)
+        p = Vector(repeating: 2.0 / 15.0).addingProduct(p, x2)
+        p = Vector(repeating: -1.0 / 3.0).addingProduct(p, x2)
+        let small = x.addingProduct(x * x2, p)
+        return signed.replacing(with: small, where: magnitude .< 0.4)
+    }
+
+    /// Applies `function` to `count` floats at `source`, writing `target` (which may be `source`).
+    @inline(__always)
+    public static func apply(
+        _ count: Int, _ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ function: (Vector) -> Vector
+    ) {
+        var j = 0
+        while j + 8 <= count {
+            let value = UnsafeRawPointer(source + j).loadUnaligned(as: Vector.self)
+            UnsafeMutableRawPointer(target + j).storeBytes(of: function(value), as: Vector.self)
+            j += 8
+        }
+        if j < count {
+            var tail = Vector()
+            for lane in 0..<(count - j) { tail[lane] = source[j + lane] }
+            let result = function(tail)
+            for lane in 0..<(count - j) { target[j + lane] = result[lane] }
+        }
+    }
+}
