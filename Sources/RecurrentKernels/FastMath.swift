@@ -13,7 +13,8 @@ public enum FastMath {
 
     @inline(__always)
     public static func exp(_ x: Vector) -> Vector {
-        let clamped = x.clamped(lowerBound: Vector(repeating: -88.0), upperBound: Vector(repeating: 88.0))
+        let low = Vector(repeating: -88.0), high = Vector(repeating: 88.0)
+        let clamped = x.replacing(with: low, where: .!(x .>= low)).replacing(with: high, where: x .> high)   // NaN → −88
         // n = round(x / ln2) by the 1.5·2²³ trick: adding it leaves n in the low mantissa bits, so both the float
         // n and the integer n come without a conversion (Swift's SIMD float↔int conversions go lane by lane).
         let shifted = clamped.addingProduct(clamped, Vector(repeating: 0.442_695_04)) + 12_582_912.0

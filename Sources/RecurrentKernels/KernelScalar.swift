@@ -17,11 +17,25 @@ public protocol KernelScalar: GEMMScalar {
     static func sigmoid(inPlace x: UnsafeMutablePointer<Self>, count: Int)
     /// target ← tanh(source) for `count` elements; target may equal source (vectorised for Float).
     static func tanh(_ source: UnsafePointer<Self>, into target: UnsafeMutablePointer<Self>, count: Int)
+    /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
+    static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Self>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Self>
+    /// C = A·op(B) + beta·C with a prepared op(B); A is (m, depth) with row stride lda.
+    static func gemm(m: Int, a: UnsafePointer<Self>, lda: Int, prepared: PreparedRightOperand<Self>, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
     /// GEMM with the active backend, for this element type.
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
         a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+/// A right-hand GEMM operand prepared for repeated use (see `KernelScalar.prepareRightOperand`).
+public struct PreparedRightOperand<T: KernelScalar> {
+    let matrix: UnsafePointer<T>
+    let ldb: Int
+    let transposed: Bool
+    let depth: Int
+    let columns: Int
+    let packed: PackedGEMMOperand?
 }
 
 extension KernelScalar {
@@ -34,6 +48,15 @@ extension KernelScalar {
 }
 
 extension Float: KernelScalar {
+    // Recurrent steps multiply the same weight by a small batch T times: the Swift kernel with the weight packed
+    // once beats any BLAS call, which repacks it every time, so Float always prepares it for the Swift kernel.
+    public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Float> {
+        PreparedRightOperand(matrix: b, ldb: ldb, transposed: transposed, depth: depth, columns: columns,
+                             packed: PackedGEMMOperand(transposed: transposed, b: b, ldb: ldb, depth: depth, columns: columns))
+    }
+    public static func gemm(m: Int, a: UnsafePointer<Float>, lda: Int, prepared: PreparedRightOperand<Float>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        GEMM.multiply(m: m, a: a, lda: lda, packed: prepared.packed!, beta: beta, c: c, ldc: ldc)
+    }
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Float>, count: Int) {
         FastMath.apply(count, x, x, FastMath.sigmoid)
     }
@@ -55,6 +78,13 @@ extension Float: KernelScalar {
 }
 
 extension Double: KernelScalar {
+    public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Double>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Double> {
+        PreparedRightOperand(matrix: b, ldb: ldb, transposed: transposed, depth: depth, columns: columns, packed: nil)
+    }
+    public static func gemm(m: Int, a: UnsafePointer<Double>, lda: Int, prepared: PreparedRightOperand<Double>, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        GEMM.multiply(transposeA: false, transposeB: prepared.transposed, m: m, n: prepared.columns, k: prepared.depth, alpha: 1,
+                      a: a, lda: lda, b: prepared.matrix, ldb: prepared.ldb, beta: beta, c: c, ldc: ldc)
+    }
     // Float64 is for gradient checks: the C library's functions, one element at a time.
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Double>, count: Int) {
         for j in 0..<count { x[j] = sigmoid(x[j]) }

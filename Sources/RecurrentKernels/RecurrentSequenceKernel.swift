@@ -167,17 +167,17 @@ public enum RecurrentSequenceKernel {
             hiddenProjection.deallocate()
         }
 
+        // h·W_hhᵀ at every step: W_hhᵀ (H, G·H) prepared once.
+        let recurrentWeight = T.prepareRightOperand(transposed: true, b: weights.hiddenWeight, ldb: hidden, depth: hidden, columns: gateWidth)
         for t in 0..<steps {
             for b in 0..<batch {
                 (buffers.hiddenBefore + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden)
             }
             // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).
             if kind == .gru {
-                T.gemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden, alpha: 1,
-                       a: state, lda: hidden, b: weights.hiddenWeight, ldb: hidden, beta: 0, c: hiddenProjection, ldc: gateWidth)
+                T.gemm(m: batch, a: state, lda: hidden, prepared: recurrentWeight, beta: 0, c: hiddenProjection, ldc: gateWidth)
             } else {
-                T.gemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden, alpha: 1,
-                       a: state, lda: hidden, b: weights.hiddenWeight, ldb: hidden, beta: 1, c: gates + t * gateWidth, ldc: stepStride)
+                T.gemm(m: batch, a: state, lda: hidden, prepared: recurrentWeight, beta: 1, c: gates + t * gateWidth, ldc: stepStride)
             }
             for b in 0..<batch {
                 let row = b * steps + t
@@ -274,6 +274,8 @@ public enum RecurrentSequenceKernel {
             dc.deallocate()
         }
 
+        // dP_t·W_hh at every step: W_hh (G·H, H) prepared once.
+        let recurrentWeight = T.prepareRightOperand(transposed: false, b: weights.hiddenWeight, ldb: hidden, depth: gateWidth, columns: hidden)
         for t in stride(from: steps - 1, through: 0, by: -1) {
             for b in 0..<batch {
                 let row = b * steps + t
@@ -325,9 +327,7 @@ public enum RecurrentSequenceKernel {
                 }
             }
             // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
-            T.gemm(transposeA: false, transposeB: false, m: batch, n: hidden, k: gateWidth, alpha: 1,
-                   a: hiddenSideGradient + t * gateWidth, lda: stepStride, b: weights.hiddenWeight, ldb: hidden,
-                   beta: 1, c: nextDh, ldc: hidden)
+            T.gemm(m: batch, a: hiddenSideGradient + t * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1, c: nextDh, ldc: hidden)
             swap(&dh, &nextDh)
         }
 

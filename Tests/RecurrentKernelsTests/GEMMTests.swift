@@ -107,3 +107,20 @@ struct MatrixFixture {
         #expect(throws: ComputeSettingsError.invalidThreadCount("0")) { try ComputeSettings.setThreads(0) }
     }
 }
+
+@Suite struct PackedGEMMTests {
+    @Test(arguments: [false, true])
+    func prepackedMatchesReference(transposed: Bool) {
+        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1)] {
+            for threads in [1, 2] {
+                let fixture = MatrixFixture(transposeA: false, transposeB: transposed, m: m, n: n, k: k, padding: 1, seed: UInt64(m + n))
+                var expected = fixture.c, actual = fixture.c
+                GEMM.reference(transposeB: transposed, m: m, n: n, k: k, alpha: 0.5, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
+                let packed = fixture.b.withUnsafeBufferPointer { PackedGEMMOperand(transposed: transposed, b: $0.baseAddress!, ldb: fixture.ldb, depth: k, columns: n) }
+                GEMM.multiply(m: m, alpha: 0.5, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads)
+                let worst = zip(actual, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
+                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads): \(worst)")
+            }
+        }
+    }
+}
