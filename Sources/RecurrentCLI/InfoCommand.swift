@@ -22,6 +22,10 @@ struct InfoCommand: ParsableCommand {
         if ComputeSettings.activeBackend == .swift, let blas = SystemBLAS.shared {
             lines.append("             (also available: \(blas.versionDescription) [\(blas.path)])")
         }
+        if ComputeSettings.backendPreference == .automatic && ComputeSettings.activeBackend == .blas {
+            lines.append("             (auto: products under \(GEMM.smallProductLimit) multiply-adds run on the Swift kernel, where BLAS's call overhead dominates)")
+        }
+        lines.append("  recurrent  steps multiply by weights packed once per sequence on the Swift kernel (BLAS would repack them each step)")
         lines.append("  threads    \(ComputeSettings.threads) of \(ComputeSettings.processorCount) processors")
         lines.append("  SIMD       \(KernelInfo.simdDescription)")
         lines.append("  FMA        \(KernelInfo.fmaCompiledIn ? "compiled in" : "not compiled in (addingProduct falls back to a library call)")")

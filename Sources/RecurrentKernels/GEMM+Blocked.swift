@@ -120,9 +120,16 @@ extension GEMM {
                 let cTile = c + ir * ldc + jr
                 if panelRows == mr && panelColumns == nr {
                     microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
+                } else if panelRows == 4 && panelColumns == nr {
+                    microKernel4(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
                 } else {
-                    // Edge tiles are computed in full into scratch, then the valid part is merged into C.
-                    microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
+                    // Other edge tiles are computed whole into scratch (four rows when that covers them), then
+                    // the valid part is merged into C.
+                    if panelRows <= 4 {
+                        microKernel4(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
+                    } else {
+                        microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
+                    }
                     mergeEdgeTile(edgeTile, rows: panelRows, columns: panelColumns, into: cTile, ldc: ldc, beta: beta)
                 }
             }
@@ -324,6 +331,63 @@ extension GEMM {
         storeRow(c + 3 * ldc, c30, c31)
         storeRow(c + 4 * ldc, c40, c41)
         storeRow(c + 5 * ldc, c50, c51)
+    }
+
+    /// The four-row form of `microKernel` (same packed layout: A panels keep six values per k), for the
+    /// last rows when M mod 6 is 4 or less — a batch of 64 is ten six-row tiles and one of four.
+    @inline(never)
+    static func microKernel4(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
+    ) {
+        typealias V = SIMD8<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        if beta != 0 {
+            (c00, c01) = loadRow(c, beta)
+            (c10, c11) = loadRow(c + ldc, beta)
+            (c20, c21) = loadRow(c + 2 * ldc, beta)
+            (c30, c31) = loadRow(c + 3 * ldc, beta)
+        }
+        var pa = a
+        var pb = UnsafeRawPointer(b)
+        var b0 = V(), b1 = V(), av = V()
+        for _ in 0..<(depth / 4) {
+            b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
+            av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            b0 = pb.load(fromByteOffset: 64, as: V.self); b1 = pb.load(fromByteOffset: 96, as: V.self)
+            av = V(repeating: pa[6]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[7]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[8]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[9]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            b0 = pb.load(fromByteOffset: 128, as: V.self); b1 = pb.load(fromByteOffset: 160, as: V.self)
+            av = V(repeating: pa[12]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[13]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[14]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[15]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            b0 = pb.load(fromByteOffset: 192, as: V.self); b1 = pb.load(fromByteOffset: 224, as: V.self)
+            av = V(repeating: pa[18]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[19]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[20]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[21]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            pa += 24
+            pb += 256
+        }
+        for _ in 0..<(depth % 4) {
+            b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
+            av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            pa += 6
+            pb += 64
+        }
+        storeRow(c, c00, c01)
+        storeRow(c + ldc, c10, c11)
+        storeRow(c + 2 * ldc, c20, c21)
+        storeRow(c + 3 * ldc, c30, c31)
     }
 
     @inline(__always)
