@@ -177,3 +177,30 @@ func worstRelativeError(_ a: Tensor, _ b: Tensor) -> Double {
         #expect { try SafeTensorsFile.decode(short) } throws: { "\($0)".contains("runs past the end") }
     }
 }
+
+@Suite struct PyTorchFileTests {
+    @Test func layerWeightsRoundTripThroughAFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("gru.safetensors").path
+        let source = RecurrentLayer(.gru, inputSize: 3, hiddenSize: 4, layerCount: 2, bidirectional: true, seed: 1)
+        try source.savePyTorchWeights(to: path, prefix: "encoder.")
+        let target = RecurrentLayer(.gru, inputSize: 3, hiddenSize: 4, layerCount: 2, bidirectional: true, seed: 2)
+        try target.loadPyTorchWeights(from: path, prefix: "encoder.")
+        var generator = SeededGenerator(seed: 3)
+        let x = Tensor.normal([2, 5, 3], using: &generator)
+        #expect(worstRelativeError(target(x).output, source(x).output) == 0)
+    }
+
+    @Test func aPyTorchFixtureLoadsByFileAndAWrongLayerIsNamed() throws {
+        let path = fixtureDirectory.appendingPathComponent("lstm_2.safetensors").path
+        // The fixture stores its state_dict under "param.".
+        let layer = RecurrentLayer(.lstm, inputSize: 4, hiddenSize: 3, layerCount: 2)
+        try layer.loadPyTorchWeights(from: path, prefix: "param.")
+        let wrong = RecurrentLayer(.lstm, inputSize: 4, hiddenSize: 5, layerCount: 2)
+        #expect { try wrong.loadPyTorchWeights(from: path, prefix: "param.") } throws: { error in
+            "\(error)".contains("lstm_2.safetensors") && "\(error)".contains("param.weight_ih_l0")
+        }
+    }
+}
