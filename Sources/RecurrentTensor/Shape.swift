@@ -45,6 +45,13 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
         return (0..<rank).contains(resolved) ? resolved : nil
     }
 
+    /// The shape without `axis`.
+    func removing(axis: Int) -> Shape {
+        var dimensions = self.dimensions
+        dimensions.remove(at: axis)
+        return Shape(dimensions)
+    }
+
     /// (product of dimensions before `axis`, dimension at `axis`, product after): the view every
     /// along-an-axis kernel works on.
     func split(at axis: Int) -> (outer: Int, size: Int, inner: Int) {

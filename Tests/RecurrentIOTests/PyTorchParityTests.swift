@@ -13,6 +13,13 @@ func fixtureNames() -> [String] {
         .filter { $0.hasSuffix(".safetensors") }.map { String($0.dropLast(".safetensors".count)) }.sorted()
 }
 
+/// A new, empty folder under the system's temporary directory (tests write nowhere else).
+func temporaryDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
 /// Largest |a − b| / max(1, |b|) over all elements.
 func worstRelativeError(_ a: Tensor, _ b: Tensor) -> Double {
     guard a.shape == b.shape else { return .infinity }
@@ -116,8 +123,7 @@ func worstRelativeError(_ a: Tensor, _ b: Tensor) -> Double {
 
 @Suite struct SafeTensorsTests {
     @Test func roundTripThroughAFile() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("weights.safetensors").path
         let file = SafeTensorsFile(
@@ -180,8 +186,7 @@ func worstRelativeError(_ a: Tensor, _ b: Tensor) -> Double {
 
 @Suite struct PyTorchFileTests {
     @Test func layerWeightsRoundTripThroughAFile() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("gru.safetensors").path
         let source = RecurrentLayer(.gru, inputSize: 3, hiddenSize: 4, layerCount: 2, bidirectional: true, seed: 1)

@@ -61,7 +61,7 @@ extension Tensor {
             }
         }
         var result = dtype == .float32 ? kernel(Float.self) : kernel(Double.self)
-        if !keepingDimension { result = result.sharingStorage(as: Shape(kept.dimensions.enumerated().filter { $0.offset != axis }.map(\.element))) }
+        if !keepingDimension { result = result.sharingStorage(as: kept.removing(axis: axis)) }
         let inputShape = shape
         return Tensor.record("sum", result: result, inputs: [self]) { grad in
             // Every summed element receives the gradient of its sum.
@@ -124,7 +124,7 @@ extension Tensor {
             }
         }
         var result = dtype == .float32 ? kernel(Float.self) : kernel(Double.self)
-        if !keepingDimension { result = result.sharingStorage(as: Shape(kept.dimensions.enumerated().filter { $0.offset != axis }.map(\.element))) }
+        if !keepingDimension { result = result.sharingStorage(as: kept.removing(axis: axis)) }
         let inputShape = shape, inputType = dtype
         return Tensor.record("max", result: result, inputs: [self]) { grad in
             // d max = d x[argmax]
