@@ -28,10 +28,12 @@ let package = Package(
         .target(name: "RecurrentTensor", dependencies: ["RecurrentKernels"], swiftSettings: speedFlags),
         // Layers and the parameter walk: recurrent cells and sequence layers (more to come), parameter counts.
         .target(name: "RecurrentNN", dependencies: ["RecurrentTensor"], swiftSettings: speedFlags),
+        // Optimizers, clipping, learning-rate schedules (the fit loop and checkpoints come next).
+        .target(name: "RecurrentTraining", dependencies: ["RecurrentNN"], swiftSettings: speedFlags),
         // Files: safetensors (PyTorch interop, checkpoints).
         .target(name: "RecurrentIO", dependencies: ["RecurrentNN"]),
         // The umbrella: `import Recurrent` brings every layer of the library.
-        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentIO"]),
+        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentTraining", "RecurrentIO"]),
         // The command-line commands as a library, so tests can parse and run them without a subprocess.
         .target(
             name: "RecurrentCLI",
@@ -41,7 +43,7 @@ let package = Package(
         .testTarget(name: "RecurrentKernelsTests", dependencies: ["RecurrentKernels"]),
         .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"]),
         .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"]),
-        .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO"], exclude: ["Fixtures"]),
+        .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO", "RecurrentTraining"], exclude: ["Fixtures"]),
         .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI"]),
     ]
 )

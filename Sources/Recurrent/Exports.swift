@@ -2,4 +2,5 @@
 @_exported import RecurrentKernels
 @_exported import RecurrentTensor
 @_exported import RecurrentNN
+@_exported import RecurrentTraining
 @_exported import RecurrentIO

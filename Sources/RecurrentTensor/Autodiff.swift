@@ -73,6 +73,12 @@ extension Tensor {
     /// The gradient accumulated in this leaf by `backward`, or nil when none has arrived (or it is not a leaf).
     public var grad: Tensor? { node?.isLeaf == true ? node?.grad : nil }
 
+    /// Replaces this leaf's accumulated gradient (gradient clipping).
+    public func replaceGradient(_ gradient: Tensor) {
+        require(gradient.shape == shape, "replaceGradient: gradient has shape \(gradient.shape), tensor has \(shape)")
+        if let node, node.isLeaf { node.grad = gradient.detached() }
+    }
+
     /// Forgets this leaf's accumulated gradient.
     public func zeroGradient() {
         if let node, node.isLeaf { node.grad = nil }

@@ -1,0 +1,259 @@
+// Optimizers: each reads the gradients a backward pass left in a layer's parameters (through the one parameter
+// walk) and updates the parameters in place. State (moments, step counts) is kept per parameter name.
+// The update rules follow PyTorch's, so that its optimizers are the reference (Scripts/reference/optimizer_fixtures.py).
+
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+
+/// Something that updates a layer's parameters from their gradients.
+public protocol Optimizer: AnyObject {
+    var learningRate: Double { get set }
+    /// One update of every parameter of `layer` that has a gradient.
+    func step(_ layer: Layer)
+}
+
+/// Shared plumbing: visit parameters with gradients, update under noGrad, keep named state.
+open class ParameterUpdater {
+    public var learningRate: Double
+    public let weightDecay: Double
+    /// Per parameter name: the optimizer's buffers (momentum, moments, sums).
+    public var buffers: [String: [String: Tensor]] = [:]
+    /// Steps taken.
+    public private(set) var steps = 0
+
+    init(learningRate: Double, weightDecay: Double) {
+        require(learningRate >= 0 && learningRate.isFinite, "optimizer: learning rate \(learningRate) must be finite and ≥ 0")
+        require(weightDecay >= 0 && weightDecay.isFinite, "optimizer: weight decay \(weightDecay) must be finite and ≥ 0")
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+    }
+
+    /// Calls `update(name, value, gradient)` for each parameter with a gradient and stores what it returns.
+    func updateEach(_ layer: Layer, _ update: (String, Tensor, Tensor) -> Tensor) {
+        steps += 1
+        noGrad {
+            layer.visitParameters { name, parameter in
+                guard let gradient = parameter.grad else { return }
+                parameter.assign(update(name, parameter.detached(), gradient))
+            }
+        }
+    }
+
+    func buffer(_ name: String, _ key: String) -> Tensor? { buffers[name]?[key] }
+    func setBuffer(_ name: String, _ key: String, _ value: Tensor) { buffers[name, default: [:]][key] = value }
+}
+
+/// Stochastic gradient descent with momentum (heavy-ball or Nesterov) and L2 weight decay:
+///
+///     g ← ∇ + λ·p;   b ← μ·b + g (b = g at the first step);   g ← g + μ·b (Nesterov) or b;   p ← p − η·g
+public final class SGD: ParameterUpdater, Optimizer {
+    public let momentum: Double
+    public let nesterov: Bool
+
+    public init(learningRate: Double, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0) {
+        require(momentum >= 0 && momentum < 1, "SGD: momentum \(momentum) outside [0, 1)")
+        require(!nesterov || momentum > 0, "SGD: Nesterov needs a momentum > 0")
+        self.momentum = momentum
+        self.nesterov = nesterov
+        super.init(learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    public func step(_ layer: Layer) {
+        updateEach(layer) { name, p, gradient in
+            var g = weightDecay > 0 ? gradient + weightDecay * p : gradient
+            if momentum > 0 {
+                let velocity = buffer(name, "momentum").map { momentum * $0 + g } ?? g
+                setBuffer(name, "momentum", velocity)
+                g = nesterov ? g + momentum * velocity : velocity
+            }
+            return p - learningRate * g
+        }
+    }
+}
+
+/// Adam (Kingma & Ba) with bias correction; `decoupledWeightDecay` makes it AdamW (Loshchilov & Hutter):
+///
+///     m ← β₁m + (1 − β₁)g;   v ← β₂v + (1 − β₂)g²;   p ← p − η · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+///     Adam: g = ∇ + λp.      AdamW: g = ∇ and p ← p·(1 − ηλ) first.
+public final class Adam: ParameterUpdater, Optimizer {
+    public let beta1: Double, beta2: Double, epsilon: Double
+    public let decoupledWeightDecay: Bool
+
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+                weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
+        require((0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam: betas (\(beta1), \(beta2)) outside [0, 1)")
+        require(epsilon > 0, "Adam: epsilon \(epsilon) must be > 0")
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.decoupledWeightDecay = decoupledWeightDecay
+        super.init(learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    /// AdamW: Adam with decoupled weight decay (PyTorch's default decay 0.01).
+    public static func adamW(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) -> Adam {
+        Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupledWeightDecay: true)
+    }
+
+    public func step(_ layer: Layer) {
+        updateEach(layer) { name, parameter, gradient in
+            var p = parameter
+            var g = gradient
+            if weightDecay > 0 {
+                if decoupledWeightDecay { p = p * (1 - learningRate * weightDecay) } else { g = g + weightDecay * p }
+            }
+            let m = (buffer(name, "m").map { beta1 * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + (1 - beta1) * g
+            let v = (buffer(name, "v").map { beta2 * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + (1 - beta2) * g.squared()
+            setBuffer(name, "m", m)
+            setBuffer(name, "v", v)
+            let t = Double(steps)
+            let correction1 = 1 - power(beta1, t), correction2 = 1 - power(beta2, t)
+            return p - (learningRate / correction1) * m / ((v / correction2).sqrt() + epsilon)
+        }
+    }
+}
+
+/// RMSprop (Hinton), PyTorch's form: v ← αv + (1 − α)g²;  p ← p − η·g / (√v + ε)  (with momentum μ:
+/// b ← μb + g / (√v + ε), p ← p − ηb).
+public final class RMSprop: ParameterUpdater, Optimizer {
+    public let alpha: Double, epsilon: Double, momentum: Double
+
+    public init(learningRate: Double = 1e-2, alpha: Double = 0.99, epsilon: Double = 1e-8, momentum: Double = 0, weightDecay: Double = 0) {
+        require((0..<1).contains(alpha), "RMSprop: alpha \(alpha) outside [0, 1)")
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.momentum = momentum
+        super.init(learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    public func step(_ layer: Layer) {
+        updateEach(layer) { name, p, gradient in
+            let g = weightDecay > 0 ? gradient + weightDecay * p : gradient
+            let v = (buffer(name, "square_average").map { alpha * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + (1 - alpha) * g.squared()
+            setBuffer(name, "square_average", v)
+            let scaled = g / (v.sqrt() + epsilon)
+            if momentum > 0 {
+                let velocity = (buffer(name, "momentum").map { momentum * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + scaled
+                setBuffer(name, "momentum", velocity)
+                return p - learningRate * velocity
+            }
+            return p - learningRate * scaled
+        }
+    }
+}
+
+/// Adagrad (Duchi et al.): s ← s + g²;  p ← p − η·g / (√s + ε).
+public final class Adagrad: ParameterUpdater, Optimizer {
+    public let epsilon: Double
+
+    public init(learningRate: Double = 1e-2, epsilon: Double = 1e-10, weightDecay: Double = 0) {
+        self.epsilon = epsilon
+        super.init(learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    public func step(_ layer: Layer) {
+        updateEach(layer) { name, p, gradient in
+            let g = weightDecay > 0 ? gradient + weightDecay * p : gradient
+            let sum = (buffer(name, "sum") ?? Tensor.zeros(g.shape, dtype: g.dtype)) + g.squared()
+            setBuffer(name, "sum", sum)
+            return p - learningRate * g / (sum.sqrt() + epsilon)
+        }
+    }
+}
+
+/// base^exponent for a whole exponent (bias corrections, decays), without Foundation.
+func power(_ base: Double, _ exponent: Double) -> Double {
+    var result = 1.0
+    var remaining = Int(exponent)
+    var power = base
+    while remaining > 0 {
+        if remaining & 1 == 1 { result *= power }
+        power *= power
+        remaining >>= 1
+    }
+    return result
+}
+
+// MARK: - Gradient clipping
+
+public enum GradientClipping {
+    /// Scales all gradients of `layer` together so their global L2 norm is at most `maxNorm` (as PyTorch's
+    /// clip_grad_norm_: factor maxNorm / (norm + 1e-6) when the norm exceeds it). Returns the norm before clipping.
+    @discardableResult
+    public static func clipByGlobalNorm(_ layer: Layer, maxNorm: Double) -> Double {
+        require(maxNorm > 0, "clipByGlobalNorm: maxNorm \(maxNorm) must be > 0")
+        var total = 0.0
+        layer.visitParameters { _, parameter in
+            if let g = parameter.grad { total += g.doubles.reduce(0) { $0 + $1 * $1 } }
+        }
+        let norm = total.squareRoot()
+        if norm > maxNorm { scaleGradients(layer, by: maxNorm / (norm + 1e-6)) }
+        return norm
+    }
+
+    /// Clamps every gradient element of `layer` to [−limit, limit].
+    public static func clipByValue(_ layer: Layer, limit: Double) {
+        require(limit > 0, "clipByValue: limit \(limit) must be > 0")
+        layer.visitParameters { _, parameter in
+            guard let g = parameter.grad else { return }
+            let clipped = Tensor(shape: g.shape, doubles: g.doubles.map { Swift.min(limit, Swift.max(-limit, $0)) }, dtype: g.dtype)
+            parameter.replaceGradient(clipped)
+        }
+    }
+
+    static func scaleGradients(_ layer: Layer, by factor: Double) {
+        noGrad {
+            layer.visitParameters { _, parameter in
+                if let g = parameter.grad { parameter.replaceGradient(g * factor) }
+            }
+        }
+    }
+}
+
+// MARK: - Learning-rate schedules
+
+/// The learning rate as a function of the step (0-based).
+public protocol LearningRateSchedule {
+    func learningRate(at step: Int) -> Double
+}
+
+/// Multiplies the rate by `gamma` every `stepSize` steps.
+public struct StepDecay: LearningRateSchedule {
+    public let initial: Double, stepSize: Int, gamma: Double
+    public init(initial: Double, stepSize: Int, gamma: Double = 0.1) {
+        require(stepSize > 0, "StepDecay: step size \(stepSize) must be > 0")
+        self.initial = initial
+        self.stepSize = stepSize
+        self.gamma = gamma
+    }
+    public func learningRate(at step: Int) -> Double { initial * power(gamma, Double(step / stepSize)) }
+}
+
+/// Cosine annealing from `initial` to `minimum` over `totalSteps`, then `minimum`.
+public struct CosineDecay: LearningRateSchedule {
+    public let initial: Double, minimum: Double, totalSteps: Int
+    public init(initial: Double, totalSteps: Int, minimum: Double = 0) {
+        require(totalSteps > 0, "CosineDecay: total steps \(totalSteps) must be > 0")
+        self.initial = initial
+        self.minimum = minimum
+        self.totalSteps = totalSteps
+    }
+    public func learningRate(at step: Int) -> Double {
+        let progress = Double(Swift.min(step, totalSteps)) / Double(totalSteps)
+        return minimum + (initial - minimum) * (1 + libmCos(Double.pi * progress)) / 2
+    }
+}
+
+/// A linear ramp from 0 over `warmupSteps`, then `schedule` (counted from the end of the warm-up).
+public struct LinearWarmup<Base: LearningRateSchedule>: LearningRateSchedule {
+    public let warmupSteps: Int
+    public let schedule: Base
+    public init(warmupSteps: Int, then schedule: Base) {
+        self.warmupSteps = warmupSteps
+        self.schedule = schedule
+    }
+    public func learningRate(at step: Int) -> Double {
+        step < warmupSteps ? schedule.learningRate(at: 0) * Double(step + 1) / Double(warmupSteps) : schedule.learningRate(at: step - warmupSteps)
+    }
+}
