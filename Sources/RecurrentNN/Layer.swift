@@ -12,6 +12,28 @@ import RecurrentTensor
 public protocol Layer: AnyObject {
     /// Calls `visit` once for every parameter, with its name; `visit` may replace the parameter.
     func visitParameters(_ visit: (_ name: String, _ parameter: inout Tensor) -> Void)
+    /// Calls `visit` for each direct sub-layer (containers); the default visits none.
+    func visitSublayers(_ visit: (Layer) -> Void)
+}
+
+/// A layer that maps one tensor to one tensor: what `Sequential` chains.
+public protocol Module: Layer {
+    func callAsFunction(_ input: Tensor) -> Tensor
+}
+
+/// A layer that behaves differently while training (dropout; recurrent layers' dropout between layers).
+public protocol TrainingModeDependent: Layer {
+    var isTraining: Bool { get set }
+}
+
+extension Layer {
+    public func visitSublayers(_ visit: (Layer) -> Void) {}
+
+    /// Switches this layer and every layer inside it to training (true) or evaluation (false).
+    public func setTraining(_ training: Bool) {
+        if let dependent = self as? TrainingModeDependent { dependent.isTraining = training }
+        visitSublayers { $0.setTraining(training) }
+    }
 }
 
 /// A problem loading named parameters: which name, and what was wrong.

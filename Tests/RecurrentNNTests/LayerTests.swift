@@ -88,3 +88,65 @@ extension Double {
     var exponential: Double { Tensor(shape: [], doubles: [self]).exp().doubles[0] }
     var logarithm: Double { Tensor(shape: [], doubles: [self]).log().doubles[0] }
 }
+
+@Suite struct ContainerAndImageLayerTests {
+    /// Puts `tensors` in place of the layer's parameters (walk order).
+    func substitute(_ layer: Layer, _ tensors: ArraySlice<Tensor>) {
+        var index = tensors.startIndex
+        layer.visitParameters { _, parameter in parameter = tensors[index]; index += 1 }
+    }
+
+    @Test func sequentialNamesAndGradients() {
+        let model = Sequential([Dense(inputSize: 3, outputSize: 4, seed: 1, dtype: .float64), Activation(.tanh), LayerNorm(size: 4, dtype: .float64), Dense(inputSize: 4, outputSize: 2, seed: 2, dtype: .float64)])
+        #expect(model.namedParameters.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"])
+        let x = randomTensor([5, 3], seed: 3)
+        let check = GradientCheck.check([x] + model.namedParameters.map(\.value)) { p in
+            substitute(model, p.dropFirst())
+            return model(p[0])
+        }
+        #expect(check.passed, "\(check)")
+    }
+
+    @Test func convolutionAndPoolingGradients() {
+        let conv = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, seed: 4, dtype: .float64)
+        let x = randomTensor([2, 2, 5, 6], seed: 5)
+        #expect(conv(x).shape == [2, 3, 3, 3])
+        let check = GradientCheck.check([x, conv.weight, conv.bias!]) { p in
+            substitute(conv, p.dropFirst())
+            return conv(p[0])
+        }
+        #expect(check.passed, "\(check)")
+        let pool = GradientCheck.check([randomTensor([2, 3, 4, 6], seed: 6)]) { $0[0].maxPool2D(kernel: 2) }
+        #expect(pool.passed, "\(pool)")
+        #expect(randomTensor([1, 1, 5, 5], seed: 7).maxPool2D(kernel: 2).shape == [1, 1, 2, 2])
+    }
+
+    @Test func convolutionMatchesTheDefinition() {
+        // A 1×1×3×3 image, 2×2 kernel of ones, no padding: each output is the sum of a 2×2 window.
+        let image = Tensor(shape: [1, 1, 3, 3], scalars: [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        let output = Tensor.convolution2D(image, weight: Tensor.ones([1, 1, 2, 2]), bias: Tensor([10]))
+        #expect(output.scalars == [22, 26, 34, 38])
+    }
+
+    @Test func trainingModeReachesEveryLayer() {
+        let dropout = Dropout(probability: 0.5, seed: 8)
+        let model = Sequential([Dense(inputSize: 4, outputSize: 4), dropout])
+        let x = Tensor.ones([3, 4])
+        model.setTraining(false)
+        #expect(!dropout.isTraining)
+        #expect(model(x).scalars == model(x).scalars)
+        model.setTraining(true)
+        var generator = SeededGenerator(seed: 99)
+        let masked = Tensor.ones([100]).dropout(probability: 0.5, using: &generator)
+        #expect(masked.scalars.contains(0) && masked.scalars.contains(2))
+    }
+
+    @Test func layerNormNormalises() {
+        let norm = LayerNorm(size: 4)
+        let y = Array(norm(Tensor([[1, 2, 3, 4], [10, 10, 10, 14]])).scalars.prefix(4))
+        let mean: Float = y.reduce(0, +) / 4
+        let meanSquare: Float = y.map { $0 * $0 }.reduce(0, +) / 4
+        #expect(Swift.abs(mean) < 1e-5)
+        #expect(Swift.abs(meanSquare - 1) < 1e-3)
+    }
+}

@@ -10,7 +10,7 @@ import RecurrentTensor
 /// Shapes: x (…, I) — any leading axes, folded into one GEMM; y (…, O).
 /// Parameters: `weight` (O, I) — PyTorch's layout, so `fc.weight` loads as is; `bias` (O).
 /// Initialization: W and b uniform in ±1/√I, as PyTorch's nn.Linear.
-public final class Dense: Layer {
+public final class Dense: Module {
     public let inputSize: Int
     public let outputSize: Int
     public var weight: Tensor

@@ -53,7 +53,7 @@ public struct RecurrentLayerOutput {
 ///
 ///     var state = initialState
 ///     for t in 0..<T where t < length[b] { state = cell(x[:, t], state); output[:, t] = state.hidden }
-public final class RecurrentLayer: Layer {
+public final class RecurrentLayer: Layer, TrainingModeDependent {
     public let kind: RecurrentCellKind
     public let inputSize: Int
     public let hiddenSize: Int
