@@ -108,7 +108,7 @@ extension Double: KernelScalar {
 
 // The C library's double-precision functions, named apart from the protocol requirements they implement
 // (inside `extension Double`, a bare `exp` would call the requirement itself).
-@usableFromInline func libmExp(_ x: Double) -> Double { exp(x) }
+public func libmExp(_ x: Double) -> Double { exp(x) }
 @usableFromInline func libmLog(_ x: Double) -> Double { log(x) }
 @usableFromInline func libmTanh(_ x: Double) -> Double { tanh(x) }
 public func libmCos(_ x: Double) -> Double { cos(x) }

@@ -1,0 +1,52 @@
+// Numeric CSV files (a header line, then rows of numbers), read strictly: a ragged row, a field that is not a
+// number, a file that is empty or not UTF-8 is reported with the file and line, and nothing half-read escapes.
+
+import Foundation
+
+public struct NumericCSV: Sendable {
+    public let header: [String]
+    /// One array per data row, as many values as the header has names.
+    public let rows: [[Double]]
+
+    public static func read(contentsOf path: String) throws(DataFileError) -> NumericCSV {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataFileError(file: path, line: nil, problem: "cannot read the file") }
+        guard let text = String(data: data, encoding: .utf8) else { throw DataFileError(file: path, line: nil, problem: "not UTF-8 text") }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        guard let first = lines.first, !first.isEmpty else { throw DataFileError(file: path, line: 1, problem: "the file is empty (expected a header line)") }
+        let header = first.split(separator: ",", omittingEmptySubsequences: false).map { String($0) }
+        guard lines.count > 1 else { throw DataFileError(file: path, line: 2, problem: "no data rows after the header") }
+        var rows: [[Double]] = []
+        rows.reserveCapacity(lines.count - 1)
+        for (offset, line) in lines.dropFirst().enumerated() {
+            let number = offset + 2
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count == header.count else {
+                throw DataFileError(file: path, line: number, problem: "\(fields.count) fields, expected \(header.count) as in the header")
+            }
+            var values: [Double] = []
+            values.reserveCapacity(fields.count)
+            for (column, field) in fields.enumerated() {
+                guard let value = Double(field.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+                    throw DataFileError(file: path, line: number, problem: "field \(column + 1) ('\(header[column])') is '\(field)', not a finite number")
+                }
+                values.append(value)
+            }
+            rows.append(values)
+        }
+        return NumericCSV(header: header, rows: rows)
+    }
+}
+
+/// A problem in a data file, naming the file and (when known) the line.
+public struct DataFileError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let line: Int?
+    public let problem: String
+    public init(file: String, line: Int?, problem: String) {
+        self.file = file
+        self.line = line
+        self.problem = problem
+    }
+    public var description: String { line.map { "\(file):\($0): \(problem)" } ?? "\(file): \(problem)" }
+}

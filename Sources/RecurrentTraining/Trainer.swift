@@ -1,0 +1,178 @@
+// The fit loop. It reads top to bottom — for each batch: forward, loss, backward, clip, update, report — and
+// everything else (progress, logs, early stopping, checkpoints) listens to its events.
+
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+
+/// What one batch gave: the loss to minimise, plus counts for metrics (e.g. correct predictions).
+public struct BatchResult {
+    public var loss: Tensor
+    /// Number of examples in the batch (weights the loss average).
+    public var examples: Int
+    /// Correct predictions, when the task has a notion of them (gives accuracy).
+    public var correct: Int?
+
+    public init(loss: Tensor, examples: Int, correct: Int? = nil) {
+        self.loss = loss
+        self.examples = examples
+        self.correct = correct
+    }
+}
+
+/// Metrics of a pass over data: mean loss, accuracy when counted, perplexity for per-token losses.
+public struct Metrics: Sendable, Equatable {
+    public var loss: Double
+    public var accuracy: Double?
+    public var examples: Int
+    public var perplexity: Double { libmExp(loss) }
+
+    public init(loss: Double, accuracy: Double?, examples: Int) {
+        self.loss = loss
+        self.accuracy = accuracy
+        self.examples = examples
+    }
+}
+
+/// What the loop tells its observers.
+public enum TrainingEvent {
+    case started(epochs: Int, stepsPerEpoch: Int)
+    case batchEnded(epoch: Int, step: Int, stepInEpoch: Int, loss: Double, learningRate: Double)
+    case epochEnded(epoch: Int, step: Int, training: Metrics, validation: Metrics?)
+    case finished(epoch: Int, step: Int)
+}
+
+/// An observer's answer: go on, or stop after this event (early stopping).
+public enum TrainingDecision { case proceed, stop }
+
+public protocol TrainingObserver: AnyObject {
+    func handle(_ event: TrainingEvent) -> TrainingDecision
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case nonFinite(step: Int, what: String)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let step, let what): "training stopped at step \(step): \(what) is not finite (NaN or infinity)"
+        }
+    }
+}
+
+public struct TrainingConfiguration: Sendable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var seed: UInt64
+    /// Clip gradients to this global L2 norm before each update.
+    public var clipNorm: Double?
+
+    public init(epochs: Int, batchSize: Int, seed: UInt64 = 0, clipNorm: Double? = nil) {
+        require(epochs >= 0 && batchSize >= 1, "TrainingConfiguration: epochs \(epochs) must be ≥ 0 and batch size \(batchSize) ≥ 1")
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.seed = seed
+        self.clipNorm = clipNorm
+    }
+}
+
+public final class Trainer {
+    public let model: Layer
+    public let optimizer: Optimizer
+    public let configuration: TrainingConfiguration
+    public var observers: [TrainingObserver]
+    public var schedule: LearningRateSchedule?
+    /// Steps and epochs done so far (a resumed run starts from where it stopped).
+    public private(set) var step = 0
+    public private(set) var epoch = 0
+    /// The shuffling generator; saved and restored with checkpoints so a resumed run continues exactly.
+    public var generator: SeededGenerator
+
+    public init(model: Layer, optimizer: Optimizer, configuration: TrainingConfiguration, observers: [TrainingObserver] = [], schedule: LearningRateSchedule? = nil) {
+        self.model = model
+        self.optimizer = optimizer
+        self.configuration = configuration
+        self.observers = observers
+        self.schedule = schedule
+        generator = SeededGenerator(seed: configuration.seed)
+    }
+
+    /// Trains on examples 0..<count, `batch` turning a list of example indices into a loss. `validate`, when
+    /// given, is run after every epoch in evaluation mode.
+    public func fit(count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)? = nil) throws {
+        require(count > 0, "fit: no training examples")
+        let stepsPerEpoch = (count + configuration.batchSize - 1) / configuration.batchSize
+        if notify(.started(epochs: configuration.epochs, stepsPerEpoch: stepsPerEpoch)) == .stop { return }
+        while epoch < configuration.epochs {
+            model.setTraining(true)
+            var order = Array(0..<count)
+            order.shuffle(using: &generator)
+            var lossTotal = 0.0, examples = 0, correct = 0, counted = false
+            for (stepInEpoch, start) in stride(from: 0, to: count, by: configuration.batchSize).enumerated() {
+                let indices = Array(order[start..<Swift.min(count, start + configuration.batchSize)])
+                if let schedule { optimizer.learningRate = schedule.learningRate(at: step) }
+                model.zeroGradients()
+                let result = try batch(indices)
+                let loss = result.loss.doubles[0]
+                guard loss.isFinite else { throw TrainingError.nonFinite(step: step, what: "the loss (\(loss))") }
+                result.loss.backward()
+                try checkGradients()
+                if let clipNorm = configuration.clipNorm { GradientClipping.clipByGlobalNorm(model, maxNorm: clipNorm) }
+                optimizer.step(model)
+                step += 1
+                lossTotal += loss * Double(result.examples)
+                examples += result.examples
+                if let right = result.correct { correct += right; counted = true }
+                if notify(.batchEnded(epoch: epoch, step: step, stepInEpoch: stepInEpoch + 1, loss: loss, learningRate: optimizer.learningRate)) == .stop { return }
+            }
+            epoch += 1
+            let training = Metrics(loss: lossTotal / Double(Swift.max(1, examples)), accuracy: counted ? Double(correct) / Double(Swift.max(1, examples)) : nil, examples: examples)
+            var validation: Metrics?
+            if let validate {
+                model.setTraining(false)
+                validation = try noGrad { try validate() }
+            }
+            if notify(.epochEnded(epoch: epoch, step: step, training: training, validation: validation)) == .stop { break }
+        }
+        model.setTraining(false)
+        _ = notify(.finished(epoch: epoch, step: step))
+    }
+
+    private func checkGradients() throws {
+        var problem: String?
+        model.visitParameters { name, parameter in
+            guard problem == nil, let gradient = parameter.grad else { return }
+            if gradient.doubles.contains(where: { !$0.isFinite }) { problem = "the gradient of \(name)" }
+        }
+        if let problem { throw TrainingError.nonFinite(step: step, what: problem) }
+    }
+
+    private func notify(_ event: TrainingEvent) -> TrainingDecision {
+        var decision = TrainingDecision.proceed
+        for observer in observers where observer.handle(event) == .stop { decision = .stop }
+        return decision
+    }
+}
+
+/// Stops when the validation loss has not improved by `minimumDelta` for `patience` epochs.
+public final class EarlyStopping: TrainingObserver {
+    public let patience: Int
+    public let minimumDelta: Double
+    public private(set) var best = Double.infinity
+    public private(set) var epochsWithoutImprovement = 0
+
+    public init(patience: Int, minimumDelta: Double = 0) {
+        self.patience = patience
+        self.minimumDelta = minimumDelta
+    }
+
+    public func handle(_ event: TrainingEvent) -> TrainingDecision {
+        guard case .epochEnded(_, _, _, let validation?) = event else { return .proceed }
+        if validation.loss < best - minimumDelta {
+            best = validation.loss
+            epochsWithoutImprovement = 0
+        } else {
+            epochsWithoutImprovement += 1
+        }
+        return epochsWithoutImprovement >= patience ? .stop : .proceed
+    }
+}

@@ -1,0 +1,143 @@
+import Testing
+import Foundation
+import RecurrentIO
+import RecurrentNN
+import RecurrentTraining
+import RecurrentTensor
+
+/// ../shared/data beside the repository (read-only; tests write only to temporary folders).
+let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("shared/data")
+
+/// The digits: pixels scaled to [0, 1], labels, split 80/20 stratified by class with a seeded shuffle.
+struct Digits {
+    let images: [[Float]], labels: [Int]
+    let training: [Int], validation: [Int]
+
+    init() throws {
+        let table = try NumericCSV.read(contentsOf: sharedData.appendingPathComponent("digits8x8/digits_train.csv").path)
+        let allLabels = table.rows.map { Int($0[0]) }
+        images = table.rows.map { $0.dropFirst().map { Float($0 / 16) } }
+        labels = allLabels
+        var generator = SeededGenerator(seed: 1)
+        var training: [Int] = [], validation: [Int] = []
+        for label in 0..<10 {
+            var members = allLabels.indices.filter { allLabels[$0] == label }
+            members.shuffle(using: &generator)
+            let cut = members.count / 5
+            validation += members[..<cut]
+            training += members[cut...]
+        }
+        self.training = training
+        self.validation = validation
+    }
+
+    func batch(_ indices: [Int]) -> (Tensor, [Int]) {
+        (Tensor(shape: [indices.count, 64], scalars: indices.flatMap { images[$0] }), indices.map { labels[$0] })
+    }
+}
+
+func mlp(seed: UInt64) -> Sequential {
+    Sequential([Dense(inputSize: 64, outputSize: 128, seed: seed), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: seed + 1)])
+}
+
+func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, observers: [TrainingObserver] = []) throws -> Metrics {
+    let trainer = Trainer(model: model, optimizer: Adam(learningRate: 1e-3), configuration: TrainingConfiguration(epochs: epochs, batchSize: 32, seed: seed), observers: observers)
+    func evaluate(_ indices: [Int]) -> Metrics {
+        let (x, y) = digits.batch(indices)
+        let logits = model(x)
+        let correct = zip(logits.argmax(alongAxis: 1), y).filter { $0 == $1 }.count
+        return Metrics(loss: Double(Loss.crossEntropy(logits: logits, targets: y).item), accuracy: Double(correct) / Double(y.count), examples: y.count)
+    }
+    try trainer.fit(count: digits.training.count, batch: { positions in
+        let (x, y) = digits.batch(positions.map { digits.training[$0] })
+        let logits = model(x)
+        let correct = zip(logits.argmax(alongAxis: 1), y).filter { $0 == $1 }.count
+        return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: y), examples: y.count, correct: correct)
+    }, validate: { evaluate(digits.validation) })
+    return noGrad { evaluate(digits.validation) }
+}
+
+@Suite struct FitTests {
+    /// The lecture's one-to-one shape on real data: an MLP 64-128-10 with Adam, 40 epochs, held-out accuracy.
+    @Test func digitsMLPReachesNinetyFivePercent() throws {
+        let digits = try Digits()
+        #expect(digits.training.count + digits.validation.count == 1438)
+        var lines: [String] = []
+        let progress = ProgressReporter(interactive: false) { lines.append($0) }
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let logPath = directory.appendingPathComponent("metrics.csv").path
+        let result = try train(mlp(seed: 3), digits, epochs: 40, seed: 4, observers: [progress, try MetricsLogger(path: logPath)])
+        #expect(result.accuracy! >= 0.95, "held-out accuracy \(result.accuracy!)")
+        #expect(lines.count == 40 && lines.last!.hasPrefix("epoch 40/40: loss"), "\(lines.suffix(2))")
+        let log = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 41 && log[0] == "epoch,step,loss,accuracy,validation_loss,validation_accuracy")
+        let firstLoss = Double(log[1].split(separator: ",")[2])!, lastLoss = Double(log[40].split(separator: ",")[2])!
+        #expect(lastLoss < firstLoss / 5, "training loss fell from \(firstLoss) to \(lastLoss)")
+    }
+
+    @Test func sameSeedSameWeightsBitForBit() throws {
+        let digits = try Digits()
+        let a = mlp(seed: 5), b = mlp(seed: 5)
+        _ = try train(a, digits, epochs: 2, seed: 6)
+        _ = try train(b, digits, epochs: 2, seed: 6)
+        for (x, y) in zip(a.namedParameters, b.namedParameters) { #expect(x.value.scalars == y.value.scalars, "\(x.name)") }
+    }
+
+    @Test func nonFiniteLossStopsWithTheStep() throws {
+        let model = mlp(seed: 7)
+        let trainer = Trainer(model: model, optimizer: SGD(learningRate: 0.1), configuration: TrainingConfiguration(epochs: 3, batchSize: 4))
+        let before = model.namedParameters.map { $0.value.scalars }
+        var calls = 0
+        #expect(throws: TrainingError.nonFinite(step: 2, what: "the loss (nan)")) {
+            try trainer.fit(count: 40, batch: { indices in
+                calls += 1
+                let x = Tensor.ones([indices.count, 64])
+                let loss = model(x).sum() * (calls == 3 ? Double.nan : 0)
+                return BatchResult(loss: loss, examples: indices.count)
+            })
+        }
+        // The two good steps changed nothing (zero loss); the bad one was not applied.
+        #expect(model.namedParameters.map { $0.value.scalars } == before)
+    }
+
+    @Test func earlyStoppingStopsOnAPlateau() throws {
+        let model = mlp(seed: 8)
+        let stopper = EarlyStopping(patience: 2)
+        var epochs = 0
+        let counter = ClosureObserver { if case .epochEnded = $0 { epochs += 1 } }
+        let trainer = Trainer(model: model, optimizer: SGD(learningRate: 0), configuration: TrainingConfiguration(epochs: 10, batchSize: 8), observers: [stopper, counter])
+        try trainer.fit(count: 16, batch: { indices in BatchResult(loss: model(Tensor.zeros([indices.count, 64])).sum() * 0, examples: indices.count) },
+                        validate: { Metrics(loss: 1, accuracy: nil, examples: 1) })
+        #expect(epochs == 3, "no improvement after the first epoch: stop after two more")
+    }
+}
+
+final class ClosureObserver: TrainingObserver {
+    let body: (TrainingEvent) -> Void
+    init(_ body: @escaping (TrainingEvent) -> Void) { self.body = body }
+    func handle(_ event: TrainingEvent) -> TrainingDecision { body(event); return .proceed }
+}
+
+@Suite struct CSVTests {
+    @Test(arguments: [
+        ("", "the file is empty"), ("a,b\n", "no data rows"), ("a,b\n1,2\n3\n", ":3: 1 fields, expected 2"),
+        ("a,b\n1,x\n", ":2: field 2 ('b') is 'x', not a finite number"), ("a,b\n1,nan\n", "not a finite number"),
+    ])
+    func malformedFilesNameFileAndLine(content: String, expected: String) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("bad.csv").path
+        FileManager.default.createFile(atPath: path, contents: Data(content.utf8))
+        #expect { try NumericCSV.read(contentsOf: path) } throws: { "\($0)".contains("bad.csv") && "\($0)".contains(expected) }
+    }
+
+    @Test func notUTF8IsRefused() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("binary.csv").path
+        FileManager.default.createFile(atPath: path, contents: Data([0x61, 0x0A, 0xFF, 0xFE, 0x0A]))
+        #expect { try NumericCSV.read(contentsOf: path) } throws: { "\($0)".contains("not UTF-8") }
+    }
+}
