@@ -31,7 +31,7 @@ let package = Package(
         // Optimizers, clipping, learning-rate schedules (the fit loop and checkpoints come next).
         .target(name: "RecurrentTraining", dependencies: ["RecurrentNN"], swiftSettings: speedFlags),
         // Files: safetensors (PyTorch interop, checkpoints).
-        .target(name: "RecurrentIO", dependencies: ["RecurrentNN"]),
+        .target(name: "RecurrentIO", dependencies: ["RecurrentNN", "RecurrentTraining"]),
         // The umbrella: `import Recurrent` brings every layer of the library.
         .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentTraining", "RecurrentIO"]),
         // The command-line commands as a library, so tests can parse and run them without a subprocess.
@@ -44,6 +44,6 @@ let package = Package(
         .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"]),
         .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"]),
         .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO", "RecurrentTraining"], exclude: ["Fixtures"]),
-        .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI"]),
+        .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI", "Recurrent"]),
     ]
 )

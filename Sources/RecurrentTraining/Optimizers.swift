@@ -9,6 +9,10 @@ import RecurrentNN
 /// Something that updates a layer's parameters from their gradients.
 public protocol Optimizer: AnyObject {
     var learningRate: Double { get set }
+    /// Per parameter name, the named buffers (momentum, moments); saved in checkpoints.
+    var buffers: [String: [String: Tensor]] { get set }
+    /// Updates taken so far (Adam's bias correction depends on it).
+    var steps: Int { get set }
     /// One update of every parameter of `layer` that has a gradient.
     func step(_ layer: Layer)
 }
@@ -19,8 +23,8 @@ open class ParameterUpdater {
     public let weightDecay: Double
     /// Per parameter name: the optimizer's buffers (momentum, moments, sums).
     public var buffers: [String: [String: Tensor]] = [:]
-    /// Steps taken.
-    public private(set) var steps = 0
+    /// Steps taken (restored from checkpoints with the buffers).
+    public var steps = 0
 
     init(learningRate: Double, weightDecay: Double) {
         require(learningRate >= 0 && learningRate.isFinite, "optimizer: learning rate \(learningRate) must be finite and ≥ 0")

@@ -46,7 +46,8 @@ public enum TrainingEvent {
 public enum TrainingDecision { case proceed, stop }
 
 public protocol TrainingObserver: AnyObject {
-    func handle(_ event: TrainingEvent) -> TrainingDecision
+    /// Reacts to an event; a thrown error (a checkpoint that cannot be written) ends training with it.
+    func handle(_ event: TrainingEvent) throws -> TrainingDecision
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -82,8 +83,8 @@ public final class Trainer {
     public var observers: [TrainingObserver]
     public var schedule: LearningRateSchedule?
     /// Steps and epochs done so far (a resumed run starts from where it stopped).
-    public private(set) var step = 0
-    public private(set) var epoch = 0
+    public var step = 0
+    public var epoch = 0
     /// The shuffling generator; saved and restored with checkpoints so a resumed run continues exactly.
     public var generator: SeededGenerator
 
@@ -101,7 +102,7 @@ public final class Trainer {
     public func fit(count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)? = nil) throws {
         require(count > 0, "fit: no training examples")
         let stepsPerEpoch = (count + configuration.batchSize - 1) / configuration.batchSize
-        if notify(.started(epochs: configuration.epochs, stepsPerEpoch: stepsPerEpoch)) == .stop { return }
+        if try notify(.started(epochs: configuration.epochs, stepsPerEpoch: stepsPerEpoch)) == .stop { return }
         while epoch < configuration.epochs {
             model.setTraining(true)
             var order = Array(0..<count)
@@ -122,7 +123,7 @@ public final class Trainer {
                 lossTotal += loss * Double(result.examples)
                 examples += result.examples
                 if let right = result.correct { correct += right; counted = true }
-                if notify(.batchEnded(epoch: epoch, step: step, stepInEpoch: stepInEpoch + 1, loss: loss, learningRate: optimizer.learningRate)) == .stop { return }
+                if try notify(.batchEnded(epoch: epoch, step: step, stepInEpoch: stepInEpoch + 1, loss: loss, learningRate: optimizer.learningRate)) == .stop { return }
             }
             epoch += 1
             let training = Metrics(loss: lossTotal / Double(Swift.max(1, examples)), accuracy: counted ? Double(correct) / Double(Swift.max(1, examples)) : nil, examples: examples)
@@ -131,10 +132,10 @@ public final class Trainer {
                 model.setTraining(false)
                 validation = try noGrad { try validate() }
             }
-            if notify(.epochEnded(epoch: epoch, step: step, training: training, validation: validation)) == .stop { break }
+            if try notify(.epochEnded(epoch: epoch, step: step, training: training, validation: validation)) == .stop { break }
         }
         model.setTraining(false)
-        _ = notify(.finished(epoch: epoch, step: step))
+        _ = try notify(.finished(epoch: epoch, step: step))
     }
 
     private func checkGradients() throws {
@@ -146,9 +147,9 @@ public final class Trainer {
         if let problem { throw TrainingError.nonFinite(step: step, what: problem) }
     }
 
-    private func notify(_ event: TrainingEvent) -> TrainingDecision {
+    private func notify(_ event: TrainingEvent) throws -> TrainingDecision {
         var decision = TrainingDecision.proceed
-        for observer in observers where observer.handle(event) == .stop { decision = .stop }
+        for observer in observers where try observer.handle(event) == .stop { decision = .stop }
         return decision
     }
 }

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import RecurrentCLI
+import Recurrent
 
 /// Runs the built `recurrent` executable when it is present next to the test bundle, capturing its output.
 func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String)? {
@@ -86,5 +87,37 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
     @Test(arguments: [["summary", "--input-size", "32", "lsmt:16"], ["summary", "lstm:16"], ["summary"], ["summary", "--input-size", "0", "gru:4"], ["summary", "--input-size", "4", "gru:4:sideways"]])
     func badSpecsExitTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
+    }
+}
+
+@Suite struct CrashSafetyTests {
+    /// kill -9 in the middle of rewriting a checkpoint, twenty times: the file at the path always loads.
+    @Test func killDuringSaveLeavesALoadableCheckpoint() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("last.safetensors").path
+        guard let first = try runRecurrent(["_checkpoint-save-loop", "--path", path, "--count", "1"]) else { return }
+        #expect(first.status == 0, "\(first.error)")
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let executable = [bundle.appendingPathComponent("recurrent"), bundle.deletingLastPathComponent().appendingPathComponent("recurrent")]
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }!
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<20 {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = ["_checkpoint-save-loop", "--path", path]
+            try process.run()
+            usleep(UInt32.random(in: 20_000...150_000, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the writer was not killed")
+            let model = Sequential([Dense(inputSize: 256, outputSize: 256, seed: 1), Dense(inputSize: 256, outputSize: 256, seed: 2)])
+            let optimizer = Adam()
+            let trainer = Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: 1, batchSize: 1))
+            #expect(throws: Never.self, "round \(round)") {
+                try Checkpoint.load(from: path, model: model, optimizer: optimizer, trainer: trainer, configuration: "dense:256x256 (save-loop test)")
+            }
+        }
     }
 }

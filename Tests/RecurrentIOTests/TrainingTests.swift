@@ -141,3 +141,75 @@ final class ClosureObserver: TrainingObserver {
         #expect { try NumericCSV.read(contentsOf: path) } throws: { "\($0)".contains("not UTF-8") }
     }
 }
+
+@Suite struct CheckpointTests {
+    func run(epochs: ClosedRange<Int>, digits: Digits, model: Sequential, optimizer: Adam, trainer: Trainer) throws {
+        let subset = Array(digits.training.prefix(200))
+        try trainer.fit(count: subset.count, batch: { positions in
+            let (x, y) = digits.batch(positions.map { subset[$0] })
+            return BatchResult(loss: Loss.crossEntropy(logits: model(x), targets: y), examples: y.count)
+        })
+    }
+
+    func objects(epochs: Int) -> (Sequential, Adam, Trainer) {
+        let model = mlp(seed: 11), optimizer = Adam(learningRate: 1e-3)
+        return (model, optimizer, Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: epochs, batchSize: 16, seed: 12)))
+    }
+
+    /// N epochs straight, and N/2 + save + load into new objects + N/2, give bit-identical weights.
+    @Test func resumeIsBitIdentical() throws {
+        let digits = try Digits()
+        let (straight, straightOptimizer, straightTrainer) = objects(epochs: 4)
+        try run(epochs: 1...4, digits: digits, model: straight, optimizer: straightOptimizer, trainer: straightTrainer)
+
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("half.safetensors").path
+        let (first, firstOptimizer, firstTrainer) = objects(epochs: 2)
+        try run(epochs: 1...2, digits: digits, model: first, optimizer: firstOptimizer, trainer: firstTrainer)
+        try Checkpoint.save(to: path, model: first, optimizer: firstOptimizer, trainer: firstTrainer, configuration: "mlp 64-128-10")
+
+        let (resumed, resumedOptimizer, resumedTrainer) = objects(epochs: 4)
+        try Checkpoint.load(from: path, model: resumed, optimizer: resumedOptimizer, trainer: resumedTrainer, configuration: "mlp 64-128-10")
+        #expect(resumedTrainer.epoch == 2 && resumedTrainer.step == firstTrainer.step)
+        try run(epochs: 3...4, digits: digits, model: resumed, optimizer: resumedOptimizer, trainer: resumedTrainer)
+        for (a, b) in zip(straight.namedParameters, resumed.namedParameters) {
+            #expect(a.value.scalars == b.value.scalars, "\(a.name) differs after resuming")
+        }
+    }
+
+    @Test func wrongCheckpointsAreRefusedWithTheReason() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("model.safetensors").path
+        let (model, optimizer, trainer) = objects(epochs: 1)
+        try Checkpoint.save(to: path, model: model, optimizer: optimizer, trainer: trainer, configuration: "mlp 64-128-10")
+
+        func expectRefusal(_ file: String, configuration: String = "mlp 64-128-10", model: Sequential? = nil, _ expected: String) {
+            let (fresh, freshOptimizer, freshTrainer) = objects(epochs: 1)
+            let target = model ?? fresh
+            let before = target.namedParameters.map { $0.value.scalars }
+            #expect {
+                try Checkpoint.load(from: file, model: target, optimizer: freshOptimizer, trainer: freshTrainer, configuration: configuration)
+            } throws: { "\($0)".contains(expected) }
+            #expect(target.namedParameters.map { $0.value.scalars } == before, "a refused checkpoint changed the model")
+        }
+        expectRefusal(path, configuration: "mlp 64-256-10", "different model configuration")
+        expectRefusal(path, model: Sequential([Dense(inputSize: 64, outputSize: 100), Activation(.relu), Dense(inputSize: 100, outputSize: 10)]), "tensor 'model.0.weight' has shape (128, 64), expected (100, 64)")
+
+        var file = try SafeTensorsFile.read(contentsOf: path)
+        file.entries["model.2.bias"] = nil
+        let missing = directory.appendingPathComponent("missing.safetensors").path
+        try file.write(to: missing)
+        expectRefusal(missing, "missing tensor 'model.2.bias'")
+
+        let plain = directory.appendingPathComponent("plain.safetensors").path
+        try SafeTensorsFile(entries: ["x": SafeTensorsEntry(Tensor([1]))]).write(to: plain)
+        expectRefusal(plain, "not a Recurrent checkpoint")
+
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let truncated = directory.appendingPathComponent("truncated.safetensors").path
+        FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count - 10))
+        expectRefusal(truncated, "truncated.safetensors")
+    }
+}

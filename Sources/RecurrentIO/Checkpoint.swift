@@ -1,0 +1,108 @@
+// Checkpoints: everything needed to continue a run exactly, in one safetensors file written atomically.
+//
+//   tensors   "model.<parameter>"                    every parameter, by its walk name
+//             "optimizer.<parameter>.<buffer>"       the optimizer's per-parameter buffers (moments, momentum)
+//   metadata  format, configuration (the caller's description of the model: a mismatch refuses to load),
+//             step, epoch, optimizer_steps, learning_rate, rng (the shuffling generator's four words)
+//
+// Saved at epoch boundaries, a run resumed from it is bit-identical to one that never stopped.
+
+import Foundation
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+import RecurrentTraining
+
+public enum Checkpoint {
+    public static let formatVersion = "recurrent-checkpoint-1"
+
+    /// Writes model, optimizer and loop state to `path` atomically (a crash mid-write leaves any previous file
+    /// there intact). `configuration` describes the model, e.g. its spec: loading checks it matches.
+    public static func save(to path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
+        var entries: [String: SafeTensorsEntry] = [:]
+        model.visitParameters { name, parameter in entries["model." + name] = SafeTensorsEntry(parameter.detached()) }
+        for (name, buffers) in optimizer.buffers {
+            for (key, value) in buffers { entries["optimizer.\(name).\(key)"] = SafeTensorsEntry(value.detached()) }
+        }
+        let state = trainer.generator.state
+        let metadata = [
+            "format": formatVersion, "configuration": configuration,
+            "step": String(trainer.step), "epoch": String(trainer.epoch),
+            "optimizer_steps": String(optimizer.steps), "learning_rate": String(optimizer.learningRate),
+            "rng": [state.0, state.1, state.2, state.3].map(String.init).joined(separator: ","),
+        ]
+        try SafeTensorsFile(entries: entries, metadata: metadata).write(to: path)
+    }
+
+    /// Restores a checkpoint into freshly built objects. Nothing is changed unless the whole file checks out:
+    /// the format, the configuration, every parameter present with its shape, the loop state readable.
+    public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
+        let file = try SafeTensorsFile.read(contentsOf: path)
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
+        guard file.metadata["format"] == formatVersion else {
+            throw fail("not a Recurrent checkpoint (format \(file.metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(formatVersion)')")
+        }
+        guard let saved = file.metadata["configuration"], saved == configuration else {
+            throw fail("checkpoint is from a different model configuration: it holds '\(file.metadata["configuration"] ?? "none")', this model is '\(configuration)'")
+        }
+        guard let step = Int(file.metadata["step"] ?? ""), let epoch = Int(file.metadata["epoch"] ?? ""),
+              let optimizerSteps = Int(file.metadata["optimizer_steps"] ?? ""), let learningRate = Double(file.metadata["learning_rate"] ?? ""),
+              step >= 0, epoch >= 0, optimizerSteps >= 0, learningRate.isFinite else {
+            throw fail("step, epoch, optimizer_steps or learning_rate metadata missing or invalid")
+        }
+        let words = (file.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
+        guard words.count == 4, let generator = SeededGenerator(state: (words[0], words[1], words[2], words[3])) else {
+            throw fail("rng metadata missing or invalid")
+        }
+        var values: [String: Tensor] = [:]
+        for (name, entry) in file.entries where name.hasPrefix("model.") {
+            guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
+            values[String(name.dropFirst(6))] = tensor
+        }
+        var buffers: [String: [String: Tensor]] = [:]
+        var shapes: [String: Shape] = [:]
+        model.visitParameters { name, parameter in shapes[name] = parameter.shape }
+        for (name, entry) in file.entries where name.hasPrefix("optimizer.") {
+            let rest = name.dropFirst(10)
+            guard let dot = rest.lastIndex(of: "."), let tensor = entry.tensor else { throw fail("optimizer tensor '\(name)' is malformed") }
+            let parameter = String(rest[..<dot]), key = String(rest[rest.index(after: dot)...])
+            guard let shape = shapes[parameter], shape == tensor.shape else {
+                throw fail("optimizer tensor '\(name)' does not match a parameter of this model")
+            }
+            buffers[parameter, default: [:]][key] = tensor
+        }
+        do { try model.loadParameters(values) } catch { throw fail("\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }
+        optimizer.buffers = buffers
+        optimizer.steps = optimizerSteps
+        optimizer.learningRate = learningRate
+        trainer.step = step
+        trainer.epoch = epoch
+        trainer.generator = generator
+    }
+}
+
+/// Saves `last.safetensors` after every epoch, and `best.safetensors` when the validation loss (or, without
+/// validation, the training loss) is the lowest so far.
+public final class CheckpointSaver: TrainingObserver {
+    public let directory: String
+    public let configuration: String
+    public unowned let trainer: Trainer
+    public private(set) var bestLoss = Double.infinity
+
+    public init(directory: String, trainer: Trainer, configuration: String) {
+        self.directory = directory
+        self.trainer = trainer
+        self.configuration = configuration
+    }
+
+    public func handle(_ event: TrainingEvent) throws -> TrainingDecision {
+        guard case .epochEnded(_, _, let training, let validation) = event else { return .proceed }
+        try Checkpoint.save(to: directory + "/last.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration)
+        let loss = validation?.loss ?? training.loss
+        if loss < bestLoss {
+            bestLoss = loss
+            try Checkpoint.save(to: directory + "/best.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration)
+        }
+        return .proceed
+    }
+}
