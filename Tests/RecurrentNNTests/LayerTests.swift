@@ -150,3 +150,28 @@ extension Double {
         #expect(Swift.abs(meanSquare - 1) < 1e-3)
     }
 }
+
+@Suite struct AttentionTests {
+    @Test(arguments: Attention.Scoring.allCases)
+    func gradientsThroughEveryScoring(scoring: Attention.Scoring) {
+        let attention = Attention(scoring, querySize: 3, keySize: scoring == .dot ? 3 : 4, attentionSize: 5, seed: 1, dtype: .float64)
+        let query = randomTensor([2, 3], seed: 2), keys = randomTensor([2, 4, scoring == .dot ? 3 : 4], seed: 3), values = randomTensor([2, 4, 2], seed: 4)
+        let check = GradientCheck.check([query, keys, values] + attention.namedParameters.map(\.value)) { p in
+            var index = 3
+            attention.visitParameters { _, parameter in parameter = p[index]; index += 1 }
+            let (context, weights) = attention(query: p[0], keys: p[1], values: p[2], lengths: [4, 2])
+            return Tensor.concatenate([context, weights], alongAxis: 1)
+        }
+        #expect(check.passed, "\(scoring): \(check)")
+    }
+
+    @Test func maskedPositionsGetZeroWeightAndTheRestSumToOne() {
+        let attention = Attention(.general, querySize: 2, keySize: 2, seed: 5)
+        var generator = SeededGenerator(seed: 6)
+        let (context, weights) = attention(query: Tensor.normal([2, 2], using: &generator), keys: Tensor.normal([2, 5, 2], using: &generator), lengths: [5, 3])
+        let w = weights.scalars
+        #expect(w[8] == 0 && w[9] == 0)
+        #expect(Swift.abs(w[0..<5].reduce(0, +) - 1) < 1e-6 && Swift.abs(w[5..<10].reduce(0, +) - 1) < 1e-6)
+        #expect(context.shape == [2, 2] && weights.shape == [2, 5])
+    }
+}
