@@ -149,6 +149,9 @@ struct RNNBenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c (default: all).", valueName: "list"))
     var cases: String?
 
+    @Option(name: .long, help: ArgumentHelp("Modes to run: infer, train, train+dx (default: all).", valueName: "list"))
+    var modes: String?
+
     @Option(name: .long, help: ArgumentHelp("Python with torch for the comparison (none to skip).", valueName: "path"))
     var python: String = "python3"
 
@@ -165,8 +168,19 @@ struct RNNBenchCommand: ParsableCommand {
         }
     }
 
+    func selectedModes() throws -> [RNNBenchmark.Mode] {
+        guard let modes else { return RNNBenchmark.Mode.allCases }
+        return try modes.split(separator: ",").map { token in
+            guard let mode = RNNBenchmark.Mode(rawValue: String(token)) else {
+                throw ValidationError("--modes: '\(token)' is not one of infer, train, train+dx")
+            }
+            return mode
+        }
+    }
+
     func validate() throws {
         _ = try selectedCases()
+        _ = try selectedModes()
         do { _ = try ComputeSettings.parseThreads(threads) } catch { throw ValidationError("--threads: \(error)") }
         guard (1...10_000).contains(iterations) else { throw ValidationError("--iterations: \(iterations) is not between 1 and 10000") }
     }
@@ -176,7 +190,7 @@ struct RNNBenchCommand: ParsableCommand {
         let threadCount = try ComputeSettings.parseThreads(threads)
         try? ComputeSettings.setThreads(threadCount)
         let cases = try selectedCases()
-        let modes = RNNBenchmark.Mode.allCases
+        let modes = try selectedModes()
         let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
         if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench rnn` for real numbers") }
         let peak = MachinePeak.measureSingleCore()
