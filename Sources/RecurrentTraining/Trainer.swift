@@ -98,18 +98,22 @@ public final class Trainer {
     }
 
     /// Trains on examples 0..<count, `batch` turning a list of example indices into a loss. `validate`, when
-    /// given, is run after every epoch in evaluation mode.
-    public func fit(count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)? = nil) throws {
+    /// given, is run after every epoch in evaluation mode. `plan`, when given, makes each epoch's batches
+    /// from the trainer's generator (e.g. `Batching.bucketedBatches`); by default they are shuffled slices.
+    public func fit(
+        count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)? = nil,
+        plan: ((inout SeededGenerator) -> [[Int]])? = nil
+    ) throws {
         require(count > 0, "fit: no training examples")
+        let batchSize = configuration.batchSize
+        let plan = plan ?? { Batching.shuffledBatches(count: count, batchSize: batchSize, using: &$0) }
         let stepsPerEpoch = (count + configuration.batchSize - 1) / configuration.batchSize
         if try notify(.started(epochs: configuration.epochs, stepsPerEpoch: stepsPerEpoch)) == .stop { return }
         while epoch < configuration.epochs {
             model.setTraining(true)
-            var order = Array(0..<count)
-            order.shuffle(using: &generator)
+            let batches = plan(&generator)
             var lossTotal = 0.0, examples = 0, correct = 0, counted = false
-            for (stepInEpoch, start) in stride(from: 0, to: count, by: configuration.batchSize).enumerated() {
-                let indices = Array(order[start..<Swift.min(count, start + configuration.batchSize)])
+            for (stepInEpoch, indices) in batches.enumerated() {
                 if let schedule { optimizer.learningRate = schedule.learningRate(at: step) }
                 model.zeroGradients()
                 let result = try batch(indices)
@@ -136,6 +140,21 @@ public final class Trainer {
         }
         model.setTraining(false)
         _ = try notify(.finished(epoch: epoch, step: step))
+    }
+
+    /// Metrics over examples 0..<count in batches, in evaluation mode and without recording gradients.
+    public func evaluate(count: Int, batch: ([Int]) throws -> BatchResult) rethrows -> Metrics {
+        model.setTraining(false)
+        var lossTotal = 0.0, examples = 0, correct = 0, counted = false
+        try noGrad {
+            for start in stride(from: 0, to: count, by: configuration.batchSize) {
+                let result = try batch(Array(start..<Swift.min(count, start + configuration.batchSize)))
+                lossTotal += result.loss.doubles[0] * Double(result.examples)
+                examples += result.examples
+                if let right = result.correct { correct += right; counted = true }
+            }
+        }
+        return Metrics(loss: lossTotal / Double(Swift.max(1, examples)), accuracy: counted ? Double(correct) / Double(Swift.max(1, examples)) : nil, examples: examples)
     }
 
     private func checkGradients() throws {

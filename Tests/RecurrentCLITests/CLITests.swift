@@ -121,3 +121,28 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
         }
     }
 }
+
+@Suite struct ResumeAcrossProcessesTests {
+    /// 4 epochs in one process, and 2 + checkpoint + a new process that loads it + 2 more: the same bytes.
+    @Test func resumedRunIsBitIdentical() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/data/digits8x8/digits_train.csv").path
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        for arguments in [
+            ["--epochs", "4", "--weights", path("straight.safetensors")],
+            ["--epochs", "2", "--save", path("half.safetensors"), "--weights", path("first.safetensors")],
+            ["--epochs", "4", "--resume", path("half.safetensors"), "--weights", path("resumed.safetensors")],
+        ] {
+            guard let result = try runRecurrent(["_train-digits", "--data", data] + arguments) else { return }
+            #expect(result.status == 0, "\(arguments): \(result.error)")
+        }
+        let straight = try Data(contentsOf: URL(fileURLWithPath: path("straight.safetensors")))
+        let resumed = try Data(contentsOf: URL(fileURLWithPath: path("resumed.safetensors")))
+        let first = try Data(contentsOf: URL(fileURLWithPath: path("first.safetensors")))
+        #expect(straight == resumed, "weights differ after resuming in a new process")
+        #expect(straight != first, "the second half changed nothing: the test would prove nothing")
+    }
+}

@@ -59,3 +59,24 @@ final class SingleParameter: Layer {
         #expect(warm.learningRate(at: 0) == 0.25 && warm.learningRate(at: 3) == 1 && warm.learningRate(at: 4) == 1)
     }
 }
+
+@Suite struct BatchingTests {
+    @Test func stratifiedSplitKeepsEveryClassShare() {
+        let labels = (0..<100).map { $0 < 90 ? 0 : 1 }   // a rare class of 10
+        let split = Batching.stratifiedSplit(labels: labels, validationFraction: 0.2, seed: 1)
+        #expect(Set(split.training).union(split.validation) == Set(0..<100) && split.training.count + split.validation.count == 100)
+        #expect(split.validation.filter { labels[$0] == 1 }.count == 2 && split.validation.filter { labels[$0] == 0 }.count == 18)
+        #expect(Batching.stratifiedSplit(labels: labels, validationFraction: 0.2, seed: 1).validation == split.validation)
+    }
+
+    @Test func bucketedBatchesCoverEverythingOnceWithSimilarLengths() {
+        var generator = SeededGenerator(seed: 2)
+        let lengths = (0..<1000).map { _ in Int(generator.next() % 50) + 1 }
+        let batches = Batching.bucketedBatches(lengths: lengths, batchSize: 16, poolBatches: 20, using: &generator)
+        #expect(batches.flatMap { $0 }.sorted() == Array(0..<1000))
+        // Padding: the padded area of bucketed batches is far smaller than of random ones.
+        func padding(_ batches: [[Int]]) -> Int { batches.reduce(0) { total, batch in total + batch.map { batch.map { lengths[$0] }.max()! - lengths[$0] }.reduce(0, +) } }
+        let random = Batching.shuffledBatches(count: 1000, batchSize: 16, using: &generator)
+        #expect(padding(batches) * 5 < padding(random), "bucketed \(padding(batches)) vs random \(padding(random))")
+    }
+}

@@ -1,0 +1,39 @@
+// A hidden command for the resume test: trains the digits MLP, optionally resuming from a checkpoint and
+// saving one, so that "N epochs straight" and "N/2, save, new process, load, N/2" can be compared bit for bit.
+
+import ArgumentParser
+import Recurrent
+
+struct ResumeCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "_train-digits",
+        abstract: "Testing aid: train an MLP on the digits CSV up to --epochs in total, with optional resume and save.",
+        shouldDisplay: false)
+
+    @Option(name: .long) var data: String
+    @Option(name: .long) var epochs: Int
+    @Option(name: .long) var resume: String?
+    @Option(name: .long) var save: String?
+    @Option(name: .long) var weights: String
+
+    func run() throws {
+        let table: NumericCSV
+        do { table = try NumericCSV.read(contentsOf: data) } catch { throw UsageError("\(error)") }
+        let labels = table.rows.map { Int($0[0]) }
+        let split = Batching.stratifiedSplit(labels: labels, validationFraction: 0.2, seed: 1)
+        let model = Sequential([Dense(inputSize: 64, outputSize: 128, seed: 2), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: 3)])
+        let optimizer = Adam(learningRate: 1e-3)
+        let trainer = Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: epochs, batchSize: 32, seed: 4))
+        let configuration = "mlp 64-128-10 digits"
+        if let resume { try Checkpoint.load(from: resume, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration) }
+        try trainer.fit(count: split.training.count) { positions in
+            let rows = positions.map { split.training[$0] }
+            let x = Tensor(shape: [rows.count, 64], scalars: rows.flatMap { table.rows[$0].dropFirst().map { Float($0 / 16) } })
+            return BatchResult(loss: Loss.crossEntropy(logits: model(x), targets: rows.map { labels[$0] }), examples: rows.count)
+        }
+        if let save { try Checkpoint.save(to: save, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration) }
+        var entries: [String: SafeTensorsEntry] = [:]
+        for (name, value) in model.namedParameters { entries[name] = SafeTensorsEntry(value) }
+        try SafeTensorsFile(entries: entries).write(to: weights)
+    }
+}
