@@ -12,9 +12,11 @@ struct ResumeCheckCommand: ParsableCommand {
 
     @Option(name: .long) var data: String
     @Option(name: .long) var epochs: Int
+    @Option(name: .long) var steps: Int?
     @Option(name: .long) var resume: String?
     @Option(name: .long) var save: String?
     @Option(name: .long) var weights: String
+    @Flag(name: .long) var progress = false
 
     func run() throws {
         let table: NumericCSV
@@ -23,8 +25,9 @@ struct ResumeCheckCommand: ParsableCommand {
         let split = Batching.stratifiedSplit(labels: labels, validationFraction: 0.2, seed: 1)
         let model = Sequential([Dense(inputSize: 64, outputSize: 128, seed: 2), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: 3)])
         let optimizer = Adam(learningRate: 1e-3)
-        let trainer = Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: epochs, batchSize: 32, seed: 4))
+        let trainer = Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: epochs, batchSize: 32, seed: 4, maxSteps: steps))
         let configuration = "mlp 64-128-10 digits"
+        if progress { trainer.observers.append(ProgressReporter()) }
         if let resume { try Checkpoint.load(from: resume, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration) }
         try trainer.fit(count: split.training.count) { positions in
             let rows = positions.map { split.training[$0] }

@@ -24,12 +24,15 @@ public enum Checkpoint {
         for (name, buffers) in optimizer.buffers {
             for (key, value) in buffers { entries["optimizer.\(name).\(key)"] = SafeTensorsEntry(value.detached()) }
         }
-        let state = trainer.generator.state
+        func words(_ generator: SeededGenerator) -> String {
+            let state = generator.state
+            return [state.0, state.1, state.2, state.3].map(String.init).joined(separator: ",")
+        }
         let metadata = [
             "format": formatVersion, "configuration": configuration,
-            "step": String(trainer.step), "epoch": String(trainer.epoch),
+            "step": String(trainer.step), "epoch": String(trainer.epoch), "step_in_epoch": String(trainer.stepInEpoch),
             "optimizer_steps": String(optimizer.steps), "learning_rate": String(optimizer.learningRate),
-            "rng": [state.0, state.1, state.2, state.3].map(String.init).joined(separator: ","),
+            "rng": words(trainer.generator), "rng_epoch": words(trainer.epochGenerator),
         ]
         try SafeTensorsFile(entries: entries, metadata: metadata).write(to: path)
     }
@@ -50,9 +53,16 @@ public enum Checkpoint {
               step >= 0, epoch >= 0, optimizerSteps >= 0, learningRate.isFinite else {
             throw fail("step, epoch, optimizer_steps or learning_rate metadata missing or invalid")
         }
-        let words = (file.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
-        guard words.count == 4, let generator = SeededGenerator(state: (words[0], words[1], words[2], words[3])) else {
-            throw fail("rng metadata missing or invalid")
+        func generator(_ key: String) throws(SafeTensorsError) -> SeededGenerator {
+            let words = (file.metadata[key] ?? "").split(separator: ",").compactMap { UInt64($0) }
+            guard words.count == 4, let generator = SeededGenerator(state: (words[0], words[1], words[2], words[3])) else {
+                throw fail("\(key) metadata missing or invalid")
+            }
+            return generator
+        }
+        let shuffling = try generator("rng"), epochShuffling = try generator("rng_epoch")
+        guard let stepInEpoch = Int(file.metadata["step_in_epoch"] ?? ""), stepInEpoch >= 0 else {
+            throw fail("step_in_epoch metadata missing or invalid")
         }
         var values: [String: Tensor] = [:]
         for (name, entry) in file.entries where name.hasPrefix("model.") {
@@ -77,7 +87,9 @@ public enum Checkpoint {
         optimizer.learningRate = learningRate
         trainer.step = step
         trainer.epoch = epoch
-        trainer.generator = generator
+        trainer.stepInEpoch = stepInEpoch
+        trainer.generator = shuffling
+        trainer.epochGenerator = epochShuffling
     }
 }
 

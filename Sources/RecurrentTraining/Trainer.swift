@@ -66,13 +66,16 @@ public struct TrainingConfiguration: Sendable {
     public var seed: UInt64
     /// Clip gradients to this global L2 norm before each update.
     public var clipNorm: Double?
+    /// Stop once this many steps have been taken in all (possibly mid-epoch; a checkpoint resumes there).
+    public var maxSteps: Int?
 
-    public init(epochs: Int, batchSize: Int, seed: UInt64 = 0, clipNorm: Double? = nil) {
+    public init(epochs: Int, batchSize: Int, seed: UInt64 = 0, clipNorm: Double? = nil, maxSteps: Int? = nil) {
         require(epochs >= 0 && batchSize >= 1, "TrainingConfiguration: epochs \(epochs) must be ≥ 0 and batch size \(batchSize) ≥ 1")
         self.epochs = epochs
         self.batchSize = batchSize
         self.seed = seed
         self.clipNorm = clipNorm
+        self.maxSteps = maxSteps
     }
 }
 
@@ -85,8 +88,13 @@ public final class Trainer {
     /// Steps and epochs done so far (a resumed run starts from where it stopped).
     public var step = 0
     public var epoch = 0
+    /// Batches of the current epoch already taken (non-zero when stopped mid-epoch by `maxSteps`).
+    public var stepInEpoch = 0
     /// The shuffling generator; saved and restored with checkpoints so a resumed run continues exactly.
     public var generator: SeededGenerator
+    /// The generator as it was when the current epoch's batches were drawn: a run resumed mid-epoch draws
+    /// them again from it and skips the ones already taken.
+    public var epochGenerator: SeededGenerator
 
     public init(model: Layer, optimizer: Optimizer, configuration: TrainingConfiguration, observers: [TrainingObserver] = [], schedule: LearningRateSchedule? = nil) {
         self.model = model
@@ -95,6 +103,7 @@ public final class Trainer {
         self.observers = observers
         self.schedule = schedule
         generator = SeededGenerator(seed: configuration.seed)
+        epochGenerator = generator
     }
 
     /// Trains on examples 0..<count, `batch` turning a list of example indices into a loss. `validate`, when
@@ -110,10 +119,18 @@ public final class Trainer {
         let stepsPerEpoch = (count + configuration.batchSize - 1) / configuration.batchSize
         if try notify(.started(epochs: configuration.epochs, stepsPerEpoch: stepsPerEpoch)) == .stop { return }
         while epoch < configuration.epochs {
+            if let maxSteps = configuration.maxSteps, step >= maxSteps { break }
             model.setTraining(true)
-            let batches = plan(&generator)
+            if stepInEpoch == 0 { epochGenerator = generator }
+            var drawing = epochGenerator
+            let batches = plan(&drawing)
+            generator = drawing
             var lossTotal = 0.0, examples = 0, correct = 0, counted = false
-            for (stepInEpoch, indices) in batches.enumerated() {
+            for indices in batches.dropFirst(stepInEpoch) {
+                if let maxSteps = configuration.maxSteps, step >= maxSteps {
+                    _ = try notify(.finished(epoch: epoch, step: step))
+                    return
+                }
                 if let schedule { optimizer.learningRate = schedule.learningRate(at: step) }
                 model.zeroGradients()
                 let result = try batch(indices)
@@ -127,9 +144,11 @@ public final class Trainer {
                 lossTotal += loss * Double(result.examples)
                 examples += result.examples
                 if let right = result.correct { correct += right; counted = true }
-                if try notify(.batchEnded(epoch: epoch, step: step, stepInEpoch: stepInEpoch + 1, loss: loss, learningRate: optimizer.learningRate)) == .stop { return }
+                stepInEpoch += 1
+                if try notify(.batchEnded(epoch: epoch, step: step, stepInEpoch: stepInEpoch, loss: loss, learningRate: optimizer.learningRate)) == .stop { return }
             }
             epoch += 1
+            stepInEpoch = 0
             let training = Metrics(loss: lossTotal / Double(Swift.max(1, examples)), accuracy: counted ? Double(correct) / Double(Swift.max(1, examples)) : nil, examples: examples)
             var validation: Metrics?
             if let validate {

@@ -139,6 +139,18 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
             guard let result = try runRecurrent(["_train-digits", "--data", data] + arguments) else { return }
             #expect(result.status == 0, "\(arguments): \(result.error)")
         }
+        // And mid-epoch: 50 steps straight (an epoch is 36) against 23 + save + new process + 27.
+        for arguments in [
+            ["--epochs", "5", "--steps", "50", "--weights", path("steps-straight.safetensors")],
+            ["--epochs", "5", "--steps", "23", "--save", path("steps-half.safetensors"), "--weights", path("steps-first.safetensors")],
+            ["--epochs", "5", "--steps", "50", "--resume", path("steps-half.safetensors"), "--weights", path("steps-resumed.safetensors")],
+        ] {
+            guard let result = try runRecurrent(["_train-digits", "--data", data] + arguments) else { return }
+            #expect(result.status == 0, "\(arguments): \(result.error)")
+        }
+        let stepsStraight = try Data(contentsOf: URL(fileURLWithPath: path("steps-straight.safetensors")))
+        #expect(stepsStraight == (try Data(contentsOf: URL(fileURLWithPath: path("steps-resumed.safetensors")))), "mid-epoch resume differs")
+        #expect(stepsStraight != (try Data(contentsOf: URL(fileURLWithPath: path("steps-first.safetensors")))))
         let straight = try Data(contentsOf: URL(fileURLWithPath: path("straight.safetensors")))
         let resumed = try Data(contentsOf: URL(fileURLWithPath: path("resumed.safetensors")))
         let first = try Data(contentsOf: URL(fileURLWithPath: path("first.safetensors")))
