@@ -213,3 +213,26 @@ final class ClosureObserver: TrainingObserver {
         expectRefusal(truncated, "truncated.safetensors")
     }
 }
+
+@Suite struct ProgressTests {
+    @Test func terminalGetsABarAndEpochLines() throws {
+        var output = ""
+        let progress = ProgressReporter(interactive: true) { output += $0 }
+        _ = progress.handle(.started(epochs: 2, stepsPerEpoch: 3))
+        for step in 1...3 { _ = progress.handle(.batchEnded(epoch: 0, step: step, stepInEpoch: step, loss: 1.5, learningRate: 0.1)) }
+        _ = progress.handle(.epochEnded(epoch: 1, step: 3, training: Metrics(loss: 1.5, accuracy: 0.5, examples: 9), validation: nil))
+        #expect(output.contains("\r\u{1B}[2Kepoch 1/2 "), "the bar redraws in place")
+        #expect(output.contains("3/3") && output.contains("steps/s") && output.contains("ETA"))
+        #expect(output.hasSuffix("epoch 1/2: loss 1.500, accuracy 50.00% (\(output.split(separator: "(").last!)"))
+    }
+
+    @Test func logsGetPlainLinesOnly() throws {
+        var output = ""
+        let progress = ProgressReporter(interactive: false) { output += $0 }
+        _ = progress.handle(.started(epochs: 1, stepsPerEpoch: 2))
+        for step in 1...2 { _ = progress.handle(.batchEnded(epoch: 0, step: step, stepInEpoch: step, loss: 0.5, learningRate: 0.1)) }
+        _ = progress.handle(.epochEnded(epoch: 1, step: 2, training: Metrics(loss: 0.5, accuracy: nil, examples: 4), validation: Metrics(loss: 0.25, accuracy: 0.9, examples: 2)))
+        #expect(!output.contains("\r") && !output.contains("\u{1B}"))
+        #expect(output.hasPrefix("epoch 1/1: loss 0.5000; validation loss 0.2500, accuracy 90.00%"))
+    }
+}
