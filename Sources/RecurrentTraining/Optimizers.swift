@@ -45,6 +45,14 @@ open class ParameterUpdater {
     }
 
     func buffer(_ name: String, _ key: String) -> Tensor? { buffers[name]?[key] }
+
+    /// Updates and returns the buffer `decay`·old + `weight`·value (old = 0 at first), e.g. Adam's moments.
+    func accumulate(_ name: String, _ key: String, decay: Double, _ value: Tensor, weight: Double = 1) -> Tensor {
+        let scaled = weight == 1 ? value : weight * value
+        let updated = buffer(name, key).map { decay * $0 + scaled } ?? scaled
+        setBuffer(name, key, updated)
+        return updated
+    }
     func setBuffer(_ name: String, _ key: String, _ value: Tensor) { buffers[name, default: [:]][key] = value }
 }
 
@@ -67,8 +75,7 @@ public final class SGD: ParameterUpdater, Optimizer {
         updateEach(layer) { name, p, gradient in
             var g = weightDecay > 0 ? gradient + weightDecay * p : gradient
             if momentum > 0 {
-                let velocity = buffer(name, "momentum").map { momentum * $0 + g } ?? g
-                setBuffer(name, "momentum", velocity)
+                let velocity = accumulate(name, "momentum", decay: momentum, g)
                 g = nesterov ? g + momentum * velocity : velocity
             }
             return p - learningRate * g
@@ -107,10 +114,8 @@ public final class Adam: ParameterUpdater, Optimizer {
             if weightDecay > 0 {
                 if decoupledWeightDecay { p = p * (1 - learningRate * weightDecay) } else { g = g + weightDecay * p }
             }
-            let m = (buffer(name, "m").map { beta1 * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + (1 - beta1) * g
-            let v = (buffer(name, "v").map { beta2 * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + (1 - beta2) * g.squared()
-            setBuffer(name, "m", m)
-            setBuffer(name, "v", v)
+            let m = accumulate(name, "m", decay: beta1, g, weight: 1 - beta1)
+            let v = accumulate(name, "v", decay: beta2, g.squared(), weight: 1 - beta2)
             let t = Double(steps)
             let correction1 = 1 - power(beta1, t), correction2 = 1 - power(beta2, t)
             return p - (learningRate / correction1) * m / ((v / correction2).sqrt() + epsilon)
@@ -134,13 +139,10 @@ public final class RMSprop: ParameterUpdater, Optimizer {
     public func step(_ layer: Layer) {
         updateEach(layer) { name, p, gradient in
             let g = weightDecay > 0 ? gradient + weightDecay * p : gradient
-            let v = (buffer(name, "square_average").map { alpha * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + (1 - alpha) * g.squared()
-            setBuffer(name, "square_average", v)
+            let v = accumulate(name, "square_average", decay: alpha, g.squared(), weight: 1 - alpha)
             let scaled = g / (v.sqrt() + epsilon)
             if momentum > 0 {
-                let velocity = (buffer(name, "momentum").map { momentum * $0 } ?? Tensor.zeros(g.shape, dtype: g.dtype)) + scaled
-                setBuffer(name, "momentum", velocity)
-                return p - learningRate * velocity
+                return p - learningRate * accumulate(name, "momentum", decay: momentum, scaled)
             }
             return p - learningRate * scaled
         }
@@ -159,8 +161,7 @@ public final class Adagrad: ParameterUpdater, Optimizer {
     public func step(_ layer: Layer) {
         updateEach(layer) { name, p, gradient in
             let g = weightDecay > 0 ? gradient + weightDecay * p : gradient
-            let sum = (buffer(name, "sum") ?? Tensor.zeros(g.shape, dtype: g.dtype)) + g.squared()
-            setBuffer(name, "sum", sum)
+            let sum = accumulate(name, "sum", decay: 1, g.squared())
             return p - learningRate * g / (sum.sqrt() + epsilon)
         }
     }
