@@ -199,7 +199,7 @@ public enum RecurrentSequenceKernel {
                     out.update(from: p, count: hidden)
                 case .rnnReLU:
                     for j in 0..<hidden {
-                        let value = p[j] > 0 ? p[j] : 0
+                        let value = p[j] > 0 || p[j].isNaN ? p[j] : 0   // NaN propagates, as in PyTorch
                         p[j] = value; h[j] = value; out[j] = value
                     }
                 case .lstm:

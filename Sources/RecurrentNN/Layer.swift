@@ -26,6 +26,14 @@ public protocol TrainingModeDependent: Layer {
     var isTraining: Bool { get set }
 }
 
+extension Module {
+    /// The module's output in evaluation mode (dropout off) with nothing recorded for differentiation.
+    public func predict(_ input: Tensor) -> Tensor {
+        setTraining(false)
+        return noGrad { self(input) }
+    }
+}
+
 extension Layer {
     public func visitSublayers(_ visit: (Layer) -> Void) {}
 

@@ -102,6 +102,28 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         #expect(model.namedParameters.map { $0.value.scalars } == before)
     }
 
+    @Test func nonFiniteGradientLeavesTheLastGoodCheckpoint() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = mlp(seed: 9), optimizer = SGD(learningRate: 0.01)
+        let trainer = Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: 3, batchSize: 4))
+        trainer.observers = [CheckpointSaver(directory: directory.path, trainer: trainer, configuration: "mlp")]
+        var calls = 0
+        #expect(throws: TrainingError.nonFinite(step: 3, what: "the gradient of 0.weight")) {
+            try trainer.fit(count: 8, batch: { indices in
+                calls += 1
+                // In the fourth batch √(0·…) adds 0 to the loss but an infinite slope (d√u/du at 0) to the gradient.
+                let output = model(Tensor.ones([indices.count, 64])).sum()
+                return BatchResult(loss: calls == 4 ? output + (output * 0).sqrt() : output, examples: indices.count)
+            })
+        }
+        let path = directory.appendingPathComponent("last.safetensors").path
+        let file = try SafeTensorsFile.read(contentsOf: path)
+        #expect(file.metadata["step"] == "2" && file.metadata["epoch"] == "1", "the epoch-1 checkpoint is the last good one")
+        let restored = mlp(seed: 0)
+        try Checkpoint.load(from: path, model: restored, optimizer: SGD(learningRate: 0.01), trainer: Trainer(model: restored, optimizer: SGD(learningRate: 0.01), configuration: TrainingConfiguration(epochs: 3, batchSize: 4)), configuration: "mlp")
+    }
+
     @Test func earlyStoppingStopsOnAPlateau() throws {
         let model = mlp(seed: 8)
         let stopper = EarlyStopping(patience: 2)

@@ -141,6 +141,17 @@ extension Double {
         #expect(masked.scalars.contains(0) && masked.scalars.contains(2))
     }
 
+    @Test func dropoutGradientIsTheMask() {
+        // The same seed gives the same mask on every evaluation, so finite differences see one function.
+        let check = GradientCheck.check([randomTensor([4, 5], seed: 9)]) { p in
+            var generator = SeededGenerator(seed: 10)
+            return p[0].dropout(probability: 0.4, using: &generator)
+        }
+        #expect(check.passed, "\(check)")
+        let model = Sequential([Dropout(probability: 0.5, seed: 11)])
+        #expect(model.predict(Tensor.ones([2, 3])).scalars == [1, 1, 1, 1, 1, 1], "predict runs in evaluation mode")
+    }
+
     @Test func layerNormNormalises() {
         let norm = LayerNorm(size: 4)
         let y = Array(norm(Tensor([[1, 2, 3, 4], [10, 10, 10, 14]])).scalars.prefix(4))

@@ -28,10 +28,11 @@ enum TanhFunction: ElementwiseFunction {
     @inline(__always) static func derivative<T: TensorScalar>(x: T, y: T) -> T { 1 - y * y }
 }
 
-/// max(0, x); the derivative is 1 for x > 0 and 0 otherwise (0 at the kink, as PyTorch).
+/// max(0, x); the derivative is 1 for x > 0 and 0 otherwise (0 at the kink, as PyTorch). NaN stays NaN, so a
+/// non-finite value is never hidden from the checks downstream.
 enum ReLUFunction: ElementwiseFunction {
     static let name = "relu"
-    @inline(__always) static func value<T: TensorScalar>(_ x: T) -> T { x > 0 ? x : 0 }
+    @inline(__always) static func value<T: TensorScalar>(_ x: T) -> T { x > 0 || x.isNaN ? x : 0 }
     @inline(__always) static func derivative<T: TensorScalar>(x: T, y: T) -> T { x > 0 ? 1 : 0 }
 }
 
