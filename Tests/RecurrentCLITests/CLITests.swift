@@ -158,3 +158,14 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
         #expect(straight != first, "the second half changed nothing: the test would prove nothing")
     }
 }
+
+@Suite struct TourTests {
+    @Test func tourRunsEveryChapterAndChecksItsClaims() throws {
+        guard let result = try runRecurrent(["tour", "--threads", "2"]) else { return }
+        #expect(result.status == 0, "\(result.error)")
+        for text in ["== Matrix multiply", "caught, 12 of 12", "4 × (32·16 + 16·16 + 16) = 3136", "gradient check through time with lengths: passed",
+                     "tanh RNN: t = 63", "held-out accuracy"] {
+            #expect(result.output.contains(text), "missing '\(text)'")
+        }
+    }
+}
