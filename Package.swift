@@ -26,11 +26,12 @@ let package = Package(
         .target(name: "RecurrentKernels", swiftSettings: speedFlags),
         // Tensor, shapes, seeded randomness, reverse-mode autodiff, differentiable ops, gradient checking.
         .target(name: "RecurrentTensor", dependencies: ["RecurrentKernels"], swiftSettings: speedFlags),
-        // Layers and the parameter walk: recurrent cells and sequence layers (more to come), parameter counts.
+        // Layers and the parameter walk: recurrent cells and sequence layers, dense/embedding/convolution/attention,
+        // losses, parameter counts and summaries.
         .target(name: "RecurrentNN", dependencies: ["RecurrentTensor"], swiftSettings: speedFlags),
-        // Optimizers, clipping, learning-rate schedules (the fit loop and checkpoints come next).
+        // Optimizers, clipping, learning-rate schedules, batching, and the fit loop with its observers.
         .target(name: "RecurrentTraining", dependencies: ["RecurrentNN"], swiftSettings: speedFlags),
-        // Files: safetensors (PyTorch interop, checkpoints).
+        // Files: safetensors (PyTorch interop), checkpoints, TensorBoard event files, numeric CSV.
         .target(name: "RecurrentIO", dependencies: ["RecurrentNN", "RecurrentTraining"]),
         // The umbrella: `import Recurrent` brings every layer of the library.
         .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentTraining", "RecurrentIO"]),
