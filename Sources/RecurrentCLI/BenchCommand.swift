@@ -140,9 +140,6 @@ struct RNNBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line instead of a table.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Threads for both sides.", valueName: "n"))
-    var threads: String = "1"
-
     @Option(name: .long, help: ArgumentHelp("Timed iterations per measurement.", valueName: "n"))
     var iterations: Int = 10
 
@@ -155,7 +152,7 @@ struct RNNBenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Python with torch for the comparison (none to skip).", valueName: "path"))
     var python: String = "python3"
 
-    @OptionGroup var compute: ComputeOptions
+    @OptionGroup(title: "Compute (threads default to 1 here, for both sides)") var compute: ComputeOptions
 
     func selectedCases() throws -> [RNNBenchmark.Case] {
         guard let cases else { return RNNBenchmark.standardCases }
@@ -181,14 +178,14 @@ struct RNNBenchCommand: ParsableCommand {
     func validate() throws {
         _ = try selectedCases()
         _ = try selectedModes()
-        do { _ = try ComputeSettings.parseThreads(threads) } catch { throw ValidationError("--threads: \(error)") }
         guard (1...10_000).contains(iterations) else { throw ValidationError("--iterations: \(iterations) is not between 1 and 10000") }
     }
 
     func run() throws {
         try compute.apply()
-        let threadCount = try ComputeSettings.parseThreads(threads)
-        try? ComputeSettings.setThreads(threadCount)
+        // One thread unless asked: the comparison with PyTorch is made per core.
+        if compute.threads == nil { try ComputeSettings.setThreads(1) }
+        let threadCount = ComputeSettings.threads
         let cases = try selectedCases()
         let modes = try selectedModes()
         let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }

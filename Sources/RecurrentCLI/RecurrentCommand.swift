@@ -49,7 +49,8 @@ public struct RecurrentCommand: ParsableCommand {
     /// 2 for usage and input errors (including ArgumentParser's validation errors, 64 by default), else the
     /// error's own code.
     public static func exitStatus(for error: Error) -> Int32 {
-        if error is UsageError { return 2 }
+        // A bad input file is the user's input too: name it and exit 2.
+        if error is UsageError || error is SafeTensorsError || error is DataFileError || error is ParameterLoadingError { return 2 }
         let code = exitCode(for: error)
         if code == .validationFailure { return 2 }
         return code.rawValue

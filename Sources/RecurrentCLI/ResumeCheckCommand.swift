@@ -18,6 +18,11 @@ struct ResumeCheckCommand: ParsableCommand {
     @Option(name: .long) var weights: String
     @Flag(name: .long) var progress = false
 
+    func validate() throws {
+        guard (0...100_000).contains(epochs) else { throw ValidationError("--epochs: \(epochs) is not between 0 and 100000") }
+        if let steps, steps < 0 { throw ValidationError("--steps: \(steps) is negative") }
+    }
+
     func run() throws {
         let table: NumericCSV
         do { table = try NumericCSV.read(contentsOf: data) } catch { throw UsageError("\(error)") }

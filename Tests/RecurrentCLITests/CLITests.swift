@@ -31,6 +31,9 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
         ["info", "--threads", "0"], ["info", "--threads=-3"], ["info", "--threads", "lots"], ["info", "--backend", "cuda"],
         ["bench", "gemm", "--threads", "1,0"], ["bench", "gemm", "--shapes", "5x"], ["bench", "gemm", "--shapes", "0"],
         ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
+        ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"],
+        ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
+        ["_train-digits", "--data", "x.csv", "--epochs=-1", "--weights", "w"],
     ])
     func badInputExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
