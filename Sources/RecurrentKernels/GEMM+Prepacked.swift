@@ -56,7 +56,7 @@ extension GEMM {
                 for ic in stride(from: 0, to: m, by: rowBlock) {
                     let rows = min(rowBlock, m - ic)
                     packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: scratch.a)
-                    macroKernelRowsOuter(rows: rows, columns: range.count, depth: depth, a: scratch.a, b: bBlock,
+                    macroKernel(rows: rows, columns: range.count, depth: depth, a: scratch.a, b: bBlock,
                                 c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
                 }
             }
