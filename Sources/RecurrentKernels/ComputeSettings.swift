@@ -156,11 +156,12 @@ func environmentValue(_ name: String) -> String? {
     return value.isEmpty ? nil : value
 }
 
-extension String {
-    var trimmingSpaces: Substring {
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and newlines (Foundation stays out of the kernels).
+    var trimmingSpaces: SubSequence {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
+            return self[endIndex...]
         }
         return self[first...last]
     }

@@ -53,7 +53,7 @@ public enum KernelInfo {
             let text = String(cString: line)
             let parts = text.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { continue }
-            let key = parts[0].trimmingCharacters, value = parts[1].trimmingCharacters
+            let key = parts[0].trimmingSpaces, value = parts[1].trimmingSpaces
             if key == "model name", name == "unknown" { name = String(value) }
             if key == "flags", flags.isEmpty { flags = Set(value.split(separator: " ")) }
             if name != "unknown", !flags.isEmpty { break }
@@ -62,14 +62,6 @@ public enum KernelInfo {
         #else
         return nil
         #endif
-    }
-}
-
-extension Substring {
-    var trimmingCharacters: Substring {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return self[first...last]
     }
 }
 

@@ -190,7 +190,7 @@ public enum GradientClipping {
         require(maxNorm > 0, "clipByGlobalNorm: maxNorm \(maxNorm) must be > 0")
         var total = 0.0
         layer.visitParameters { _, parameter in
-            if let g = parameter.grad { total += g.doubles.reduce(0) { $0 + $1 * $1 } }
+            if let g = parameter.grad { total += g.squaredSum }
         }
         let norm = total.squareRoot()
         if norm > maxNorm { scaleGradients(layer, by: maxNorm / (norm + 1e-6)) }

@@ -180,7 +180,7 @@ public final class Trainer {
         var problem: String?
         model.visitParameters { name, parameter in
             guard problem == nil, let gradient = parameter.grad else { return }
-            if gradient.doubles.contains(where: { !$0.isFinite }) { problem = "the gradient of \(name)" }
+            if !gradient.isFinite { problem = "the gradient of \(name)" }
         }
         if let problem { throw TrainingError.nonFinite(step: step, what: problem) }
     }

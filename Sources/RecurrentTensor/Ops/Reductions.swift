@@ -140,6 +140,27 @@ extension Tensor {
         }
     }
 
+    /// Whether every element is finite (no NaN, no infinity); not recorded. Read in place, no copy.
+    public var isFinite: Bool {
+        func kernel<T: TensorScalar>(_: T.Type) -> Bool {
+            let x = storage.pointer(T.self)
+            for i in 0..<elementCount where !x[i].isFinite { return false }
+            return true
+        }
+        return dtype == .float32 ? kernel(Float.self) : kernel(Double.self)
+    }
+
+    /// Σ x², accumulated in Float64; not recorded (gradient norms for clipping).
+    public var squaredSum: Double {
+        func kernel<T: TensorScalar>(_: T.Type) -> Double {
+            let x = storage.pointer(T.self)
+            var total = 0.0
+            for i in 0..<elementCount { let value = Double(x[i]); total += value * value }
+            return total
+        }
+        return dtype == .float32 ? kernel(Float.self) : kernel(Double.self)
+    }
+
     /// The largest element, as a scalar.
     public func max() -> Tensor { reshaped([-1]).max(alongAxis: 0) }
 }
