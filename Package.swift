@@ -33,8 +33,11 @@ let package = Package(
         .target(name: "RecurrentTraining", dependencies: ["RecurrentNN"], swiftSettings: speedFlags),
         // Files: safetensors (PyTorch interop), checkpoints, TensorBoard event files, numeric CSV.
         .target(name: "RecurrentIO", dependencies: ["RecurrentNN", "RecurrentTraining"]),
+        // The lecture's tasks end to end: data files and generated data, tokens and vocabularies, BLEU, models,
+        // training in a run folder, evaluation and use; SVG plots.
+        .target(name: "RecurrentTasks", dependencies: ["RecurrentNN", "RecurrentTraining", "RecurrentIO"], swiftSettings: speedFlags),
         // The umbrella: `import Recurrent` brings every layer of the library.
-        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentTraining", "RecurrentIO"]),
+        .target(name: "Recurrent", dependencies: ["RecurrentKernels", "RecurrentTensor", "RecurrentNN", "RecurrentTraining", "RecurrentIO", "RecurrentTasks"]),
         // The command-line commands as a library, so tests can parse and run them without a subprocess.
         .target(
             name: "RecurrentCLI",
@@ -45,6 +48,7 @@ let package = Package(
         .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"]),
         .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"]),
         .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO", "RecurrentTraining"], exclude: ["Fixtures"]),
+        .testTarget(name: "RecurrentTasksTests", dependencies: ["RecurrentTasks"]),
         .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI", "Recurrent"]),
     ]
 )

@@ -4,3 +4,4 @@
 @_exported import RecurrentNN
 @_exported import RecurrentTraining
 @_exported import RecurrentIO
+@_exported import RecurrentTasks

@@ -18,7 +18,7 @@ public struct RecurrentCommand: ParsableCommand {
             RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first).
             """,
         version: recurrentVersion,
-        subcommands: [TourCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])
+        subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])
 
     public init() {}
 
@@ -50,7 +50,7 @@ public struct RecurrentCommand: ParsableCommand {
     /// error's own code.
     public static func exitStatus(for error: Error) -> Int32 {
         // A bad input file is the user's input too: name it and exit 2.
-        if error is UsageError || error is SafeTensorsError || error is DataFileError || error is ParameterLoadingError { return 2 }
+        if error is UsageError || error is TaskError || error is SafeTensorsError || error is DataFileError || error is ParameterLoadingError { return 2 }
         let code = exitCode(for: error)
         if code == .validationFailure { return 2 }
         return code.rawValue

@@ -37,6 +37,23 @@ public enum Checkpoint {
         try SafeTensorsFile(entries: entries, metadata: metadata).write(to: path)
     }
 
+    /// Loads only the model's parameters (for evaluation and use): the format and configuration are checked as
+    /// in `load`, and nothing changes unless every parameter is present with its shape.
+    public static func loadModel(from path: String, model: Layer, configuration: String) throws {
+        let file = try SafeTensorsFile.read(contentsOf: path)
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
+        guard file.metadata["format"] == formatVersion else { throw fail("not a Recurrent checkpoint (format \(file.metadata["format"].map { "'\($0)'" } ?? "missing"))") }
+        guard file.metadata["configuration"] == configuration else {
+            throw fail("checkpoint is from a different model configuration: it holds '\(file.metadata["configuration"] ?? "none")', this model is '\(configuration)'")
+        }
+        var values: [String: Tensor] = [:]
+        for (name, entry) in file.entries where name.hasPrefix("model.") {
+            guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
+            values[String(name.dropFirst(6))] = tensor
+        }
+        do { try model.loadParameters(values) } catch { throw fail("\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }
+    }
+
     /// Restores a checkpoint into freshly built objects. Nothing is changed unless the whole file checks out:
     /// the format, the configuration, every parameter present with its shape, the loop state readable.
     public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
@@ -99,12 +116,14 @@ public final class CheckpointSaver: TrainingObserver {
     public let directory: String
     public let configuration: String
     public unowned let trainer: Trainer
-    public private(set) var bestLoss = Double.infinity
+    public private(set) var bestLoss: Double
 
-    public init(directory: String, trainer: Trainer, configuration: String) {
+    /// `bestLoss`: the best loss of the run so far (when resuming), so `best` is only replaced by a better one.
+    public init(directory: String, trainer: Trainer, configuration: String, bestLoss: Double = .infinity) {
         self.directory = directory
         self.trainer = trainer
         self.configuration = configuration
+        self.bestLoss = bestLoss
     }
 
     public func handle(_ event: TrainingEvent) throws -> TrainingDecision {

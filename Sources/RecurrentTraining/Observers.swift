@@ -69,15 +69,19 @@ public final class MetricsLogger: TrainingObserver {
     public let format: Format
     private let handle: FileHandle
 
-    /// Creates (or truncates) the log file.
-    public init(path: String, format: Format = .csv) throws {
+    /// Creates (or truncates) the log file; with `appending`, adds to an existing one (a resumed run).
+    public init(path: String, format: Format = .csv, appending: Bool = false) throws {
         self.path = path
         self.format = format
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        let continuing = appending && FileManager.default.fileExists(atPath: path)
+        if !continuing {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
         }
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        if format == .csv { handle.write(Data("epoch,step,loss,accuracy,validation_loss,validation_accuracy\n".utf8)) }
+        if continuing { try handle.seekToEnd() }
+        if format == .csv && !continuing { handle.write(Data("epoch,step,loss,accuracy,validation_loss,validation_accuracy\n".utf8)) }
     }
 
     deinit { try? handle.close() }

@@ -16,31 +16,46 @@ struct ConvolutionGeometry {
     var patch: Int { channels * kernelHeight * kernelWidth }
     var locations: Int { outputHeight * outputWidth }
 
-    /// cols (C·kh·kw, L) of sample `x` (C, H, W).
-    func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, into cols: UnsafeMutablePointer<T>) {
+    /// The output columns j whose input column j·s + v − p lies inside the image, for kernel column v.
+    func validColumns(_ v: Int) -> Range<Int> {
+        let low = padding - v > 0 ? (padding - v + stride - 1) / stride : 0
+        let numerator = width - 1 + padding - v
+        let high = numerator >= 0 ? Swift.min(outputWidth, numerator / stride + 1) : 0
+        return low..<Swift.max(low, high)
+    }
+
+    /// cols (C·kh·kw, L) of sample `x` (C, H, W), row r at `cols + r·rowStride` (a batch lays its samples'
+    /// columns side by side: rowStride = N·L, this sample's columns at an offset).
+    func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, into cols: UnsafeMutablePointer<T>, rowStride: Int) {
         for c in 0..<channels { for u in 0..<kernelHeight { for v in 0..<kernelWidth {
-            let row = cols + ((c * kernelHeight + u) * kernelWidth + v) * locations
+            let row = cols + ((c * kernelHeight + u) * kernelWidth + v) * rowStride
+            let valid = validColumns(v)
             for i in 0..<outputHeight {
                 let y = i * stride + u - padding
-                for j in 0..<outputWidth {
-                    let xx = j * stride + v - padding
-                    row[i * outputWidth + j] = (0..<height).contains(y) && (0..<width).contains(xx) ? x[(c * height + y) * width + xx] : 0
+                let out = row + i * outputWidth
+                guard y >= 0 && y < height else { out.update(repeating: 0, count: outputWidth); continue }
+                let source = x + (c * height + y) * width + v - padding
+                for j in 0..<valid.lowerBound { out[j] = 0 }
+                if stride == 1 {
+                    (out + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                } else {
+                    for j in valid { out[j] = source[j * stride] }
                 }
+                for j in valid.upperBound..<outputWidth { out[j] = 0 }
             }
         } } }
     }
 
-    /// dx (C, H, W) += the columns folded back onto the image.
-    func col2im<T: TensorScalar>(_ cols: UnsafePointer<T>, into dx: UnsafeMutablePointer<T>) {
+    /// dx (C, H, W) += the columns folded back onto the image (rows `rowStride` apart, as `im2col` lays them).
+    func col2im<T: TensorScalar>(_ cols: UnsafePointer<T>, into dx: UnsafeMutablePointer<T>, rowStride: Int) {
         for c in 0..<channels { for u in 0..<kernelHeight { for v in 0..<kernelWidth {
-            let row = cols + ((c * kernelHeight + u) * kernelWidth + v) * locations
+            let row = cols + ((c * kernelHeight + u) * kernelWidth + v) * rowStride
+            let valid = validColumns(v)
             for i in 0..<outputHeight {
                 let y = i * stride + u - padding
-                guard (0..<height).contains(y) else { continue }
-                for j in 0..<outputWidth {
-                    let xx = j * stride + v - padding
-                    if (0..<width).contains(xx) { dx[(c * height + y) * width + xx] += row[i * outputWidth + j] }
-                }
+                guard y >= 0 && y < height else { continue }
+                let target = dx + (c * height + y) * width + v - padding, out = row + i * outputWidth
+                for j in valid { target[j * stride] += out[j] }
             }
         } } }
     }
@@ -62,15 +77,31 @@ extension Tensor {
         let x = input.storage.converted(to: dtype), w = weight.storage.converted(to: dtype), b = bias?.storage.converted(to: dtype)
         let (n, o, l, k) = (geometry.batch, geometry.outputs, geometry.locations, geometry.patch)
         let sampleSize = geometry.channels * geometry.height * geometry.width
+        let columnsCount = n * l
+        let parts = splitRanges(count: n, parts: ComputeSettings.threads, granularity: 1)
+        // The whole batch is one GEMM: cols (K, N·L) holds every sample's columns side by side, so the
+        // multiply is big enough to run near peak even when one sample's is tiny. cols is kept for backward.
+        func columns<T: TensorScalar>(_: T.Type) -> TensorStorage {
+            let cols = TensorStorage(dtype: dtype, count: Swift.max(1, k * columnsCount))
+            let base = UncheckedSendable(cols.pointer(T.self)), source = UncheckedSendable(x.pointer(T.self))
+            parallelFor(parts: parts.count) { part in
+                for sample in parts[part] { geometry.im2col(source.value + sample * sampleSize, into: base.value + sample * l, rowStride: columnsCount) }
+            }
+            return cols
+        }
+        let cols = dtype == .float32 ? columns(Float.self) : columns(Double.self)
         func forward<T: TensorScalar>(_: T.Type) -> Tensor {
-            let cols = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, k * l))
-            defer { cols.deallocate() }
+            let product = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, o * columnsCount))
+            defer { product.deallocate() }
+            T.gemm(transposeA: false, transposeB: false, m: o, n: columnsCount, k: k, alpha: 1, a: w.pointer(T.self), lda: k,
+                   b: cols.pointer(T.self), ldb: columnsCount, beta: 0, c: product, ldc: columnsCount)
             return Tensor.make([n, o, geometry.outputHeight, geometry.outputWidth], T.self) { y in
                 for sample in 0..<n {
-                    geometry.im2col(x.pointer(T.self) + sample * sampleSize, into: cols)
-                    T.gemm(transposeA: false, transposeB: false, m: o, n: l, k: k, alpha: 1, a: w.pointer(T.self), lda: k,
-                           b: cols, ldb: l, beta: 0, c: y + sample * o * l, ldc: l)
-                    if let b { for channel in 0..<o { let row = y + (sample * o + channel) * l; let value = b.pointer(T.self)[channel]; for i in 0..<l { row[i] += value } } }
+                    for channel in 0..<o {
+                        let value = b?.pointer(T.self)[channel] ?? 0
+                        let target = y + (sample * o + channel) * l, source = product + channel * columnsCount + sample * l
+                        for i in 0..<l { target[i] = source[i] + value }
+                    }
                 }
             }
         }
@@ -79,29 +110,48 @@ extension Tensor {
         return record("conv2d", result: result, inputs: inputs) { grad in
             let g = grad.storage.converted(to: dtype)
             func backward<T: TensorScalar>(_: T.Type) -> [Tensor?] {
-                var dx = Tensor.zeros(input.shape, dtype: dtype), dw = Tensor.zeros(weight.shape, dtype: dtype)
-                var db = Tensor.zeros([o], dtype: dtype)
-                let cols = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, k * l))
-                defer { cols.deallocate() }
+                // dY as (O, N·L), the layout of the forward product.
+                let dy = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, o * columnsCount))
+                defer { dy.deallocate() }
+                let gradient = g.pointer(T.self)
                 for sample in 0..<n {
-                    let dy = g.pointer(T.self) + sample * o * l
-                    if needs[1] {
-                        geometry.im2col(x.pointer(T.self) + sample * sampleSize, into: cols)
-                        dw.withUnsafeMutableBuffer(as: T.self) { target in
-                            T.gemm(transposeA: false, transposeB: true, m: o, n: k, k: l, alpha: 1, a: dy, lda: l, b: cols, ldb: l, beta: 1, c: target.baseAddress!, ldc: k)
-                        }
+                    for channel in 0..<o {
+                        (dy + channel * columnsCount + sample * l).update(from: gradient + (sample * o + channel) * l, count: l)
                     }
-                    if needs[0] {
-                        T.gemm(transposeA: true, transposeB: false, m: k, n: l, k: o, alpha: 1, a: w.pointer(T.self), lda: k, b: dy, ldb: l, beta: 0, c: cols, ldc: l)
-                        dx.withUnsafeMutableBuffer(as: T.self) { target in geometry.col2im(cols, into: target.baseAddress! + sample * sampleSize) }
+                }
+                var dw: Tensor?, db: Tensor?, dx: Tensor?
+                if needs[1] {
+                    dw = Tensor.make(weight.shape, T.self) { target in
+                        T.gemm(transposeA: false, transposeB: true, m: o, n: k, k: columnsCount, alpha: 1, a: dy, lda: columnsCount,
+                               b: cols.pointer(T.self), ldb: columnsCount, beta: 0, c: target, ldc: k)
                     }
-                    if inputs.count == 3 && needs[2] {
-                        db.withUnsafeMutableBuffer(as: T.self) { target in
-                            for channel in 0..<o { for i in 0..<l { target[channel] += dy[channel * l + i] } }
+                }
+                if inputs.count == 3 && needs[2] {
+                    db = Tensor.make([o], T.self) { target in
+                        for channel in 0..<o {
+                            var sum: T = 0
+                            let row = dy + channel * columnsCount
+                            for i in 0..<columnsCount { sum += row[i] }
+                            target[channel] = sum
                         }
                     }
                 }
-                return [needs[0] ? dx : nil, needs[1] ? dw : nil] + (inputs.count == 3 ? [needs[2] ? db : nil] : [])
+                if needs[0] {
+                    let dcols = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, k * columnsCount))
+                    defer { dcols.deallocate() }
+                    T.gemm(transposeA: true, transposeB: false, m: k, n: columnsCount, k: o, alpha: 1, a: w.pointer(T.self), lda: k,
+                           b: dy, ldb: columnsCount, beta: 0, c: dcols, ldc: columnsCount)
+                    dx = Tensor.make(input.shape, T.self) { target in
+                        target.update(repeating: 0, count: n * sampleSize)
+                        let base = UncheckedSendable(target), columns = UncheckedSendable(UnsafePointer(dcols))
+                        parallelFor(parts: parts.count) { part in
+                            for sample in parts[part] {
+                                geometry.col2im(columns.value + sample * l, into: base.value + sample * sampleSize, rowStride: columnsCount)
+                            }
+                        }
+                    }
+                }
+                return [dx, dw] + (inputs.count == 3 ? [db] : [])
             }
             return dtype == .float32 ? backward(Float.self) : backward(Double.self)
         }
@@ -114,30 +164,47 @@ extension Tensor {
         require(kernel >= 1 && stride >= 1 && kernel <= shape[2] && kernel <= shape[3], "maxPool2d: kernel \(kernel) and stride \(stride) do not fit \(shape)")
         let (planes, height, width) = (shape[0] * shape[1], shape[2], shape[3])
         let outputHeight = (height - kernel) / stride + 1, outputWidth = (width - kernel) / stride + 1
-        var positions = [Int](repeating: 0, count: planes * outputHeight * outputWidth)
+        let outputCount = planes * outputHeight * outputWidth
+        // Where each output's maximum came from (an index into the input), for backward.
+        let positions = TensorStorage(dtype: .float64, count: Swift.max(1, outputCount))
         func forward<T: TensorScalar>(_: T.Type) -> Tensor {
             let x = storage.pointer(T.self)
+            let chosen = UnsafeMutableRawPointer(positions.pointer(Double.self)).bindMemory(to: Int.self, capacity: outputCount)
             return Tensor.make([shape[0], shape[1], outputHeight, outputWidth], T.self) { y in
-                for plane in 0..<planes { for i in 0..<outputHeight { for j in 0..<outputWidth {
-                    var best = -T.infinity, bestIndex = plane * height * width + i * stride * width + j * stride
-                    for u in 0..<kernel { for v in 0..<kernel {
-                        let index = plane * height * width + (i * stride + u) * width + j * stride + v
-                        if x[index] > best || x[index].isNaN { best = x[index]; bestIndex = index }
-                    } }
-                    let out = (plane * outputHeight + i) * outputWidth + j
-                    y[out] = x[bestIndex]
-                    positions[out] = bestIndex
-                } } }
+                for plane in 0..<planes {
+                    for i in 0..<outputHeight {
+                        let rowStart = plane * height * width + i * stride * width
+                        let out = (plane * outputHeight + i) * outputWidth
+                        for j in 0..<outputWidth {
+                            let corner = rowStart + j * stride
+                            var best = x[corner], bestIndex = corner
+                            for u in 0..<kernel {
+                                let line = corner + u * width
+                                for v in 0..<kernel {
+                                    // Selects rather than branches: which element wins is data, and a
+                                    // mispredicted branch per element cost more than the whole comparison.
+                                    let value = x[line + v], better = value > best
+                                    best = better ? value : best
+                                    bestIndex = better ? line + v : bestIndex
+                                }
+                            }
+                            y[out + j] = best
+                            chosen[out + j] = bestIndex
+                        }
+                    }
+                }
             }
         }
         let result = dtype == .float32 ? forward(Float.self) : forward(Double.self)
         let inputShape = shape, inputType = dtype
         return Tensor.record("maxPool2d", result: result, inputs: [self]) { grad in
             func backward<T: TensorScalar>(_: T.Type) -> Tensor {
-                let g = grad.storage.pointer(T.self)
-                var dx = Tensor.zeros(inputShape, dtype: inputType)
-                dx.withUnsafeMutableBuffer(as: T.self) { d in for (out, index) in positions.enumerated() { d[index] += g[out] } }
-                return dx
+                let g = grad.storage.converted(to: inputType).pointer(T.self)
+                let chosen = UnsafeMutableRawPointer(positions.pointer(Double.self)).bindMemory(to: Int.self, capacity: outputCount)
+                return Tensor.make(inputShape, T.self) { d in
+                    d.update(repeating: 0, count: inputShape.elementCount)
+                    for out in 0..<outputCount { d[chosen[out]] += g[out] }
+                }
             }
             return [inputType == .float32 ? backward(Float.self) : backward(Double.self)]
         }

@@ -1,0 +1,92 @@
+// The task commands: train, evaluate, and the use commands (predict, caption, translate, sample). They parse,
+// call RecurrentTasks, and print; the work is in the library.
+
+import ArgumentParser
+import Foundation
+import Recurrent
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a task's model, keeping checkpoints, metrics, TensorBoard events and plots in --out.",
+        discussion: """
+            Tasks: \(Tasks.all.map { "\($0.name) (\($0.shape): \($0.summary); models \($0.models.joined(separator: ", ")))" }.joined(separator: "; ")).
+            Without --data each task uses data it generates, small enough to train in under a minute.
+            --epochs counts the whole run: with --resume, training continues from DIR/last.safetensors up to that total, \
+            exactly as if it had never stopped.
+            """)
+
+    @Argument(help: ArgumentHelp("The task: \(Tasks.names.joined(separator: ", ")).", valueName: "task")) var task: String
+    @Option(name: .long, help: ArgumentHelp("Data file or folder (default: generated data).", valueName: "path")) var data: String?
+    @Option(name: .long, help: ArgumentHelp("Epochs in total (default: the task's recipe).", valueName: "n")) var epochs: Int?
+    @Option(name: .long, help: ArgumentHelp("Seed for splitting, initialisation and shuffling.", valueName: "s")) var seed: UInt64 = 0
+    @Option(name: .long, help: ArgumentHelp("Model variant (default: the task's first).", valueName: "name")) var model: String?
+    @Option(name: .long, help: ArgumentHelp("Use only the first N examples of the data.", valueName: "n")) var limit: Int?
+    @Option(name: .long, help: ArgumentHelp("Run folder.", valueName: "dir")) var out: String = "run"
+    @Flag(name: .long, help: "Continue the run in --out (or start one when there is none).") var resume = false
+    @Option(name: .customLong("set"), help: ArgumentHelp("A task option key=value (repeatable), e.g. --set hidden=128.", valueName: "key=value"))
+    var settings: [String] = []
+    @Flag(name: .long, help: "No progress output.") var quiet = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if let limit, limit < 10 { throw ValidationError("--limit \(limit): at least 10 examples are needed") }
+        if let epochs, !(1...100_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be between 1 and 100000") }
+        for setting in settings where !setting.contains("=") { throw ValidationError("--set \(setting): expected key=value") }
+    }
+
+    func run() throws {
+        try compute.apply()
+        var options: [String: String] = [:]
+        for setting in settings {
+            let parts = setting.split(separator: "=", maxSplits: 1)
+            options[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        let request = TrainRequest(task: task, model: model, data: data, epochs: epochs, seed: seed, limit: limit, output: out,
+                                   resume: resume, options: options, showProgress: !quiet)
+        let report = try Tasks.train(request)
+        print(report.evaluation.text)
+        for note in report.notes { print(note) }
+        print("trained \(report.epochs) epochs in \(String(format: "%.1f", report.seconds)) s; run folder \(report.directory)")
+    }
+}
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Load a run's best checkpoint and print its task's metric on --data (default: the run's held-out split).")
+
+    @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
+    @Option(name: .long, help: ArgumentHelp("Data file or folder to evaluate on.", valueName: "path")) var data: String?
+    @Flag(name: .long, help: "Print one JSON object: task, metric, value, examples.") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        let evaluation = try Tasks.evaluate(directory: directory, data: data)
+        print(json ? evaluation.json : evaluation.text)
+    }
+}
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Classify one input with a trained run: an image (PGM/PPM or a CSV row) for digits, a sentence for sentiment.")
+
+    @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
+    @Argument(help: ArgumentHelp("The input: an image file, a CSV row of pixels, or a sentence.", valueName: "input")) var input: String
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        let settings = try RunDirectory(directory).readSettings()
+        switch settings.task {
+        case DigitsTask.name:
+            let ranked = try DigitsTask.predict(directory: directory, input: input)
+            print("class \(ranked[0].label) (probability \(String(format: "%.3f", ranked[0].probability)))")
+            print("next: " + ranked.dropFirst().prefix(2).map { "\($0.label) (\(String(format: "%.3f", $0.probability)))" }.joined(separator: ", "))
+        default:
+            throw TaskError("predict works with digits and sentiment runs; \(directory) holds a \(settings.task) run")
+        }
+    }
+}

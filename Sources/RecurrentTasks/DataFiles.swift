@@ -1,0 +1,154 @@
+// The tasks' data files, read strictly and whole before anything is written: an empty file, a ragged line,
+// bytes that are not UTF-8, a label out of range — each is an error naming the file and line.
+
+import Foundation
+import RecurrentIO
+
+/// The lines of a UTF-8 text file (LF or CRLF), trailing empty lines dropped. Invalid UTF-8 is reported at
+/// the line where it occurs.
+func readTextLines(_ path: String) throws(DataFileError) -> [String] {
+    let data = try readFileBytes(path)
+    var lines: [String] = []
+    var lineNumber = 0
+    for rawLine in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        lineNumber += 1
+        let bytes = rawLine.last == 0x0D ? rawLine.dropLast() : rawLine
+        guard let line = String(validating: bytes, as: UTF8.self) else {
+            throw DataFileError(file: path, line: lineNumber, problem: "not valid UTF-8 text")
+        }
+        lines.append(line)
+    }
+    while lines.last?.isEmpty == true { lines.removeLast() }
+    guard !lines.isEmpty else { throw DataFileError(file: path, line: nil, problem: "the file is empty") }
+    return lines
+}
+
+func readFileBytes(_ path: String) throws(DataFileError) -> Data {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw DataFileError(file: path, line: nil, problem: "no such file")
+    }
+    guard !isDirectory.boolValue else { throw DataFileError(file: path, line: nil, problem: "is a directory, expected a file") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw DataFileError(file: path, line: nil, problem: "cannot read the file") }
+    return data
+}
+
+/// `label<TAB>text` lines (sentiment): the label an integer in 0..<classCount, the text non-empty.
+public struct LabeledSentence: Sendable, Equatable {
+    public let label: Int
+    public let text: String
+}
+
+public func readLabeledSentences(_ path: String, classCount: Int = 2) throws(DataFileError) -> [LabeledSentence] {
+    var examples: [LabeledSentence] = []
+    for (offset, line) in try readTextLines(path).enumerated() {
+        let number = offset + 1
+        guard let tab = line.firstIndex(of: "\t") else {
+            throw DataFileError(file: path, line: number, problem: "no tab: expected 'label<TAB>sentence'")
+        }
+        let field = line[..<tab].trimmingCharacters(in: .whitespaces)
+        guard let label = Int(field), (0..<classCount).contains(label) else {
+            throw DataFileError(file: path, line: number, problem: "label '\(field)' is not an integer in 0…\(classCount - 1)")
+        }
+        let text = String(line[line.index(after: tab)...])
+        guard !WordTokenizer.tokens(text).isEmpty else { throw DataFileError(file: path, line: number, problem: "the sentence is empty") }
+        examples.append(LabeledSentence(label: label, text: text))
+    }
+    return examples
+}
+
+/// `source<TAB>target` lines (translation), both sides non-empty.
+public struct SentencePair: Sendable, Equatable {
+    public let source: String
+    public let target: String
+}
+
+public func readSentencePairs(_ path: String) throws(DataFileError) -> [SentencePair] {
+    var pairs: [SentencePair] = []
+    for (offset, line) in try readTextLines(path).enumerated() {
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+        guard fields.count >= 2 else {
+            throw DataFileError(file: path, line: offset + 1, problem: "\(fields.count) field, expected 'source<TAB>target'")
+        }
+        let source = String(fields[0]), target = String(fields[1])
+        guard !WordTokenizer.tokens(source).isEmpty, !WordTokenizer.tokens(target).isEmpty else {
+            throw DataFileError(file: path, line: offset + 1, problem: "an empty sentence")
+        }
+        pairs.append(SentencePair(source: source, target: target))
+    }
+    return pairs
+}
+
+/// Labelled images with values scaled to [0, 1], row-major, all of one size.
+public struct ImageSet: Sendable {
+    public var width: Int
+    public var height: Int
+    public var pixels: [[Float]]
+    public var labels: [Int]
+    public var count: Int { labels.count }
+}
+
+/// The digits CSV: a header, then `label,p0,…,p63` with the label in 0…9 and pixels 0…16.
+public func readDigitsCSV(_ path: String) throws(DataFileError) -> ImageSet {
+    let table = try NumericCSV.read(contentsOf: path)
+    guard table.header.count == 65 else {
+        throw DataFileError(file: path, line: 1, problem: "\(table.header.count) columns, expected 65 (label and 64 pixels of an 8×8 image)")
+    }
+    var images = ImageSet(width: 8, height: 8, pixels: [], labels: [])
+    for (offset, row) in table.rows.enumerated() {
+        guard let label = Int(exactly: row[0]), (0...9).contains(label) else {
+            throw DataFileError(file: path, line: offset + 2, problem: "label \(row[0]) is not a digit 0…9")
+        }
+        if let column = row.dropFirst().firstIndex(where: { !(0...16).contains($0) }) {
+            throw DataFileError(file: path, line: offset + 2, problem: "pixel \(table.header[column]) = \(row[column]) outside 0…16")
+        }
+        images.labels.append(label)
+        images.pixels.append(row.dropFirst().map { Float($0 / 16) })
+    }
+    return images
+}
+
+/// MNIST's IDX pair: `images.idx3-ubyte` (magic 2051, count, rows, columns, bytes) and `labels.idx1-ubyte`
+/// (magic 2049, count, bytes 0…9), big-endian headers. `path` is the folder holding both, or either file.
+public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
+    var isDirectory: ObjCBool = false
+    _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+    let folder = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+    let imagesPath = (folder as NSString).appendingPathComponent("images.idx3-ubyte")
+    let labelsPath = (folder as NSString).appendingPathComponent("labels.idx1-ubyte")
+    let imageBytes = try readFileBytes(imagesPath), labelBytes = try readFileBytes(labelsPath)
+    func word(_ data: Data, _ at: Int) -> Int {
+        data[data.startIndex + at..<data.startIndex + at + 4].reduce(0) { $0 << 8 | Int($1) }
+    }
+    guard imageBytes.count >= 16, word(imageBytes, 0) == 2051 else {
+        throw DataFileError(file: imagesPath, line: nil, problem: "not an IDX image file (magic number 2051 missing)")
+    }
+    guard labelBytes.count >= 8, word(labelBytes, 0) == 2049 else {
+        throw DataFileError(file: labelsPath, line: nil, problem: "not an IDX label file (magic number 2049 missing)")
+    }
+    let count = word(imageBytes, 4), rows = word(imageBytes, 8), columns = word(imageBytes, 12)
+    guard count > 0, (1...4096).contains(rows), (1...4096).contains(columns), imageBytes.count == 16 + count * rows * columns else {
+        throw DataFileError(file: imagesPath, line: nil, problem: "header says \(count) images of \(rows)×\(columns), but the file has \(imageBytes.count) bytes")
+    }
+    guard word(labelBytes, 4) == count, labelBytes.count == 8 + count else {
+        throw DataFileError(file: labelsPath, line: nil, problem: "\(word(labelBytes, 4)) labels in \(labelBytes.count) bytes, expected \(count) as the image file")
+    }
+    var images = ImageSet(width: columns, height: rows, pixels: [], labels: [])
+    images.pixels.reserveCapacity(count)
+    let size = rows * columns
+    for item in 0..<count {
+        let label = Int(labelBytes[labelBytes.startIndex + 8 + item])
+        guard label <= 9 else { throw DataFileError(file: labelsPath, line: nil, problem: "label \(label) of image \(item) is not a digit 0…9") }
+        images.labels.append(label)
+        let start = imageBytes.startIndex + 16 + item * size
+        images.pixels.append(imageBytes[start..<start + size].map { Float($0) / 255 })
+    }
+    return images
+}
+
+/// Plain text (character-level language models): UTF-8, not empty.
+public func readTextCorpus(_ path: String) throws(DataFileError) -> String {
+    let text = try readTextLines(path).joined(separator: "\n") + "\n"
+    guard text.count >= 2 else { throw DataFileError(file: path, line: 1, problem: "the text is too short to learn from") }
+    return text
+}

@@ -1,0 +1,211 @@
+// One-to-one: an image in, a class out. An MLP or a small CNN on the 8×8 digits CSV, on MNIST's 28×28 IDX
+// files, or (without --data) on digits the task draws itself.
+
+import Foundation
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+import RecurrentTraining
+import RecurrentIO
+
+public enum DigitsTask {
+    public static let name = "digits"
+    public static let models = ["mlp", "cnn"]
+
+    /// The image classifier for `width`×`height` grey images and 10 classes.
+    ///
+    ///     mlp   flatten → dense(W·H → 128) → relu → dense(128 → 10)
+    ///     cnn   conv3×3(1 → 16, pad 1) → relu → maxpool 2 → conv3×3(16 → 32, pad 1) → relu → maxpool 2
+    ///           → flatten → dense(32·⌊⌊H/2⌋/2⌋·⌊⌊W/2⌋/2⌋ → 10)
+    public static func makeModel(_ kind: String, width: Int, height: Int, seed: UInt64) -> Sequential {
+        if kind == "cnn" {
+            let pooled = (height / 2 / 2) * (width / 2 / 2)
+            return Sequential([
+                Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1, seed: seed &+ 1), Activation(.relu), MaxPool2D(kernelSize: 2),
+                Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1, seed: seed &+ 2), Activation(.relu), MaxPool2D(kernelSize: 2),
+                Flatten(), Dense(inputSize: 32 * pooled, outputSize: 10, seed: seed &+ 3),
+            ])
+        }
+        return Sequential([Dense(inputSize: width * height, outputSize: 128, seed: seed &+ 1), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: seed &+ 2)])
+    }
+
+    /// The data the settings name: a CSV file (8×8), an IDX folder or file (28×28), or generated digits.
+    public static func loadImages(_ path: String?, seed: UInt64, limit: Int?) throws -> ImageSet {
+        var images: ImageSet
+        if let path {
+            images = path.hasSuffix(".csv") ? try readDigitsCSV(path) : try readIDXImages(path)
+        } else {
+            images = GeneratedDigits.make(count: 1500, seed: seed)
+        }
+        if let limit, limit < images.count {
+            images.pixels = Array(images.pixels.prefix(limit))
+            images.labels = Array(images.labels.prefix(limit))
+        }
+        return images
+    }
+
+    static func batchInput(_ images: ImageSet, _ rows: [Int], model: String) -> Tensor {
+        let values = rows.flatMap { images.pixels[$0] }
+        return model == "cnn"
+            ? Tensor(shape: [rows.count, 1, images.height, images.width], scalars: values)
+            : Tensor(shape: [rows.count, images.width * images.height], scalars: values)
+    }
+
+    static func configuration(_ settings: RunSettings, _ images: ImageSet) -> String {
+        "digits \(settings.model) \(images.width)x\(images.height)"
+    }
+
+    public static func train(_ request: TrainRequest) throws -> TrainReport {
+        let started = monotonicSeconds()
+        let defaultEpochs = request.data.map { $0.hasSuffix(".csv") ? 40 : 10 } ?? 20
+        let (settings, resuming) = try resolveSettings(request, defaultModel: "mlp", models: models, defaultEpochs: defaultEpochs)
+        let images = try loadImages(settings.data, seed: settings.seed, limit: settings.limit)
+        let split = Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1)
+        let folder = RunDirectory(request.output)
+        try createRunDirectory(folder, settings: settings)
+        let model = makeModel(settings.model, width: images.width, height: images.height, seed: settings.seed &+ 2)
+        func batch(_ rows: [Int]) -> BatchResult {
+            let logits = model(batchInput(images, rows, model: settings.model))
+            let targets = rows.map { images.labels[$0] }
+            let correct = zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
+            return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: targets), examples: rows.count, correct: correct)
+        }
+        let trainer = try runTrainingSession(
+            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            configuration: configuration(settings, images), model: model, optimizer: Adam(learningRate: 1e-3), batchSize: 32,
+            count: split.training.count, batch: { batch($0.map { split.training[$0] }) },
+            validate: { evaluate(model: model, images: images, rows: split.validation, kind: settings.model) })
+        let evaluation = try evaluate(directory: request.output, data: nil)
+        return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation, notes: [])
+    }
+
+    static func evaluate(model: Sequential, images: ImageSet, rows: [Int], kind: String) -> Metrics {
+        model.setTraining(false)
+        var loss = 0.0, correct = 0
+        noGrad {
+            for start in stride(from: 0, to: rows.count, by: 256) {
+                let chunk = Array(rows[start..<min(rows.count, start + 256)])
+                let logits = model(batchInput(images, chunk, model: kind))
+                let targets = chunk.map { images.labels[$0] }
+                loss += Loss.crossEntropy(logits: logits, targets: targets).doubles[0] * Double(chunk.count)
+                correct += zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
+            }
+        }
+        return Metrics(loss: loss / Double(max(1, rows.count)), accuracy: Double(correct) / Double(max(1, rows.count)), examples: rows.count)
+    }
+
+    /// Loads the best checkpoint. `data` nil: the run's own held-out split; a path: every image in it.
+    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+        let (settings, model, images) = try load(directory, data: data)
+        let rows = data == nil
+            ? Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1).validation
+            : Array(0..<images.count)
+        let metrics = evaluate(model: model, images: images, rows: rows, kind: settings.model)
+        return Evaluation(task: name, metric: "accuracy", value: metrics.accuracy ?? 0, examples: metrics.examples)
+    }
+
+    static func load(_ directory: String, data: String?) throws -> (RunSettings, Sequential, ImageSet) {
+        let folder = RunDirectory(directory)
+        let settings = try folder.readSettings()
+        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
+        try folder.requireBestCheckpoint()
+        let images = try data.map { try loadImages($0, seed: 0, limit: nil) } ?? loadImages(settings.data, seed: settings.seed, limit: settings.limit)
+        let trained = try size(of: settings)
+        guard images.width == trained.width && images.height == trained.height else {
+            throw DataFileError(file: data ?? "", line: nil, problem: "images are \(images.width)×\(images.height); the model was trained on \(trained.width)×\(trained.height)")
+        }
+        let model = makeModel(settings.model, width: images.width, height: images.height, seed: 0)
+        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, images))
+        return (settings, model, images)
+    }
+
+    static func size(of settings: RunSettings) throws -> (width: Int, height: Int) {
+        guard let data = settings.data else { return (8, 8) }
+        if data.hasSuffix(".csv") { return (8, 8) }
+        let images = try readIDXImages(data)
+        return (images.width, images.height)
+    }
+
+    /// `recurrent predict DIR IMAGE`: IMAGE is a PGM/PPM file (resampled to the model's size) or one CSV row of
+    /// pixel values (with or without the label in front). Returns the classes by probability.
+    public static func predict(directory: String, input: String) throws -> [(label: Int, probability: Double)] {
+        let folder = RunDirectory(directory)
+        let settings = try folder.readSettings()
+        try folder.requireBestCheckpoint()
+        let (width, height) = try size(of: settings)
+        var pixels: [Float]
+        if input.contains(",") && !FileManager.default.fileExists(atPath: input) {
+            let fields = input.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let numbers = fields.compactMap(Double.init)
+            guard numbers.count == fields.count, numbers.count == width * height || numbers.count == width * height + 1 else {
+                throw TaskError("'\(input.prefix(40))…': expected \(width * height) comma-separated pixel values (or a label and them)")
+            }
+            let scale = width == 8 ? 16.0 : 255.0
+            guard numbers.suffix(width * height).allSatisfy({ (0...scale).contains($0) }) else { throw TaskError("pixel values must lie in 0…\(Int(scale))") }
+            pixels = numbers.suffix(width * height).map { Float($0 / scale) }
+        } else {
+            pixels = try PortableImage.read(contentsOf: input).greyscale(width: width, height: height)
+        }
+        let images = ImageSet(width: width, height: height, pixels: [pixels], labels: [0])
+        let model = makeModel(settings.model, width: width, height: height, seed: 0)
+        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, images))
+        let probabilities = model.predict(batchInput(images, [0], model: settings.model)).softmax(alongAxis: 1).doubles
+        return probabilities.enumerated().map { (label: $0.offset, probability: $0.element) }.sorted { $0.probability > $1.probability }
+    }
+}
+
+/// Digits drawn like the UCI set: a 5×7 glyph scaled onto a 32×32 canvas with random size, position, slant
+/// and stroke, then each 4×4 block's ink counted (0…16) into an 8×8 image.
+public enum GeneratedDigits {
+    static let glyphs: [[String]] = [
+        [".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."],
+        ["..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."],
+        [".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"],
+        ["####.", "....#", "....#", ".###.", "....#", "....#", "####."],
+        ["...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."],
+        ["#####", "#....", "####.", "....#", "....#", "#...#", ".###."],
+        ["..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."],
+        ["#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."],
+        [".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."],
+        [".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."],
+    ]
+
+    public static func make(count: Int, seed: UInt64) -> ImageSet {
+        var generator = SeededGenerator(seed: seed ^ 0xD161_75)
+        var images = ImageSet(width: 8, height: 8, pixels: [], labels: [])
+        for index in 0..<count {
+            let label = index % 10
+            images.labels.append(label)
+            images.pixels.append(render(label, using: &generator))
+        }
+        return images
+    }
+
+    static func render(_ digit: Int, using generator: inout SeededGenerator) -> [Float] {
+        let glyph = glyphs[digit].map { Array($0) }
+        let cellWidth = Double.random(in: 3.2...4.6, using: &generator), cellHeight = Double.random(in: 3.4...4.3, using: &generator)
+        let left = Double.random(in: 1...(31 - 5 * cellWidth), using: &generator), top = Double.random(in: 0...(31 - 7 * cellHeight), using: &generator)
+        let slant = Double.random(in: -0.25...0.25, using: &generator), stroke = Double.random(in: 0.45...0.75, using: &generator)
+        var canvas = [Bool](repeating: false, count: 32 * 32)
+        for y in 0..<32 {
+            for x in 0..<32 {
+                let v = (Double(y) + 0.5 - top) / cellHeight
+                let u = (Double(x) + 0.5 - left + slant * (Double(y) - 16)) / cellWidth
+                guard v >= 0, u >= 0, Int(v) < 7, Int(u) < 5, glyph[Int(v)][Int(u)] == "#" else { continue }
+                // Thinner strokes keep only the middle of each glyph cell.
+                let du = abs(u - Double(Int(u)) - 0.5), dv = abs(v - Double(Int(v)) - 0.5)
+                if du <= stroke || dv <= stroke { canvas[y * 32 + x] = true }
+            }
+        }
+        var pixels = [Float](repeating: 0, count: 64)
+        for row in 0..<8 {
+            for column in 0..<8 {
+                var ink = 0
+                for y in 0..<4 { for x in 0..<4 where canvas[(row * 4 + y) * 32 + column * 4 + x] { ink += 1 } }
+                if ink > 0 && Double.random(in: 0..<1, using: &generator) < 0.05 { ink -= 1 }
+                pixels[row * 8 + column] = Float(ink) / 16
+            }
+        }
+        return pixels
+    }
+}

@@ -1,0 +1,285 @@
+// What every task shares: its settings kept in the run folder, the folder's files, and one training session
+// (progress, metrics log, TensorBoard events, last/best checkpoints, resume, a training-curve plot).
+//
+//   DIR/task.json            the settings (task, model, data, seed, epochs, options): evaluate and use read it
+//   DIR/*.vocab              vocabularies, one token per line, when the task has them
+//   DIR/last.safetensors     after every epoch: model, optimizer, loop state (what --resume continues from)
+//   DIR/best.safetensors     the epoch with the lowest validation loss (what evaluate and the use commands load)
+//   DIR/metrics.csv          per epoch: loss, accuracy, validation loss and accuracy
+//   DIR/events.out.tfevents.*  the same for TensorBoard, plus per-batch loss
+//   DIR/training.svg         the loss curves
+
+import Foundation
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+import RecurrentTraining
+import RecurrentIO
+
+/// A problem with the run folder or a request (as opposed to a data file): exit status 2 in the CLI.
+public struct TaskError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A task's settings: everything that decides the model and its data, so evaluate, the use commands and
+/// --resume rebuild exactly what was trained.
+public struct RunSettings: Codable, Sendable, Equatable {
+    public var task: String
+    public var model: String
+    /// The data file or folder, nil for the task's generated data.
+    public var data: String?
+    public var seed: UInt64
+    public var epochs: Int
+    /// Use only the first N examples of the data (quick runs and tests).
+    public var limit: Int?
+    public var options: [String: String]
+
+    public init(task: String, model: String, data: String?, seed: UInt64, epochs: Int, limit: Int? = nil, options: [String: String] = [:]) {
+        self.task = task
+        self.model = model
+        self.data = data
+        self.seed = seed
+        self.epochs = epochs
+        self.limit = limit
+        self.options = options
+    }
+
+    public func option(_ key: String) -> String? { options[key] }
+    public func integer(_ key: String, default value: Int) -> Int { options[key].flatMap(Int.init) ?? value }
+    public func number(_ key: String, default value: Double) -> Double { options[key].flatMap(Double.init) ?? value }
+}
+
+/// The request of `recurrent train`.
+public struct TrainRequest: Sendable {
+    public var task: String
+    public var model: String?
+    public var data: String?
+    public var epochs: Int?
+    public var seed: UInt64
+    public var limit: Int?
+    public var output: String
+    public var resume: Bool
+    public var options: [String: String]
+    public var showProgress: Bool
+
+    public init(task: String, model: String? = nil, data: String? = nil, epochs: Int? = nil, seed: UInt64 = 0, limit: Int? = nil,
+                output: String, resume: Bool = false, options: [String: String] = [:], showProgress: Bool = true) {
+        self.task = task
+        self.model = model
+        self.data = data
+        self.epochs = epochs
+        self.seed = seed
+        self.limit = limit
+        self.output = output
+        self.resume = resume
+        self.options = options
+        self.showProgress = showProgress
+    }
+}
+
+/// A task's metric on some data: what `evaluate --json` prints.
+public struct Evaluation: Sendable, Codable, Equatable {
+    public var task: String
+    /// "accuracy" (fraction in [0, 1]), "bleu4" (0–100) or "nats_per_char".
+    public var metric: String
+    public var value: Double
+    public var examples: Int
+    /// Further numbers worth printing beside the main one (a baseline, the greedy score).
+    public var extra: [String: Double]
+
+    public init(task: String, metric: String, value: Double, examples: Int, extra: [String: Double] = [:]) {
+        self.task = task
+        self.metric = metric
+        self.value = value
+        self.examples = examples
+        self.extra = extra
+    }
+
+    public var json: String {
+        var object: [String: Any] = ["task": task, "metric": metric, "value": value, "examples": examples]
+        for (key, value) in extra { object[key] = value }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public var text: String {
+        var line = "\(task): \(metric) \(Self.format(metric, value)) on \(examples) examples"
+        for (key, value) in extra.sorted(by: { $0.key < $1.key }) { line += "; \(key) \(Self.format(key, value))" }
+        return line
+    }
+
+    static func format(_ metric: String, _ value: Double) -> String {
+        metric.hasSuffix("accuracy") ? String(format: "%.4f (%.2f%%)", value, 100 * value) : String(format: "%.4f", value)
+    }
+}
+
+/// What `train` reports at the end.
+public struct TrainReport: Sendable {
+    public var directory: String
+    public var epochs: Int
+    public var seconds: Double
+    public var evaluation: Evaluation
+    /// Lines worth printing after training (baselines, an example).
+    public var notes: [String]
+}
+
+/// The run folder and its files.
+public struct RunDirectory: Sendable {
+    public let path: String
+    public init(_ path: String) { self.path = path }
+
+    public var settingsFile: String { path + "/task.json" }
+    public var lastCheckpoint: String { path + "/last.safetensors" }
+    public var bestCheckpoint: String { path + "/best.safetensors" }
+    public var metricsFile: String { path + "/metrics.csv" }
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    public func readSettings() throws -> RunSettings {
+        guard let data = FileManager.default.contents(atPath: settingsFile) else {
+            throw TaskError("\(path): not a training run folder (no task.json); train one with `recurrent train TASK --out \(path)`")
+        }
+        do { return try JSONDecoder().decode(RunSettings.self, from: data) } catch {
+            throw DataFileError(file: settingsFile, line: nil, problem: "not valid task settings: \(error)")
+        }
+    }
+
+    public func writeSettings(_ settings: RunSettings) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(try encoder.encode(settings), to: settingsFile)
+    }
+
+    public func writeVocabulary(_ vocabulary: Vocabulary, name: String) throws {
+        try writeAtomically(Data((vocabulary.tokens.joined(separator: "\n") + "\n").utf8), to: file(name))
+    }
+
+    public func readVocabulary(name: String) throws -> Vocabulary {
+        let lines = try readTextLines(file(name))
+        guard Array(lines.prefix(Vocabulary.reserved.count)) == Vocabulary.reserved else {
+            throw DataFileError(file: file(name), line: 1, problem: "a vocabulary must start with \(Vocabulary.reserved.joined(separator: ", "))")
+        }
+        return Vocabulary(tokens: lines)
+    }
+
+    /// Checks the best checkpoint is there, so evaluate and the use commands fail with a clear message.
+    public func requireBestCheckpoint() throws {
+        guard FileManager.default.fileExists(atPath: bestCheckpoint) else {
+            throw TaskError("\(path): no best.safetensors yet — train for at least one epoch first")
+        }
+    }
+}
+
+/// Writes through a temporary file and a rename, so a reader sees the old file or the new one, never half.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let temporary = path + ".partial-\(getpid())"
+    guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+        throw TaskError("\(path): cannot write the file")
+    }
+    if rename(temporary, path) != 0 {
+        unlink(temporary)
+        throw TaskError("\(path): cannot write the file")
+    }
+}
+
+/// Settles the settings of a training request: a fresh run takes the request's; `--resume` in a folder that
+/// holds a run takes the stored ones (and the request's `--epochs` as the new total). Refuses to mix two runs.
+public func resolveSettings(_ request: TrainRequest, defaultModel: String, models: [String], defaultEpochs: Int) throws -> (settings: RunSettings, resuming: Bool) {
+    let folder = RunDirectory(request.output)
+    if let model = request.model, !models.contains(model) {
+        throw TaskError("--model \(model): the \(request.task) task has models \(models.joined(separator: ", "))")
+    }
+    if let epochs = request.epochs, epochs < 1 { throw TaskError("--epochs \(epochs): must be at least 1") }
+    let hasRun = FileManager.default.fileExists(atPath: folder.lastCheckpoint)
+    if hasRun && !request.resume {
+        throw TaskError("\(request.output) already holds a training run; pass --resume to continue it, or choose another --out")
+    }
+    if request.resume && hasRun {
+        var settings = try folder.readSettings()
+        guard settings.task == request.task else {
+            throw TaskError("\(request.output) holds a \(settings.task) run, not \(request.task)")
+        }
+        if let model = request.model, model != settings.model { throw TaskError("--model \(model): the run in \(request.output) trains \(settings.model)") }
+        if let data = request.data, data != settings.data { throw TaskError("--data \(data): the run in \(request.output) trains on \(settings.data ?? "generated data")") }
+        if let epochs = request.epochs { settings.epochs = epochs }
+        return (settings, true)
+    }
+    let settings = RunSettings(task: request.task, model: request.model ?? defaultModel, data: request.data, seed: request.seed,
+                               epochs: request.epochs ?? defaultEpochs, limit: request.limit, options: request.options)
+    return (settings, false)
+}
+
+/// Creates the run folder (after the data has been read and checked) and writes the settings.
+public func createRunDirectory(_ folder: RunDirectory, settings: RunSettings) throws {
+    do { try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true) } catch {
+        throw TaskError("\(folder.path): cannot create the folder (\(error.localizedDescription))")
+    }
+    try folder.writeSettings(settings)
+}
+
+/// One training session in a run folder: resumes from `last.safetensors` when asked, logs, checkpoints, and
+/// plots. Returns the trainer (its step and epoch tell where the run is).
+public func runTrainingSession(
+    folder: RunDirectory, settings: RunSettings, resuming: Bool, showProgress: Bool, configuration: String,
+    model: Layer, optimizer: Optimizer, batchSize: Int, clipNorm: Double? = nil,
+    count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)?,
+    plan: ((inout SeededGenerator) -> [[Int]])? = nil
+) throws -> Trainer {
+    let trainer = Trainer(model: model, optimizer: optimizer,
+                          configuration: TrainingConfiguration(epochs: settings.epochs, batchSize: batchSize, seed: settings.seed &+ 17, clipNorm: clipNorm))
+    var bestLoss = Double.infinity
+    if resuming {
+        try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
+        bestLoss = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile)
+    }
+    if showProgress { trainer.observers.append(ProgressReporter()) }
+    trainer.observers.append(try MetricsLogger(path: folder.metricsFile, appending: resuming))
+    trainer.observers.append(try TensorBoardWriter(directory: folder.path))
+    trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, bestLoss: bestLoss))
+    try trainer.fit(count: count, batch: batch, validate: validate, plan: plan)
+    try writeTrainingPlot(folder: folder, title: "\(settings.task) (\(settings.model)): training")
+    return trainer
+}
+
+/// Drops log lines past `epoch` (written after the last checkpoint of an interrupted run) and returns the
+/// best loss logged so far, as `CheckpointSaver` ranks them.
+func keepMetrics(upToEpoch epoch: Int, in path: String) throws -> Double {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return .infinity }
+    var kept: [Substring] = [], best = Double.infinity
+    for (index, line) in text.split(separator: "\n").enumerated() {
+        if index == 0 { kept.append(line); continue }
+        let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+        guard let lineEpoch = Int(fields[0]), lineEpoch <= epoch else { continue }
+        kept.append(line)
+        let loss = fields.count > 4 ? Double(fields[4]) ?? Double(fields[2]) : Double(fields[2])
+        if let loss { best = Swift.min(best, loss) }
+    }
+    try writeAtomically(Data((kept.joined(separator: "\n") + "\n").utf8), to: path)
+    return best
+}
+
+/// Per-epoch loss (and accuracy) curves from metrics.csv as training.svg.
+func writeTrainingPlot(folder: RunDirectory, title: String) throws {
+    guard let text = try? String(contentsOfFile: folder.metricsFile, encoding: .utf8) else { return }
+    var columns: [[(Double, Double)]] = Array(repeating: [], count: 4)
+    for line in text.split(separator: "\n").dropFirst() {
+        let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard fields.count == 6, let epoch = fields[0] else { continue }
+        for column in 0..<4 { if let value = fields[column + 2] { columns[column].append((epoch, value)) } }
+    }
+    let names = ["training loss", "training accuracy", "validation loss", "validation accuracy"]
+    let losses = [0, 2].filter { !columns[$0].isEmpty }.map { PlotSeries(name: names[$0], points: columns[$0].map { (x: $0.0, y: $0.1) }, dashed: $0 == 0) }
+    var svg = SVGPlot.lineChart(title: title, xLabel: "epoch", yLabel: "loss", series: losses)
+    let accuracies = [1, 3].filter { !columns[$0].isEmpty }.map { PlotSeries(name: names[$0], points: columns[$0].map { (x: $0.0, y: $0.1) }, dashed: $0 == 1) }
+    if !accuracies.isEmpty {
+        svg += SVGPlot.lineChart(title: title.replacingOccurrences(of: "training", with: "accuracy"), xLabel: "epoch", yLabel: "accuracy", series: accuracies)
+        // Two charts in one file: wrap them so the file stays one well-formed SVG document.
+        let parts = svg.components(separatedBy: "</svg>\n").filter { !$0.isEmpty }
+        svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"760\">\n"
+            + parts.enumerated().map { "<g transform=\"translate(0 \($0.offset * 380))\">\n" + $0.element + "</svg>\n</g>\n" }.joined() + "</svg>\n"
+    }
+    try writeAtomically(Data(svg.utf8), to: folder.file("training.svg"))
+}
+
+/// Indices of the first `limit` examples (all when nil), in file order.
+func limited(_ count: Int, _ limit: Int?) -> Int { Swift.min(count, limit ?? count) }

@@ -1,0 +1,38 @@
+// The tasks by name: what `recurrent train`, `evaluate` and the use commands dispatch on.
+
+import Foundation
+
+public enum Tasks {
+    public struct Entry: Sendable {
+        public let name: String
+        public let shape: String
+        public let summary: String
+        public let models: [String]
+        let train: @Sendable (TrainRequest) throws -> TrainReport
+        let evaluate: @Sendable (String, String?) throws -> Evaluation
+    }
+
+    public static let all: [Entry] = [
+        Entry(name: DigitsTask.name, shape: "one-to-one", summary: "image → digit class (8×8 CSV, 28×28 IDX, or generated digits)",
+              models: DigitsTask.models, train: DigitsTask.train, evaluate: DigitsTask.evaluate),
+    ]
+
+    public static var names: [String] { all.map(\.name) }
+
+    public static func entry(_ name: String) throws -> Entry {
+        guard let entry = all.first(where: { $0.name == name }) else {
+            throw TaskError("unknown task '\(name)'; the tasks are \(names.joined(separator: ", "))")
+        }
+        return entry
+    }
+
+    public static func train(_ request: TrainRequest) throws -> TrainReport {
+        try entry(request.task).train(request)
+    }
+
+    /// Evaluates the run in `directory` (its task read from task.json) on `data`, or on its own held-out split.
+    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+        let settings = try RunDirectory(directory).readSettings()
+        return try entry(settings.task).evaluate(directory, data)
+    }
+}
