@@ -85,6 +85,10 @@ struct PredictCommand: ParsableCommand {
             let ranked = try DigitsTask.predict(directory: directory, input: input)
             print("class \(ranked[0].label) (probability \(String(format: "%.3f", ranked[0].probability)))")
             print("next: " + ranked.dropFirst().prefix(2).map { "\($0.label) (\(String(format: "%.3f", $0.probability)))" }.joined(separator: ", "))
+        case SentimentTask.name:
+            let result = try SentimentTask.predict(directory: directory, sentence: input)
+            print("\(result.label == 1 ? "positive" : "negative") (probability \(String(format: "%.3f", result.probability)))")
+            if !result.unknownWords.isEmpty { print("words the model never saw: \(result.unknownWords.joined(separator: ", "))") }
         default:
             throw TaskError("predict works with digits and sentiment runs; \(directory) holds a \(settings.task) run")
         }

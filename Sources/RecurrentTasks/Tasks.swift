@@ -15,6 +15,10 @@ public enum Tasks {
     public static let all: [Entry] = [
         Entry(name: DigitsTask.name, shape: "one-to-one", summary: "image → digit class (8×8 CSV, 28×28 IDX, or generated digits)",
               models: DigitsTask.models, train: DigitsTask.train, evaluate: DigitsTask.evaluate),
+        Entry(name: SentimentTask.name, shape: "many-to-one", summary: "sentence → positive or negative (label<TAB>sentence TSV, or generated reviews)",
+              models: SentimentTask.models, train: SentimentTask.train, evaluate: SentimentTask.evaluate),
+        Entry(name: ActionTask.name, shape: "many-to-one", summary: "generated clip of a moving shape → its motion, where only frame order tells",
+              models: ActionTask.models, train: ActionTask.train, evaluate: ActionTask.evaluate),
     ]
 
     public static var names: [String] { all.map(\.name) }
