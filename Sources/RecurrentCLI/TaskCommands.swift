@@ -94,3 +94,26 @@ struct PredictCommand: ParsableCommand {
         }
     }
 }
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Write text with a trained charlm run: read --prime, then draw each next character.")
+
+    @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
+    @Option(name: .long, help: "Text to start from.") var prime: String = "\n"
+    @Option(name: .long, help: "Sharpness: below 1 is safer, above 1 wilder, 0 always the likeliest.") var temperature: Double = 0.8
+    @Option(name: .long, help: "Characters to write.") var length: Int = 300
+    @Option(name: .long, help: "Seed for the draws.") var seed: UInt64 = 0
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard (1...100_000).contains(length) else { throw ValidationError("--length \(length): must be between 1 and 100000") }
+        guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature \(temperature): must be ≥ 0") }
+    }
+
+    func run() throws {
+        try compute.apply()
+        print(try CharLMTask.sample(directory: directory, prime: prime, temperature: temperature, length: length, seed: seed))
+    }
+}

@@ -1,0 +1,230 @@
+// Many-to-many, one step ahead: a character-level language model. Reads one-hot characters, predicts the
+// next one at every step; its validation loss is in nats per character; it writes text by sampling.
+
+import Foundation
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+import RecurrentTraining
+import RecurrentIO
+
+/// One-hot characters → stacked LSTM → dense → next-character logits at every step.
+///
+///     x[b, t] = onehot(char[b, t]) (V)     h = LSTM_L(x)  (B, T, H)     logits[b, t] = W·h[b, t] + c  (V)
+///
+/// Parameters: `lstm.*` (PyTorch's names, weight_ih_l0 is (4H, V)), `output.weight` (V, H), `output.bias`.
+public final class CharacterModel: Layer {
+    public let vocabularySize: Int
+    public let lstm: RecurrentLayer
+    public let output: Dense
+
+    public init(vocabularySize: Int, hiddenSize: Int, layers: Int, seed: UInt64) {
+        self.vocabularySize = vocabularySize
+        lstm = RecurrentLayer(.lstm, inputSize: vocabularySize, hiddenSize: hiddenSize, layerCount: layers, seed: seed &+ 1)
+        output = Dense(inputSize: hiddenSize, outputSize: vocabularySize, seed: seed &+ 2)
+    }
+
+    public func visitParameters(_ visit: (String, inout Tensor) -> Void) {
+        lstm.visitParameters { visit("lstm." + $0, &$1) }
+        output.visitParameters { visit("output." + $0, &$1) }
+    }
+
+    public func visitSublayers(_ visit: (Layer) -> Void) { visit(lstm); visit(output) }
+
+    func oneHot(_ sequences: [[Int]]) -> Tensor {
+        let steps = sequences[0].count
+        var values = [Float](repeating: 0, count: sequences.count * steps * vocabularySize)
+        for (row, sequence) in sequences.enumerated() {
+            for (t, symbol) in sequence.enumerated() { values[(row * steps + t) * vocabularySize + symbol] = 1 }
+        }
+        return Tensor(shape: [sequences.count, steps, vocabularySize], scalars: values)
+    }
+
+    /// Logits (B·T, V) for equal-length sequences, and the final states.
+    public func callAsFunction(_ sequences: [[Int]], states: [RecurrentState]? = nil) -> (logits: Tensor, states: [RecurrentState]) {
+        let result = lstm(oneHot(sequences), initialStates: states)
+        let hidden = result.output.reshaped([sequences.count * sequences[0].count, lstm.hiddenSize])
+        return (output(hidden), result.finalStates)
+    }
+}
+
+public enum CharLMTask {
+    public static let name = "charlm"
+    public static let models = ["lstm"]
+    /// Index 0 stands for any character the training text lacked.
+    static let unknownCharacter: Character = "\u{FFFD}"
+
+    struct Corpus {
+        var alphabet: [Character]
+        var training: [Int]
+        var validation: [Int]
+    }
+
+    static func text(_ settings: RunSettings) throws -> String {
+        let text = try settings.data.map { try readTextCorpus($0) } ?? GeneratedText.make(characters: 60_000, seed: settings.seed)
+        guard let limit = settings.limit else { return text }
+        return String(text.prefix(limit))
+    }
+
+    static func sequenceLength(_ settings: RunSettings) -> Int { settings.integer("sequence", default: settings.data == nil ? 50 : 100) }
+    static func hiddenSize(_ settings: RunSettings) -> Int { settings.integer("hidden", default: settings.data == nil ? 128 : 256) }
+    static func layerCount(_ settings: RunSettings) -> Int { settings.integer("layers", default: settings.data == nil ? 1 : 2) }
+
+    static func configuration(_ settings: RunSettings, alphabet: Int) -> String {
+        "charlm lstm \(layerCount(settings))x\(hiddenSize(settings)) alphabet \(alphabet)"
+    }
+
+    static func encode(_ text: String, alphabet: [Character]) -> [Int] {
+        var index: [Character: Int] = [:]
+        for (position, character) in alphabet.enumerated() { index[character] = position }
+        return text.map { index[$0] ?? 0 }
+    }
+
+    /// Windows of `length` + 1 characters (input and next-character target) starting every `length`.
+    static func windows(_ symbols: [Int], length: Int) -> [Int] {
+        symbols.count > length ? Array(stride(from: 0, to: symbols.count - length, by: length)) : []
+    }
+
+    public static func train(_ request: TrainRequest) throws -> TrainReport {
+        let started = monotonicSeconds()
+        let (settings, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: request.data == nil ? 25 : 16)
+        let text = try text(settings)
+        // The last tenth is held out, cut at a line break so no line is split between the two.
+        var cut = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
+        if let lineBreak = text[cut...].firstIndex(of: "\n") { cut = text.index(after: lineBreak) }
+        let alphabet = [unknownCharacter] + Set(text[..<cut]).sorted()
+        let training = encode(String(text[..<cut]), alphabet: alphabet), validation = encode(String(text[cut...]), alphabet: alphabet)
+        let length = sequenceLength(settings)
+        let trainingStarts = windows(training, length: length), validationStarts = windows(validation, length: length)
+        guard !trainingStarts.isEmpty, !validationStarts.isEmpty else {
+            throw DataFileError(file: settings.data ?? "generated text", line: nil, problem: "\(text.count) characters are too few for windows of \(length)")
+        }
+        let folder = RunDirectory(request.output)
+        try createRunDirectory(folder, settings: settings)
+        try writeAtomically(Data(String(alphabet.dropFirst()).utf8), to: folder.file("alphabet.txt"))
+        let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: settings.seed &+ 2)
+        func batch(_ symbols: [Int], _ starts: [Int]) -> BatchResult {
+            let inputs = starts.map { Array(symbols[$0..<($0 + length)]) }
+            let targets = starts.flatMap { symbols[($0 + 1)...($0 + length)] }
+            return BatchResult(loss: Loss.crossEntropy(logits: model(inputs).logits, targets: targets), examples: starts.count)
+        }
+        let trainer = try runTrainingSession(
+            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            configuration: configuration(settings, alphabet: alphabet.count), model: model,
+            optimizer: Adam(learningRate: settings.number("learning-rate", default: 2e-3)), batchSize: settings.integer("batch", default: 32), clipNorm: 5,
+            count: trainingStarts.count,
+            batch: { batch(training, $0.map { trainingStarts[$0] }) },
+            validate: { loss(model, validation, length: length) })
+        let evaluation = try evaluate(directory: request.output, data: nil)
+        let sample = try CharLMTask.sample(directory: request.output, prime: String(text.prefix(1)), temperature: 0.8, length: 160, seed: 1)
+        return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation,
+                           notes: ["sample: " + sample.replacingOccurrences(of: "\n", with: " ⏎ ")])
+    }
+
+    /// Mean loss per character over `symbols` in windows of `length` (each window starts from a zero state).
+    static func loss(_ model: CharacterModel, _ symbols: [Int], length: Int) -> Metrics {
+        model.setTraining(false)
+        let starts = windows(symbols, length: length)
+        var total = 0.0
+        noGrad {
+            for first in stride(from: 0, to: starts.count, by: 64) {
+                let chunk = Array(starts[first..<min(starts.count, first + 64)])
+                let inputs = chunk.map { Array(symbols[$0..<($0 + length)]) }
+                let targets = chunk.flatMap { symbols[($0 + 1)...($0 + length)] }
+                total += Loss.crossEntropy(logits: model(inputs).logits, targets: targets).doubles[0] * Double(targets.count)
+            }
+        }
+        return Metrics(loss: total / Double(max(1, starts.count * length)), accuracy: nil, examples: starts.count * length)
+    }
+
+    static func loadTrained(_ directory: String) throws -> (RunSettings, [Character], CharacterModel) {
+        let folder = RunDirectory(directory)
+        let settings = try folder.readSettings()
+        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
+        try folder.requireBestCheckpoint()
+        guard let stored = try? String(contentsOfFile: folder.file("alphabet.txt"), encoding: .utf8) else {
+            throw TaskError("\(directory): alphabet.txt is missing or unreadable")
+        }
+        let alphabet = [unknownCharacter] + Array(stored)
+        let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: 0)
+        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, alphabet: alphabet.count))
+        return (settings, alphabet, model)
+    }
+
+    /// Validation loss in nats per character: on `data` (the whole file), or on the run's held-out tenth.
+    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+        let (settings, alphabet, model) = try loadTrained(directory)
+        let symbols: [Int]
+        if let data {
+            symbols = encode(try readTextCorpus(data), alphabet: alphabet)
+        } else {
+            let text = try text(settings)
+            var cut = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
+            if let lineBreak = text[cut...].firstIndex(of: "\n") { cut = text.index(after: lineBreak) }
+            symbols = encode(String(text[cut...]), alphabet: alphabet)
+        }
+        let length = sequenceLength(settings)
+        guard symbols.count > length else { throw DataFileError(file: data ?? "held-out text", line: nil, problem: "fewer than \(length + 1) characters") }
+        let result = loss(model, symbols, length: length)
+        return Evaluation(task: name, metric: "nats_per_char", value: result.loss, examples: result.examples, extra: ["bits_per_char": result.loss / log(2)])
+    }
+
+    /// Text written by the model one character at a time: the prime read in, then each next character drawn
+    /// from softmax(logits / temperature) (temperature 0: always the likeliest).
+    public static func sample(directory: String, prime: String, temperature: Double, length: Int, seed: UInt64) throws -> String {
+        let (_, alphabet, model) = try loadTrained(directory)
+        guard !prime.isEmpty else { throw TaskError("--prime must not be empty") }
+        guard temperature >= 0, temperature.isFinite else { throw TaskError("--temperature \(temperature): must be ≥ 0") }
+        model.setTraining(false)
+        var generator = SeededGenerator(seed: seed)
+        var states: [RecurrentState]? = nil
+        var output = prime
+        return noGrad {
+            var (logits, next) = (Tensor(0), [RecurrentState]())
+            for symbol in encode(prime, alphabet: alphabet) {
+                (logits, next) = model([[symbol]], states: states)
+                states = next
+            }
+            for _ in 0..<length {
+                let scores = logits.doubles
+                let chosen: Int
+                if temperature == 0 {
+                    chosen = scores.indices.dropFirst().max { scores[$0] < scores[$1] } ?? 1
+                } else {
+                    let top = scores.max() ?? 0
+                    var weights = scores.map { exp(($0 - top) / temperature) }
+                    weights[0] = 0   // never write the unknown-character marker
+                    var draw = Double.random(in: 0..<weights.reduce(0, +), using: &generator)
+                    chosen = weights.firstIndex { draw -= $0; return draw < 0 } ?? weights.count - 1
+                }
+                output.append(alphabet[chosen])
+                (logits, next) = model([[chosen]], states: states)
+                states = next
+            }
+            return output
+        }
+    }
+}
+
+/// Text from a small grammar (speaker lines and short sentences), so the task runs with no file.
+public enum GeneratedText {
+    static let names = ["ANNA", "BEN", "CLARA", "DAVID"]
+    static let subjects = ["the king", "my lord", "the queen", "a friend", "the night", "this house", "our ship", "your heart"]
+    static let verbs = ["loves", "fears", "keeps", "finds", "leaves", "remembers", "sees", "hears"]
+    static let objects = ["the sea", "a light", "the gate", "an old song", "the crown", "my name", "the garden", "a letter"]
+    static let endings = [".", ".", "!", "?"]
+
+    public static func make(characters: Int, seed: UInt64) -> String {
+        var generator = SeededGenerator(seed: seed ^ 0x7E47)
+        var text = ""
+        while text.count < characters {
+            text += names.randomElement(using: &generator)! + ":\n"
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let sentence = "\(subjects.randomElement(using: &generator)!) \(verbs.randomElement(using: &generator)!) \(objects.randomElement(using: &generator)!)"
+                text += sentence.prefix(1).uppercased() + sentence.dropFirst() + endings.randomElement(using: &generator)! + "\n"
+            }
+            text += "\n"
+        }
+        return text
+    }
+}
