@@ -117,3 +117,30 @@ struct SampleCommand: ParsableCommand {
         print(try CharLMTask.sample(directory: directory, prime: prime, temperature: temperature, length: length, seed: seed))
     }
 }
+
+struct CaptionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caption",
+        abstract: "Describe an image (PPM/PGM) with a trained caption run, or a generated scene (--scene SEED).")
+
+    @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
+    @Argument(help: ArgumentHelp("An image file (PPM or PGM).", valueName: "image")) var image: String?
+    @Option(name: .long, help: "Caption generated scene number SEED instead of a file.") var scene: UInt64?
+    @Option(name: .long, help: ArgumentHelp("With --scene: also write the scene as a PPM image here.", valueName: "file")) var write: String?
+    @Option(name: .long, help: "Beam width (1: greedy).") var beam: Int = 3
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard (1...64).contains(beam) else { throw ValidationError("--beam \(beam): must be between 1 and 64") }
+        guard (image == nil) != (scene == nil) else { throw ValidationError("give either an image file or --scene SEED") }
+        if write != nil && scene == nil { throw ValidationError("--write needs --scene") }
+    }
+
+    func run() throws {
+        try compute.apply()
+        let result = try CaptionTask.caption(directory: directory, image: image, scene: scene, beamWidth: beam, writeScene: write)
+        print(result.caption)
+        if !result.references.isEmpty { print("the scene's own captions: " + result.references.joined(separator: " | ")) }
+        if let write { print("scene written to \(write)") }
+    }
+}

@@ -19,6 +19,8 @@ public enum Tasks {
               models: SentimentTask.models, train: SentimentTask.train, evaluate: SentimentTask.evaluate),
         Entry(name: ActionTask.name, shape: "many-to-one", summary: "generated clip of a moving shape → its motion, where only frame order tells",
               models: ActionTask.models, train: ActionTask.train, evaluate: ActionTask.evaluate),
+        Entry(name: CaptionTask.name, shape: "one-to-many", summary: "generated scene → a sentence describing it (CNN encoder, LSTM decoder, beam search)",
+              models: CaptionTask.models, train: CaptionTask.train, evaluate: CaptionTask.evaluate),
         Entry(name: CharLMTask.name, shape: "many-to-many", summary: "text → the next character at every step (plain text, or generated lines)",
               models: CharLMTask.models, train: CharLMTask.train, evaluate: CharLMTask.evaluate),
     ]
