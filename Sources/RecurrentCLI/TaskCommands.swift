@@ -144,3 +144,33 @@ struct CaptionCommand: ParsableCommand {
         if let write { print("scene written to \(write)") }
     }
 }
+
+struct TranslateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "translate",
+        abstract: "Translate a sentence with a trained translate run; optionally draw the attention map as SVG.")
+
+    @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
+    @Argument(help: ArgumentHelp("The sentence to translate.", valueName: "sentence")) var sentence: String
+    @Option(name: .long, help: "Beam width (1: greedy).") var beam: Int = 4
+    @Option(name: .customLong("attention-svg"), help: ArgumentHelp("Write the attention map here.", valueName: "file")) var attentionSVG: String?
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard (1...64).contains(beam) else { throw ValidationError("--beam \(beam): must be between 1 and 64") }
+    }
+
+    func run() throws {
+        try compute.apply()
+        let result = try TranslateTask.translate(directory: directory, sentence: sentence, beamWidth: beam)
+        print(result.translation)
+        if let attentionSVG {
+            guard let weights = result.attention else { throw TaskError("--attention-svg: the model in \(directory) has no attention") }
+            let svg = SVGPlot.heatmap(title: "Attention: which source word each output word looked at", values: weights,
+                                      rowLabels: result.targetTokens, columnLabels: result.sourceTokens,
+                                      xLabel: "source words", yLabel: "output words", low: 0, high: 1)
+            try writeAtomically(Data(svg.utf8), to: attentionSVG)
+            print("attention map written to \(attentionSVG)")
+        }
+    }
+}

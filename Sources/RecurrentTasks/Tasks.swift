@@ -21,6 +21,8 @@ public enum Tasks {
               models: ActionTask.models, train: ActionTask.train, evaluate: ActionTask.evaluate),
         Entry(name: CaptionTask.name, shape: "one-to-many", summary: "generated scene → a sentence describing it (CNN encoder, LSTM decoder, beam search)",
               models: CaptionTask.models, train: CaptionTask.train, evaluate: CaptionTask.evaluate),
+        Entry(name: TranslateTask.name, shape: "many-to-many", summary: "English sentence → French (source<TAB>target TSV, or a generated toy language), GRU encoder–decoder with attention",
+              models: TranslateTask.models, train: TranslateTask.train, evaluate: TranslateTask.evaluate),
         Entry(name: CharLMTask.name, shape: "many-to-many", summary: "text → the next character at every step (plain text, or generated lines)",
               models: CharLMTask.models, train: CharLMTask.train, evaluate: CharLMTask.evaluate),
     ]

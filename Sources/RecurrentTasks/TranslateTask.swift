@@ -1,0 +1,322 @@
+// Many-to-many: a sentence in, its translation out. A GRU encoder reads the source; a GRU decoder, started
+// from the encoder's final state, writes the target one word at a time, looking back at every source word
+// through Luong's "general" attention. Without attention the decoder sees only the final state.
+
+import Foundation
+import RecurrentKernels
+import RecurrentTensor
+import RecurrentNN
+import RecurrentTraining
+import RecurrentIO
+
+/// Encoder–decoder with attention (Luong et al. 2015, "general" score, no input feeding).
+///
+///     encoder   h̄ = GRU(E_src[source])                      (B, S, H), final state h̄_S
+///     decoder   h_t = GRU(E_tgt[y_{t−1}], h_{t−1}), h_0 = h̄_S    (B, T, H)
+///     attention a_t = softmax_s(h_tᵀ W_a h̄_s)  (source padding masked),  c_t = Σ_s a_ts h̄_s
+///     output    h̃_t = tanh(W_c [c_t; h_t] + b_c),   P(y_t) = softmax(W_o h̃_t + b_o)
+///     without attention:  P(y_t) = softmax(W_o h_t + b_o)
+///
+/// Every decoder step is computed at once in training (teacher forcing): the GRU runs over the whole target
+/// on the fused kernel, and attention is two batched products over (B, T, S).
+/// Parameters: `source_embedding.weight`, `encoder.*`, `target_embedding.weight`, `decoder.*`,
+/// `attention.weight` (W_a), `combine.*` (W_c, b_c), `output.*`.
+public final class TranslationModel: Layer {
+    public let sourceEmbedding: Embedding, targetEmbedding: Embedding
+    public let encoder: RecurrentLayer, decoder: RecurrentLayer
+    public var attentionWeight: Tensor?
+    public let combine: Dense?
+    public let output: Dense
+    public let hiddenSize: Int
+
+    public init(sourceVocabulary: Int, targetVocabulary: Int, embeddingSize: Int, hiddenSize: Int, attention useAttention: Bool, seed: UInt64) {
+        self.hiddenSize = hiddenSize
+        sourceEmbedding = Embedding(vocabularySize: sourceVocabulary, dimension: embeddingSize, paddingIndex: Vocabulary.padding, seed: seed &+ 1)
+        targetEmbedding = Embedding(vocabularySize: targetVocabulary, dimension: embeddingSize, paddingIndex: Vocabulary.padding, seed: seed &+ 2)
+        encoder = RecurrentLayer(.gru, inputSize: embeddingSize, hiddenSize: hiddenSize, seed: seed &+ 3)
+        decoder = RecurrentLayer(.gru, inputSize: embeddingSize, hiddenSize: hiddenSize, seed: seed &+ 4)
+        var generator = SeededGenerator(seed: seed &+ 5)
+        let bound = 1 / Double(hiddenSize).squareRoot()
+        attentionWeight = useAttention ? Tensor.uniform([hiddenSize, hiddenSize], low: -bound, high: bound, using: &generator).requiringGradient() : nil
+        combine = useAttention ? Dense(inputSize: 2 * hiddenSize, outputSize: hiddenSize, seed: seed &+ 6) : nil
+        output = Dense(inputSize: hiddenSize, outputSize: targetVocabulary, seed: seed &+ 7)
+    }
+
+    public var usesAttention: Bool { attentionWeight != nil }
+
+    public func visitParameters(_ visit: (String, inout Tensor) -> Void) {
+        sourceEmbedding.visitParameters { visit("source_embedding." + $0, &$1) }
+        encoder.visitParameters { visit("encoder." + $0, &$1) }
+        targetEmbedding.visitParameters { visit("target_embedding." + $0, &$1) }
+        decoder.visitParameters { visit("decoder." + $0, &$1) }
+        if attentionWeight != nil { visit("attention.weight", &attentionWeight!) }
+        combine?.visitParameters { visit("combine." + $0, &$1) }
+        output.visitParameters { visit("output." + $0, &$1) }
+    }
+
+    public func visitSublayers(_ visit: (Layer) -> Void) {
+        visit(sourceEmbedding); visit(encoder); visit(targetEmbedding); visit(decoder)
+        if let combine { visit(combine) }
+        visit(output)
+    }
+
+    public struct Encoded {
+        /// (B, S, H), zero past each source's length.
+        public var outputs: Tensor
+        public var lengths: [Int]
+        /// Source keys for the general score: h̄ W_aᵀ, (B, S, H) — computed once per sentence.
+        public var keys: Tensor?
+        public var state: [RecurrentState]
+
+        func rows(_ rows: [Int]) -> Encoded {
+            Encoded(outputs: outputs.indexSelect(rows), lengths: rows.map { lengths[$0] }, keys: keys?.indexSelect(rows), state: state.map { RecurrentState(hidden: $0.hidden.indexSelect(rows)) })
+        }
+    }
+
+    public func encode(_ sources: [[Int]]) -> Encoded {
+        let steps = sources.map(\.count).max()!
+        let padded = sources.flatMap { $0 + Array(repeating: Vocabulary.padding, count: steps - $0.count) }
+        let lengths = sources.map(\.count)
+        let result = encoder(sourceEmbedding(padded, shape: [sources.count, steps]), lengths: lengths)
+        let keys = attentionWeight.map { result.output.matmul($0) }
+        return Encoded(outputs: result.output, lengths: lengths, keys: keys, state: result.finalStates)
+    }
+
+    /// Logits (B·T, V) for decoder inputs (B, T), the decoder's final state, and the attention weights (B, T, S).
+    public func decode(_ inputs: [[Int]], lengths: [Int], encoded: Encoded, state: [RecurrentState]) -> (logits: Tensor, state: [RecurrentState], weights: Tensor?) {
+        let batch = inputs.count, steps = inputs[0].count
+        let result = decoder(targetEmbedding(inputs.flatMap { $0 }, shape: [batch, steps]), lengths: lengths, initialStates: state)
+        var features = result.output
+        var weights: Tensor?
+        if let keys = encoded.keys, let combine {
+            let sourceSteps = encoded.outputs.shape[1]
+            var scores = features.matmul(keys.permuted([0, 2, 1]))   // (B, T, S)
+            let mask = (0..<batch).flatMap { b in (0..<(steps * sourceSteps)).map { $0 % sourceSteps < encoded.lengths[b] ? 0.0 : -1e9 } }
+            scores = scores + Tensor(shape: [batch, steps, sourceSteps], doubles: mask, dtype: scores.dtype)
+            let attention = scores.softmax(alongAxis: 2)
+            let context = attention.matmul(encoded.outputs)   // (B, T, H)
+            let joined = Tensor.concatenate([context, features], alongAxis: 2).reshaped([batch * steps, 2 * hiddenSize])
+            features = combine(joined).tanh()
+            weights = attention
+        } else {
+            features = features.reshaped([batch * steps, hiddenSize])
+        }
+        return (output(features), result.finalStates, weights)
+    }
+
+    /// Translations of `sources` by greedy decoding, all sentences stepped together.
+    public func greedy(_ sources: [[Int]], maxLength: Int) -> [[Int]] {
+        setTraining(false)
+        return noGrad {
+            let encoded = encode(sources)
+            var state = encoded.state, last = Array(repeating: Vocabulary.begin, count: sources.count)
+            var outputs = Array(repeating: [Int](), count: sources.count), done = Array(repeating: false, count: sources.count)
+            for _ in 0..<maxLength {
+                let (logits, next, _) = decode(last.map { [$0] }, lengths: Array(repeating: 1, count: sources.count), encoded: encoded, state: state)
+                state = next
+                last = logits.argmax(alongAxis: 1)
+                for (row, token) in last.enumerated() where !done[row] {
+                    if token == Vocabulary.end { done[row] = true } else { outputs[row].append(token) }
+                }
+                if done.allSatisfy({ $0 }) { break }
+            }
+            return outputs
+        }
+    }
+
+    /// One sentence by beam search, with the attention weights of the chosen translation (T × S) when asked.
+    public func beam(_ source: [Int], width: Int, maxLength: Int) -> [Int] {
+        setTraining(false)
+        return noGrad {
+            let encoded = encode([source])
+            return BeamSearch.decode(
+                initial: encoded.state, beamWidth: width, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
+                step: { tokens, state in
+                    let expanded = encoded.rows(Array(repeating: 0, count: tokens.count))
+                    let (logits, next, _) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), encoded: expanded, state: state)
+                    let logProbabilities = logits.logSoftmax(alongAxis: 1), columns = logProbabilities.shape[1], flat = logProbabilities.doubles
+                    return ((0..<tokens.count).map { Array(flat[($0 * columns)..<(($0 + 1) * columns)]) }, next)
+                },
+                select: { state, rows in state.map { RecurrentState(hidden: $0.hidden.indexSelect(rows)) } })
+        }
+    }
+
+    /// The attention weights (T × S) the decoder gives when reading `target` (teacher-forced) for `source`.
+    public func attentionMap(source: [Int], target: [Int]) -> [[Double]]? {
+        setTraining(false)
+        return noGrad {
+            let encoded = encode([source])
+            let inputs = [Vocabulary.begin] + target
+            guard let weights = decode([inputs], lengths: [inputs.count], encoded: encoded, state: encoded.state).weights else { return nil }
+            let values = weights.doubles, sourceSteps = source.count
+            return (0..<inputs.count).map { t in Array(values[(t * sourceSteps)..<((t + 1) * sourceSteps)]) }
+        }
+    }
+}
+
+public enum TranslateTask {
+    public static let name = "translate"
+    public static let models = ["gru-attention", "gru"]
+
+    struct Corpus {
+        var sources: [[String]]
+        var targets: [[String]]
+        var sourceSentences: [String]
+    }
+
+    static func corpus(_ settings: RunSettings) throws -> Corpus {
+        let pairs = try settings.data.map { try readSentencePairs($0) } ?? GeneratedLanguage.make(count: 5000, seed: settings.seed)
+        let kept = pairs.prefix(limited(pairs.count, settings.limit))
+        return Corpus(sources: kept.map { WordTokenizer.tokens($0.source) }, targets: kept.map { WordTokenizer.tokens($0.target) }, sourceSentences: kept.map(\.source))
+    }
+
+    /// A tenth of the distinct source sentences (all their lines) held out, chosen by `seed`.
+    static func split(_ corpus: Corpus, seed: UInt64) -> (training: [Int], validation: [Int]) {
+        var groups: [String: [Int]] = [:]
+        for (index, sentence) in corpus.sourceSentences.enumerated() { groups[sentence, default: []].append(index) }
+        var keys = groups.keys.sorted()
+        var generator = SeededGenerator(seed: seed &+ 1)
+        keys.shuffle(using: &generator)
+        let heldCount = keys.count / 10
+        let validation = keys.prefix(heldCount).flatMap { groups[$0]! }.sorted(), training = keys.dropFirst(heldCount).flatMap { groups[$0]! }.sorted()
+        return (training, validation)
+    }
+
+    static func sizes(_ settings: RunSettings) -> (embedding: Int, hidden: Int) {
+        let base = settings.data == nil ? 64 : 256
+        return (settings.integer("embedding", default: base), settings.integer("hidden", default: base))
+    }
+
+    static func configuration(_ settings: RunSettings, source: Int, target: Int) -> String {
+        let (embedding, hidden) = sizes(settings)
+        return "translate \(settings.model) vocabularies \(source)/\(target) embedding \(embedding) hidden \(hidden)"
+    }
+
+    static func makeModel(_ settings: RunSettings, source: Int, target: Int) -> TranslationModel {
+        let (embedding, hidden) = sizes(settings)
+        return TranslationModel(sourceVocabulary: source, targetVocabulary: target, embeddingSize: embedding, hiddenSize: hidden,
+                                attention: settings.model == "gru-attention", seed: settings.seed &+ 2)
+    }
+
+    public static func train(_ request: TrainRequest) throws -> TrainReport {
+        let started = monotonicSeconds()
+        let (settings, resuming) = try resolveSettings(request, defaultModel: "gru-attention", models: models, defaultEpochs: request.data == nil ? 10 : 12)
+        let corpus = try corpus(settings)
+        let (trainingRows, validationRows) = split(corpus, seed: settings.seed)
+        let minimumCount = settings.integer("min-count", default: 2)
+        let sourceVocabulary = Vocabulary(counting: trainingRows.map { corpus.sources[$0] }, minimumCount: minimumCount)
+        let targetVocabulary = Vocabulary(counting: trainingRows.map { corpus.targets[$0] }, minimumCount: minimumCount)
+        let folder = RunDirectory(request.output)
+        try createRunDirectory(folder, settings: settings)
+        try folder.writeVocabulary(sourceVocabulary, name: "source.vocab")
+        try folder.writeVocabulary(targetVocabulary, name: "target.vocab")
+        let sources = corpus.sources.map { sourceVocabulary.encode($0) }, targets = corpus.targets.map { targetVocabulary.encode($0) + [Vocabulary.end] }
+        let model = makeModel(settings, source: sourceVocabulary.count, target: targetVocabulary.count)
+        func batch(_ rows: [Int]) -> BatchResult {
+            let steps = rows.map { targets[$0].count }.max()!
+            let inputs = rows.map { row in [Vocabulary.begin] + targets[row].dropLast() + Array(repeating: Vocabulary.padding, count: steps - targets[row].count) }
+            let expected = rows.flatMap { row in targets[row] + Array(repeating: Vocabulary.padding, count: steps - targets[row].count) }
+            let encoded = model.encode(rows.map { sources[$0] })
+            let (logits, _, _) = model.decode(inputs, lengths: rows.map { targets[$0].count }, encoded: encoded, state: encoded.state)
+            return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: expected, ignoreIndex: Vocabulary.padding), examples: rows.count)
+        }
+        let trainer = try runTrainingSession(
+            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            configuration: configuration(settings, source: sourceVocabulary.count, target: targetVocabulary.count), model: model,
+            optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 64, clipNorm: 1,
+            count: trainingRows.count,
+            batch: { batch($0.map { trainingRows[$0] }) },
+            validate: {
+                var total = 0.0
+                for start in stride(from: 0, to: validationRows.count, by: 256) {
+                    let rows = Array(validationRows[start..<min(validationRows.count, start + 256)])
+                    total += batch(rows).loss.doubles[0] * Double(rows.count)
+                }
+                return Metrics(loss: total / Double(max(1, validationRows.count)), accuracy: nil, examples: validationRows.count)
+            },
+            plan: { generator in Batching.bucketedBatches(lengths: trainingRows.map { sources[$0].count }, batchSize: 64, using: &generator) })
+        let evaluation = try evaluate(directory: request.output, data: nil)
+        let example = validationRows.first.map { row in
+            "a held-out sentence: \(corpus.sourceSentences[row]) → \(detokenize(targetVocabulary.decode(model.beam(sources[row], width: 4, maxLength: 30)))) (reference: \(detokenize(corpus.targets[row])))"
+        }
+        return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation, notes: example.map { [$0] } ?? [])
+    }
+
+    struct Trained {
+        var settings: RunSettings
+        var source: Vocabulary
+        var target: Vocabulary
+        var model: TranslationModel
+    }
+
+    static func loadTrained(_ directory: String) throws -> Trained {
+        let folder = RunDirectory(directory)
+        let settings = try folder.readSettings()
+        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
+        try folder.requireBestCheckpoint()
+        let source = try folder.readVocabulary(name: "source.vocab"), target = try folder.readVocabulary(name: "target.vocab")
+        let model = makeModel(settings, source: source.count, target: target.count)
+        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, source: source.count, target: target.count))
+        return Trained(settings: settings, source: source, target: target, model: model)
+    }
+
+    /// Corpus BLEU-4 (one reference per line) on `data` or the run's held-out tenth: beam search of width 4
+    /// (`--set beam=K` at training changes it) as the value, greedy as `greedy_bleu4`.
+    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+        let trained = try loadTrained(directory)
+        var rows: [Int]
+        let corpus: Corpus
+        if let data {
+            var settings = trained.settings
+            settings.data = data
+            settings.limit = nil
+            corpus = try TranslateTask.corpus(settings)
+            rows = Array(corpus.sources.indices)
+        } else {
+            corpus = try TranslateTask.corpus(trained.settings)
+            rows = split(corpus, seed: trained.settings.seed).validation
+        }
+        if let cap = trained.settings.options["evaluate-limit"].flatMap(Int.init) { rows = Array(rows.prefix(cap)) }
+        let sources = rows.map { trained.source.encode(corpus.sources[$0]) }
+        let references = rows.map { [corpus.targets[$0]] }
+        let maxLength = 2 * (sources.map(\.count).max() ?? 10) + 10
+        var greedy: [[String]] = []
+        for start in stride(from: 0, to: sources.count, by: 256) {
+            greedy += trained.model.greedy(Array(sources[start..<min(sources.count, start + 256)]), maxLength: maxLength).map { trained.target.decode($0) }
+        }
+        let width = trained.settings.integer("beam", default: 4)
+        let beamed = sources.map { trained.target.decode(trained.model.beam($0, width: width, maxLength: maxLength)) }
+        return Evaluation(task: name, metric: "bleu4", value: BLEU.corpusScore(candidates: beamed, references: references), examples: rows.count,
+                          extra: ["greedy_bleu4": BLEU.corpusScore(candidates: greedy, references: references), "beam_width": Double(width)])
+    }
+
+    /// The translation of one sentence, and the attention map (rows: target words, columns: source words).
+    public static func translate(directory: String, sentence: String, beamWidth: Int) throws -> (translation: String, sourceTokens: [String], targetTokens: [String], attention: [[Double]]?) {
+        let trained = try loadTrained(directory)
+        let tokens = WordTokenizer.tokens(sentence)
+        guard !tokens.isEmpty else { throw TaskError("the sentence has no words") }
+        let source = trained.source.encode(tokens)
+        let output = trained.model.beam(source, width: beamWidth, maxLength: 2 * tokens.count + 10)
+        let words = trained.target.decode(output)
+        let attention = trained.model.attentionMap(source: source, target: output + [Vocabulary.end])
+        let shownSource = zip(tokens, source).map { $1 == Vocabulary.unknown ? "\($0)?" : $0 }
+        return (detokenize(words), shownSource, words + ["<eos>"], attention)
+    }
+}
+
+/// A toy language pair: source sentences of 3–8 words from a 24-word vocabulary; the target is each word's
+/// fixed counterpart, in reverse order. Reordering is what attention is for.
+public enum GeneratedLanguage {
+    static let sourceWords = ["red", "blue", "green", "cat", "dog", "bird", "runs", "sees", "eats", "big", "small", "old",
+                              "one", "two", "three", "house", "tree", "river", "fast", "slow", "near", "far", "sun", "moon"]
+
+    static func counterpart(_ word: String) -> String { "z" + String(word.reversed()) }
+
+    public static func make(count: Int, seed: UInt64) -> [SentencePair] {
+        var generator = SeededGenerator(seed: seed ^ 0x7A4)
+        return (0..<count).map { _ in
+            let words = (0..<Int.random(in: 3...8, using: &generator)).map { _ in sourceWords.randomElement(using: &generator)! }
+            return SentencePair(source: words.joined(separator: " "), target: words.reversed().map(counterpart).joined(separator: " "))
+        }
+    }
+}
