@@ -27,8 +27,7 @@ public enum BeamSearch {
             var candidates: [(beam: Int, token: Int, score: Double)] = []
             for (beam, row) in logProbabilities.enumerated() {
                 // Only each beam's best `beamWidth` tokens can make the overall top `beamWidth`.
-                let best = row.indices.sorted { row[$0] > row[$1] }.prefix(beamWidth)
-                for token in best { candidates.append((beam, token, live[beam].score + row[token])) }
+                for token in topIndices(row, count: beamWidth) { candidates.append((beam, token, live[beam].score + row[token])) }
             }
             candidates.sort { $0.score > $1.score }
             // The best `beamWidth` extensions go on; those that ended are finished (the beam narrows).
@@ -48,5 +47,19 @@ public enum BeamSearch {
         }
         if let best = finished.max(by: { $0.score < $1.score }) { return best.tokens }
         return live.max { $0.score / Double($0.tokens.count) < $1.score / Double($1.tokens.count) }?.tokens ?? []
+    }
+
+    /// Indices of the `count` largest values, largest first, in one pass (vocabularies are large, beams small).
+    static func topIndices(_ values: [Double], count: Int) -> [Int] {
+        var best: [Int] = []
+        best.reserveCapacity(count + 1)
+        for index in values.indices {
+            guard best.count < count || values[index] > values[best[best.count - 1]] else { continue }
+            var position = best.count
+            while position > 0 && values[best[position - 1]] < values[index] { position -= 1 }
+            best.insert(index, at: position)
+            if best.count > count { best.removeLast() }
+        }
+        return best
     }
 }

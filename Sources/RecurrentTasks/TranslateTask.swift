@@ -298,7 +298,7 @@ public enum TranslateTask {
         let source = trained.source.encode(tokens)
         let output = trained.model.beam(source, width: beamWidth, maxLength: 2 * tokens.count + 10)
         let words = trained.target.decode(output)
-        let attention = trained.model.attentionMap(source: source, target: output + [Vocabulary.end])
+        let attention = trained.model.attentionMap(source: source, target: output)
         let shownSource = zip(tokens, source).map { $1 == Vocabulary.unknown ? "\($0)?" : $0 }
         return (detokenize(words), shownSource, words + ["<eos>"], attention)
     }

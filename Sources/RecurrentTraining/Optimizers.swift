@@ -108,17 +108,57 @@ public final class Adam: ParameterUpdater, Optimizer {
     }
 
     public func step(_ layer: Layer) {
-        updateEach(layer) { name, parameter, gradient in
-            var p = parameter
-            var g = gradient
-            if weightDecay > 0 {
-                if decoupledWeightDecay { p = p * (1 - learningRate * weightDecay) } else { g = g + weightDecay * p }
+        steps += 1
+        let t = Double(steps)
+        let constants = AdamConstants(
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
+            decoupled: decoupledWeightDecay, correction1: 1 - power(beta1, t), correction2: 1 - power(beta2, t))
+        noGrad {
+            layer.visitParameters { name, parameter in
+                guard let gradient = parameter.grad else { return }
+                // Taken out of the table so each buffer has one owner and is updated in place.
+                var m = buffers[name]?["m"] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype)
+                var v = buffers[name]?["v"] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype)
+                buffers[name] = nil
+                if parameter.dtype == .float32 {
+                    Self.update(Float.self, &parameter, gradient, &m, &v, constants)
+                } else {
+                    Self.update(Double.self, &parameter, gradient, &m, &v, constants)
+                }
+                buffers[name] = ["m": m, "v": v]
             }
-            let m = accumulate(name, "m", decay: beta1, g, weight: 1 - beta1)
-            let v = accumulate(name, "v", decay: beta2, g.squared(), weight: 1 - beta2)
-            let t = Double(steps)
-            let correction1 = 1 - power(beta1, t), correction2 = 1 - power(beta2, t)
-            return p - (learningRate / correction1) * m / ((v / correction2).sqrt() + epsilon)
+        }
+    }
+
+    struct AdamConstants {
+        let learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double
+        let decoupled: Bool
+        let correction1: Double, correction2: Double
+    }
+
+    /// The update of one parameter in a single pass, in the order of the formula above (and of PyTorch's
+    /// arithmetic, which the optimizer fixtures check to 1e-12).
+    static func update<T: TensorScalar>(_: T.Type, _ parameter: inout Tensor, _ gradient: Tensor, _ m: inout Tensor, _ v: inout Tensor, _ c: AdamConstants) {
+        let g = gradient.converted(to: T.dtype)
+        let beta1 = T(c.beta1), beta2 = T(c.beta2), keep1 = T(1 - c.beta1), keep2 = T(1 - c.beta2)
+        let stepSize = T(c.learningRate / c.correction1), correction2 = T(c.correction2), epsilon = T(c.epsilon)
+        let decay = T(c.weightDecay), shrink = T(1 - c.learningRate * c.weightDecay)
+        g.withUnsafeBuffer(as: T.self) { g in
+            m.withUnsafeMutableBuffer(as: T.self) { m in
+                v.withUnsafeMutableBuffer(as: T.self) { v in
+                    parameter.withUnsafeMutableBuffer(as: T.self) { p in
+                        for i in 0..<p.count {
+                            var gi = g[i]
+                            if c.weightDecay > 0 {
+                                if c.decoupled { p[i] = p[i] * shrink } else { gi = gi + decay * p[i] }
+                            }
+                            m[i] = beta1 * m[i] + keep1 * gi
+                            v[i] = beta2 * v[i] + keep2 * (gi * gi)
+                            p[i] = p[i] - stepSize * m[i] / (T.sqrt(v[i] / correction2) + epsilon)
+                        }
+                    }
+                }
+            }
         }
     }
 }

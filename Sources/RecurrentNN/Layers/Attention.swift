@@ -64,9 +64,9 @@ public final class Attention: Layer {
         case .dot:
             scores = keys.matmul(query.expandingDimension(at: 2)).squeezingDimension(at: 2)
         case .general:
-            scores = keys.matmul(weight!.transposed()).matmul(query.expandingDimension(at: 2)).squeezingDimension(at: 2)
+            scores = keys.matmul(transposing: weight!).matmul(query.expandingDimension(at: 2)).squeezingDimension(at: 2)
         case .additive:
-            let projected = keys.matmul(keyWeight!.transposed()) + query.matmul(queryWeight!.transposed()).expandingDimension(at: 1)
+            let projected = keys.matmul(transposing: keyWeight!) + query.matmul(transposing: queryWeight!).expandingDimension(at: 1)
             scores = projected.tanh().matmul(scoreWeight!.expandingDimension(at: 1)).squeezingDimension(at: 2)
         }
         if let lengths {

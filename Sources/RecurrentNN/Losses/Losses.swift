@@ -17,20 +17,11 @@ public enum Loss {
         let classes = logits.shape[logits.rank - 1]
         let rows = logits.elementCount / Swift.max(1, classes)
         require(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) rows of logits \(logits.shape)")
-        let flat = logits.reshaped([rows, classes])
-        var kept: [Int] = [], picked: [Int] = []
-        for (row, target) in targets.enumerated() {
-            if let ignoreIndex, target == ignoreIndex { continue }
+        for (row, target) in targets.enumerated() where target != ignoreIndex {
             require((0..<classes).contains(target), "crossEntropy: target \(target) of row \(row) outside 0..<\(classes)")
-            kept.append(row)
-            picked.append(target)
         }
-        guard !kept.isEmpty else { return (flat.sum() * 0) }   // every row ignored: zero, still differentiable
-        let logProbabilities = flat.indexSelect(kept, alongAxis: 0).logSoftmax()
-        let negativeLikelihood = -logProbabilities.gather(lastAxisIndices: picked).mean()
-        guard labelSmoothing > 0 else { return negativeLikelihood }
-        let uniform = -logProbabilities.mean(alongAxis: 1).mean()
-        return (1 - labelSmoothing) * negativeLikelihood + labelSmoothing * uniform
+        // One fused op (Tensor.softmaxCrossEntropy): log-softmax, pick and mean without (N, C) intermediates.
+        return logits.reshaped([rows, classes]).softmaxCrossEntropy(targets: targets, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing)
     }
 
     /// Binary cross-entropy on logits, averaged: max(z, 0) − z·y + log(1 + e^−|z|), which never takes the log

@@ -91,4 +91,26 @@ extension Tensor {
             return gradients
         }
     }
+
+    /// self · otherᵀ for a matrix `other` (n, k): what a dense layer computes from its (out, in) weight, without
+    /// materialising the transpose on every call.
+    public func matmul(transposing other: Tensor) -> Tensor {
+        require(other.rank == 2, "matmul(transposing:): the right operand must be a matrix, got \(other.shape)")
+        let a = self, b = other
+        let result = Tensor.batchedProduct(a, transposeA: false, b, transposeB: true, op: "matmul")
+        return Tensor.record("matmul", result: result, inputs: [a, b]) { grad in
+            // C = A·Bᵀ:  dA = dC·B,  dB = dCᵀ·A (rows of every batch folded together)
+            var gradients: [Tensor?] = [nil, nil]
+            if a.requiresGradient {
+                gradients[0] = Tensor.batchedProduct(grad, transposeA: false, b, transposeB: false, op: "matmul backward").summed(toShape: a.shape)
+            }
+            if b.requiresGradient {
+                let rows = a.elementCount / a.shape[a.rank - 1]
+                let a2 = a.detached().reshaped([rows, a.shape[a.rank - 1]])
+                let g2 = grad.reshaped([rows, grad.shape[grad.rank - 1]])
+                gradients[1] = Tensor.batchedProduct(g2, transposeA: true, a2, transposeB: false, op: "matmul backward")
+            }
+            return gradients
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import RecurrentKernels
+
 // Softmax and log-softmax along an axis, computed stably: the row maximum is subtracted before exponentiating,
 // so logits of ±1e4 neither overflow nor turn into NaN.
 //
@@ -54,6 +56,73 @@ extension Tensor {
         return Tensor.record("logSoftmax", result: result, inputs: [self]) { grad in
             // dx = g − softmax(x) · Σ g
             [grad - result.detached().exp() * grad.sum(alongAxis: axis, keepingDimension: true)]
+        }
+    }
+}
+
+extension Tensor {
+    /// Softmax cross-entropy of logits (N, C) against one target class per row, in one fused op: the mean over
+    /// counted rows of
+    ///
+    ///     ℓ_r = (1 − ε)·(lse_r − z_r,t) + ε·(lse_r − mean_c z_rc),    lse_r = m_r + log Σ_c e^(z_rc − m_r)
+    ///     ∂ℓ/∂z_rc = (softmax(z_r)_c − (1 − ε)·[c = t] − ε/C) / (counted rows)
+    ///
+    /// Rows whose target is `ignoreIndex` count for nothing. No (N, C) intermediate is kept: backward recomputes
+    /// the softmax from the saved log-sum-exp, so a large vocabulary costs two passes over the logits, not ten.
+    public func softmaxCrossEntropy(targets: [Int], ignoreIndex: Int? = nil, labelSmoothing: Double = 0) -> Tensor {
+        require(rank == 2, "softmaxCrossEntropy: logits must be (rows, classes), got \(shape)")
+        let (rows, classes) = (shape[0], shape[1])
+        require(targets.count == rows, "softmaxCrossEntropy: \(targets.count) targets for \(rows) rows of logits \(shape)")
+        let counted = targets.map { target in ignoreIndex.map { target != $0 } ?? true }
+        for (row, target) in targets.enumerated() where counted[row] {
+            require((0..<classes).contains(target), "softmaxCrossEntropy: target \(target) of row \(row) outside 0..<\(classes)")
+        }
+        let countedRows = counted.filter { $0 }.count
+        let logSumExp = TensorStorage(dtype: .float64, count: Swift.max(1, rows))
+        let parts = splitRanges(count: rows, parts: rows * classes >= 1 << 16 ? ComputeSettings.threads : 1, granularity: 1)
+        func forward<T: TensorScalar>(_: T.Type) -> Tensor {
+            let z = UncheckedSendable(storage.pointer(T.self)), saved = UncheckedSendable(logSumExp.pointer(Double.self))
+            var partials = [Double](repeating: 0, count: parts.count)
+            partials.withUnsafeMutableBufferPointer { partialSums in
+                let sums = UncheckedSendable(partialSums.baseAddress!)
+                parallelFor(parts: parts.count) { part in
+                    var total = 0.0
+                    for row in parts[part] where counted[row] {
+                        let line = z.value + row * classes
+                        var maximum = line[0], mean = 0.0
+                        for c in 0..<classes { maximum = Swift.max(maximum, line[c]); mean += Double(line[c]) }
+                        var sum: T = 0
+                        for c in 0..<classes { sum += T.exp(line[c] - maximum) }
+                        let lse = Double(maximum) + Double(T.log(sum))
+                        saved.value[row] = lse
+                        total += (1 - labelSmoothing) * (lse - Double(line[targets[row]])) + labelSmoothing * (lse - mean / Double(classes))
+                    }
+                    sums.value[part] = total
+                }
+            }
+            let loss = partials.reduce(0, +) / Double(Swift.max(1, countedRows))
+            return Tensor(shape: [], doubles: [loss], dtype: T.dtype)
+        }
+        let result = dtype == .float32 ? forward(Float.self) : forward(Double.self)
+        let inputType = dtype, inputShape = shape
+        return Tensor.record("softmaxCrossEntropy", result: result, inputs: [self]) { grad in
+            func backward<T: TensorScalar>(_: T.Type) -> Tensor {
+                let scale = grad.doubles[0] / Double(Swift.max(1, countedRows))
+                let z = UncheckedSendable(self.storage.pointer(T.self)), saved = UncheckedSendable(logSumExp.pointer(Double.self))
+                return Tensor.make(inputShape, T.self) { dz in
+                    let target = UncheckedSendable(dz)
+                    parallelFor(parts: parts.count) { part in
+                        for row in parts[part] {
+                            let out = target.value + row * classes, line = z.value + row * classes
+                            guard counted[row] else { out.update(repeating: 0, count: classes); continue }
+                            let lse = T(saved.value[row]), smooth = T(scale * labelSmoothing / Double(classes)), step = T(scale)
+                            for c in 0..<classes { out[c] = step * T.exp(line[c] - lse) - smooth }
+                            out[targets[row]] -= T(scale * (1 - labelSmoothing))
+                        }
+                    }
+                }
+            }
+            return [inputType == .float32 ? backward(Float.self) : backward(Double.self)]
         }
     }
 }

@@ -1,0 +1,93 @@
+// Each task trains briefly (a slice of the real data, or its generated data) and must pass a floor; the full
+// recipes and their numbers belong to the closing notes, not to the suite.
+
+import Testing
+import Foundation
+import RecurrentNN
+import RecurrentIO
+import RecurrentTasks
+
+/// ../shared/data beside the repository (read-only; tests write only to temporary folders).
+let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")
+
+func temporaryRunFolder() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-task-\(UUID().uuidString)").path
+}
+
+func train(_ task: String, model: String? = nil, data: String? = nil, epochs: Int, limit: Int? = nil, options: [String: String] = [:], output: String? = nil, resume: Bool = false) throws -> TrainReport {
+    try Tasks.train(TrainRequest(task: task, model: model, data: data.map { sharedData.appendingPathComponent($0).path }, epochs: epochs,
+                                 limit: limit, output: output ?? temporaryRunFolder(), resume: resume, options: options, showProgress: false))
+}
+
+@Suite(.serialized) struct TaskTrainingTests {
+    @Test func digitsMLPAndCNNLearnTheRealDigits() throws {
+        let mlp = try train("digits", data: "digits8x8/digits_train.csv", epochs: 10)
+        #expect(mlp.evaluation.metric == "accuracy" && mlp.evaluation.examples == 284)
+        #expect(mlp.evaluation.value >= 0.93, "MLP held-out accuracy \(mlp.evaluation.value)")
+        let cnn = try train("digits", model: "cnn", data: "digits8x8/digits_train.csv", epochs: 8)
+        #expect(cnn.evaluation.value >= 0.90, "CNN held-out accuracy \(cnn.evaluation.value)")
+        let mnist = try train("digits", data: "mnist-test28", epochs: 3, limit: 2000)
+        #expect(mnist.evaluation.value >= 0.85, "MNIST MLP held-out accuracy \(mnist.evaluation.value)")
+        // The use command: a CSV row of the held-out kind gives a class with its probability.
+        let ranked = try DigitsTask.predict(directory: mlp.directory, input: "0,0,5,13,9,1,0,0,0,0,13,15,10,15,5,0,0,3,15,2,0,11,8,0,0,4,12,0,0,8,8,0,0,5,8,0,0,9,8,0,0,4,11,0,1,12,7,0,0,2,14,5,10,12,0,0,0,0,6,13,10,0,0,0")
+        #expect(ranked[0].label == 0 && ranked[0].probability > 0.5, "\(ranked.prefix(2))")
+    }
+
+    @Test func sentimentLSTMAndBagOfWordsLearnTheReviews() throws {
+        let report = try train("sentiment", data: "sentiment/amazon_yelp.tsv", epochs: 6)
+        #expect(report.evaluation.examples == 400)
+        #expect(report.evaluation.value >= 0.68, "LSTM accuracy \(report.evaluation.value)")
+        #expect((report.evaluation.extra["bag_of_words_accuracy"] ?? 0) >= 0.75, "\(report.evaluation.extra)")
+        let positive = try SentimentTask.predict(directory: report.directory, sentence: "Great food, friendly staff, I loved it.")
+        #expect(positive.label == 1)
+    }
+
+    @Test func actionNeedsTheOrderOfFrames() throws {
+        let report = try train("action", epochs: 8, options: ["clips": "1000"])
+        #expect(report.evaluation.value >= 0.9, "LSTM accuracy \(report.evaluation.value)")
+        let blind = report.evaluation.extra["average_frame_accuracy"] ?? 1
+        #expect(blind <= 0.25 + 0.15, "the average frame should carry no class information, got \(blind)")
+    }
+
+    @Test func captionDescribesGeneratedScenes() throws {
+        let report = try train("caption", epochs: 6, options: ["scenes": "1500"])
+        #expect(report.evaluation.metric == "bleu4")
+        #expect(report.evaluation.value >= 40, "beam BLEU-4 \(report.evaluation.value)")
+        let described = try CaptionTask.caption(directory: report.directory, image: nil, scene: 3, beamWidth: 2, writeScene: nil)
+        #expect(!described.caption.isEmpty && !described.references.isEmpty)
+    }
+
+    @Test func translateLearnsTheToyLanguageWithAttention() throws {
+        let report = try train("translate", epochs: 6, options: ["hidden": "48", "embedding": "32"])
+        #expect(report.evaluation.value >= 50, "beam BLEU-4 \(report.evaluation.value)")
+        #expect((report.evaluation.extra["greedy_bleu4"] ?? 0) >= 45)
+        let result = try TranslateTask.translate(directory: report.directory, sentence: "big dog sees the moon", beamWidth: 3)
+        #expect(result.attention?.count == result.targetTokens.count)
+        #expect(result.attention?.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-4 } == true)
+    }
+
+    @Test func charlmLossFallsOnShakespeare() throws {
+        let report = try train("charlm", data: "tinyshakespeare/train.txt", epochs: 6, limit: 40_000, options: ["hidden": "64", "layers": "1", "sequence": "50", "learning-rate": "1e-2"])
+        #expect(report.evaluation.metric == "nats_per_char")
+        // A uniform guess over the 60-odd characters costs ln 61 ≈ 4.1 nats.
+        #expect(report.evaluation.value < 2.7, "validation loss \(report.evaluation.value)")
+        let text = try CharLMTask.sample(directory: report.directory, prime: "ROMEO:", temperature: 0.8, length: 50, seed: 3)
+        #expect(text.hasPrefix("ROMEO:") && text.count == 56)
+    }
+
+    @Test func resumedRunMatchesAnUninterruptedOne() throws {
+        let straight = temporaryRunFolder(), resumed = temporaryRunFolder()
+        _ = try train("sentiment", epochs: 4, output: straight)
+        _ = try train("sentiment", epochs: 2, output: resumed)
+        _ = try train("sentiment", epochs: 4, output: resumed, resume: true)
+        let a = try SafeTensorsFile.read(contentsOf: straight + "/last.safetensors"), b = try SafeTensorsFile.read(contentsOf: resumed + "/last.safetensors")
+        #expect(a.entries.keys.sorted() == b.entries.keys.sorted())
+        for (name, entry) in a.entries { #expect(entry.tensor?.scalars == b.entries[name]?.tensor?.scalars, "\(name) differs") }
+        let metricsA = try String(contentsOfFile: straight + "/metrics.csv", encoding: .utf8)
+        let metricsB = try String(contentsOfFile: resumed + "/metrics.csv", encoding: .utf8)
+        #expect(metricsA == metricsB)
+        // Asking for the same run again without --resume is refused rather than overwriting it.
+        #expect(throws: TaskError.self) { try train("sentiment", epochs: 4, output: straight) }
+    }
+}
