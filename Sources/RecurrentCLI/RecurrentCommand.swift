@@ -18,7 +18,7 @@ public struct RecurrentCommand: ParsableCommand {
             RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first).
             """,
         version: recurrentVersion,
-        subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, CaptionCommand.self, TranslateCommand.self, SampleCommand.self, MemoryCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])
+        subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, CaptionCommand.self, TranslateCommand.self, SampleCommand.self, MemoryCommand.self, GatesCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])
 
     public init() {}
 

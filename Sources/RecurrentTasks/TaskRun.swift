@@ -237,7 +237,7 @@ public func runTrainingSession(
     trainer.observers.append(try TensorBoardWriter(directory: folder.path))
     trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, bestLoss: bestLoss))
     try trainer.fit(count: count, batch: batch, validate: validate, plan: plan)
-    try writeTrainingPlot(folder: folder, title: "\(settings.task) (\(settings.model)): training")
+    try writeTrainingPlot(folder: folder, title: "\(settings.task) (\(settings.model))")
     return trainer
 }
 
@@ -258,9 +258,17 @@ func keepMetrics(upToEpoch epoch: Int, in path: String) throws -> Double {
     return best
 }
 
-/// Per-epoch loss (and accuracy) curves from metrics.csv as training.svg.
+/// Per-epoch loss curves from metrics.csv as training.svg (and accuracy curves as accuracy.svg when the task
+/// counts accuracy).
 func writeTrainingPlot(folder: RunDirectory, title: String) throws {
-    guard let text = try? String(contentsOfFile: folder.metricsFile, encoding: .utf8) else { return }
+    for (name, svg) in trainingCharts(folder: folder, title: title) {
+        try writeAtomically(Data(svg.utf8), to: folder.file(name))
+    }
+}
+
+/// The charts of a run folder's metrics.csv: ("training.svg", loss curves) and maybe ("accuracy.svg", …).
+public func trainingCharts(folder: RunDirectory, title: String) -> [(name: String, svg: String)] {
+    guard let text = try? String(contentsOfFile: folder.metricsFile, encoding: .utf8) else { return [] }
     var columns: [[(Double, Double)]] = Array(repeating: [], count: 4)
     for line in text.split(separator: "\n").dropFirst() {
         let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
@@ -268,17 +276,15 @@ func writeTrainingPlot(folder: RunDirectory, title: String) throws {
         for column in 0..<4 { if let value = fields[column + 2] { columns[column].append((epoch, value)) } }
     }
     let names = ["training loss", "training accuracy", "validation loss", "validation accuracy"]
-    let losses = [0, 2].filter { !columns[$0].isEmpty }.map { PlotSeries(name: names[$0], points: columns[$0].map { (x: $0.0, y: $0.1) }, dashed: $0 == 0) }
-    var svg = SVGPlot.lineChart(title: title, xLabel: "epoch", yLabel: "loss", series: losses)
-    let accuracies = [1, 3].filter { !columns[$0].isEmpty }.map { PlotSeries(name: names[$0], points: columns[$0].map { (x: $0.0, y: $0.1) }, dashed: $0 == 1) }
-    if !accuracies.isEmpty {
-        svg += SVGPlot.lineChart(title: title.replacingOccurrences(of: "training", with: "accuracy"), xLabel: "epoch", yLabel: "accuracy", series: accuracies)
-        // Two charts in one file: wrap them so the file stays one well-formed SVG document.
-        let parts = svg.components(separatedBy: "</svg>\n").filter { !$0.isEmpty }
-        svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"760\">\n"
-            + parts.enumerated().map { "<g transform=\"translate(0 \($0.offset * 380))\">\n" + $0.element + "</svg>\n</g>\n" }.joined() + "</svg>\n"
+    func series(_ indices: [Int]) -> [PlotSeries] {
+        indices.filter { !columns[$0].isEmpty }.map { PlotSeries(name: names[$0], points: columns[$0].map { (x: $0.0, y: $0.1) }, dashed: $0 < 2) }
     }
-    try writeAtomically(Data(svg.utf8), to: folder.file("training.svg"))
+    var charts = [("training.svg", SVGPlot.lineChart(title: title + ": loss per epoch", xLabel: "epoch", yLabel: "loss", series: series([0, 2])))]
+    let accuracy = series([1, 3])
+    if !accuracy.isEmpty {
+        charts.append(("accuracy.svg", SVGPlot.lineChart(title: title + ": accuracy per epoch", xLabel: "epoch", yLabel: "accuracy", series: accuracy)))
+    }
+    return charts
 }
 
 /// Indices of the first `limit` examples (all when nil), in file order.

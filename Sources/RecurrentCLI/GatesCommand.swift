@@ -1,0 +1,41 @@
+// `recurrent gates`: an LSTM's gates and memory line over one input, as heatmaps and numbers.
+
+import ArgumentParser
+import Foundation
+import Recurrent
+
+struct GatesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gates",
+        abstract: "Show an LSTM's forget/input/output gates and cell state at every step of one input, as SVG heatmaps.",
+        discussion: """
+            With --run DIR (a sentiment run) and --sentence, the sentiment LSTM reading that sentence; otherwise an \
+            LSTM trained here for a few seconds to recall the first token of a sequence.
+            """)
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("A trained sentiment run.", valueName: "dir")) var runDirectory: String?
+    @Option(name: .long, help: "The sentence for --run.") var sentence: String = "the food was not good , but the staff was friendly ."
+    @Option(name: .long, help: ArgumentHelp("Folder for the heatmaps.", valueName: "dir")) var out: String = "gates"
+    @Option(name: .long, help: "Seed for the recall LSTM.") var seed: UInt64 = 0
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        let trace: GateTrace
+        if let runDirectory {
+            trace = try GateInspection.sentimentTrace(directory: runDirectory, sentence: sentence)
+        } else {
+            print("Training an LSTM (forget bias 3) to recall the first of 24 tokens…")
+            let result = GateInspection.recallTrace(seed: seed)
+            print(String(format: "recall accuracy %.1f%%", 100 * result.accuracy))
+            trace = result.trace
+        }
+        print("input: " + trace.tokens.joined(separator: " "))
+        trace.saturationTable.forEach { print($0) }
+        print("\nthe switch table, by the library's elementwise product: " + GateTrace.switchTableLine)
+        print("  a gate of 1 passes a value, 0 blocks it, 0.2 lets a fifth through: c[t] = f ⊙ c[t−1] + i ⊙ g")
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch { throw UsageError("--out \(out): cannot create the folder") }
+        for (name, svg) in trace.heatmaps { try writeAtomically(Data(svg.utf8), to: "\(out)/\(name).svg") }
+        print("\nheatmaps: " + trace.heatmaps.map { "\(out)/\($0.name).svg" }.joined(separator: ", "))
+    }
+}
