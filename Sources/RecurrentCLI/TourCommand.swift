@@ -98,12 +98,6 @@ struct TourCommand: ParsableCommand {
         }
         say("  a deliberately wrong derivative (d/dx x³ = 2x²): \(wrong.passed ? "NOT caught" : "caught, \(wrong.failureCount) of \(wrong.checkedElements) elements flagged")")
         guard !wrong.passed else { throw BenchmarkFailure("the gradient check missed a wrong derivative") }
-        say("\n== Parameters, counted and explained")
-        for (kind, hidden) in [(RecurrentCellKind.rnnTanh, 16), (.lstm, 16), (.gru, 16)] {
-            let layer = RecurrentLayer(kind, inputSize: 32, hiddenSize: hidden)
-            say("  \(kind.displayName), 32 inputs, \(hidden) units: \(kind.parameterFormula(inputSize: 32, hiddenSize: hidden)) (walked: \(layer.parameterCount); PyTorch's two biases: \(layer.pytorchParameterCount))")
-        }
-
         say("Recurrent layers: fused kernels against the plain step-by-step loop:")
         var sequenceGenerator = SeededGenerator(seed: 3)
         let batch = Tensor.normal([4, 12, 3], dtype: .float64, using: &sequenceGenerator)

@@ -40,7 +40,7 @@ public final class HTMLReport {
             <!DOCTYPE html>
             <html lang="en">
             <head>
-            <meta charset="utf-8">
+            <meta charset="utf-8"/>
             <title>\(SVGPlot.escape(title))</title>
             <style>
             body { font-family: Helvetica, Arial, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }

@@ -88,17 +88,21 @@ public enum MemoryExperiment {
     public static func gradientFlow(_ model: RecallModel, length: Int, batch: Int = 64, seed: UInt64) -> [Double] {
         var generator = SeededGenerator(seed: seed)
         let (inputs, labels) = recallBatch(length: length, batch: batch, using: &generator)
+        let probes = (0..<length).map { _ in Tensor.zeros([batch, model.recurrent.hiddenSize], dtype: model.readout.weight.dtype).requiringGradient() }
+        let loss = probedLoss(model, inputs: inputs, labels: labels, probes: probes)
+        return loss.gradients(withRespectTo: probes).map { $0.squaredSum.squareRoot() }
+    }
+
+    /// The recall loss with `probes[t]` added to h_t before it feeds step t + 1 (zero probes leave it as is).
+    public static func probedLoss(_ model: RecallModel, inputs: Tensor, labels: [Int], probes: [Tensor]) -> Tensor {
+        let batch = inputs.shape[0]
         let cell = model.recurrent.cells[0][0]
         var state = cell.zeroState(batch: batch)
-        var probes: [Tensor] = []
-        for t in 0..<length {
+        for t in 0..<inputs.shape[1] {
             state = cell(inputs.slice(alongAxis: 1, t..<(t + 1)).reshaped([batch, inputSize]), state)
-            let probe = Tensor.zeros([batch, cell.hiddenSize]).requiringGradient()
-            state.hidden = state.hidden + probe
-            probes.append(probe)
+            state.hidden = state.hidden + probes[t]
         }
-        let loss = Loss.crossEntropy(logits: model.readout(state.hidden), targets: labels)
-        return loss.gradients(withRespectTo: probes).map { $0.squaredSum.squareRoot() }
+        return Loss.crossEntropy(logits: model.readout(state.hidden), targets: labels)
     }
 
     /// The distance back from the last step at which the gradient has fallen `factor` times below its value

@@ -24,7 +24,10 @@ public enum SVGPlot {
         title: String, xLabel: String, yLabel: String, series: [PlotSeries], logY: Bool = false,
         width: Int = 640, height: Int = 380
     ) -> String {
-        let left = 78.0, right = 170.0, top = 36.0, bottom = 52.0
+        // The legend sits right of the plot; its width follows the longest name so none is cut off.
+        let legendWidth = Double((series.map(\.name.count).max() ?? 10) * 7 + 45)
+        let width = Swift.max(width, Int(legendWidth) + 420)
+        let left = 78.0, right = Swift.max(170.0, legendWidth), top = 36.0, bottom = 52.0
         let plotWidth = Double(width) - left - right, plotHeight = Double(height) - top - bottom
         let transform: (Double) -> Double = logY ? { Foundation.log10($0) } : { $0 }
         let usable = series.map { line in line.points.filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) } }

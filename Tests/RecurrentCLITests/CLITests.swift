@@ -1,5 +1,8 @@
 import Testing
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import RecurrentCLI
 import Recurrent
 
@@ -163,12 +166,29 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
 }
 
 @Suite struct TourTests {
-    @Test func tourRunsEveryChapterAndChecksItsClaims() throws {
-        guard let result = try runRecurrent(["tour", "--threads", "2"]) else { return }
+    @Test func tourRunsEveryChapterAndWritesAWellFormedReport() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-tour-\(UUID().uuidString)").path
+        guard let result = try runRecurrent(["tour", "--threads", "2", "--out", folder]) else { return }
         #expect(result.status == 0, "\(result.error)")
-        for text in ["== Matrix multiply", "caught, 12 of 12", "4 × (32·16 + 16·16 + 16) = 3136", "gradient check through time with lengths: passed",
-                     "tanh RNN: t = 63", "held-out accuracy"] {
+        for text in ["caught, 12 of 12", "4 × (32·16 + 16·16 + 16) = 3136", "gradient check through time with lengths: passed",
+                     "digits: accuracy", "sentiment: accuracy", "action: accuracy", "caption: bleu4", "translate: bleu4", "charlm: nats_per_char",
+                     "LSTM (forget bias 3), T = 64", "(0.8, 0.0, 0.2, 1.0) ⊙ (2, 1, 3, 5) = (1.6, 0, 0.6, 5)", "Report: \(folder)/report.html"] {
             #expect(result.output.contains(text), "missing '\(text)'")
+        }
+        let html = try String(contentsOfFile: folder + "/report.html", encoding: .utf8)
+        // Well-formed: the report is written as XHTML-compatible markup, so an XML parser must accept all of it.
+        let parser = XMLParser(data: Data(html.utf8))
+        #expect(parser.parse(), "report.html is not well-formed: \(parser.parserError.map { "\($0)" } ?? "") at line \(parser.lineNumber)")
+        for section in ["machine", "one-to-one", "many-to-one-sentiment", "many-to-one-action", "one-to-many", "many-to-many", "char-level",
+                        "parameters", "memory", "gates", "order-matters"] {
+            #expect(html.contains("<section id=\"\(section)\">"), "section \(section) missing")
+        }
+        // Every plot inline, none fetched; the memory plots with their axes and legends.
+        #expect(html.components(separatedBy: "<figure class=\"plot\">").count - 1 >= 15)
+        #expect(!html.contains("http://") || html.components(separatedBy: "http://").dropFirst().allSatisfy { $0.hasPrefix("www.w3.org/2000/svg") })
+        for text in ["time step t", "gradient norm (log scale)", "LSTM (forget bias 3), init", "sequence length T", "recall accuracy (%)", "chance",
+                     "forget gate f", "source words"] {
+            #expect(html.contains(text), "report lacks '\(text)'")
         }
     }
 }
