@@ -44,13 +44,9 @@ public final class RecallModel: Layer {
     public let readout: Dense
 
     public init(_ variant: MemoryVariant, inputSize: Int, hiddenSize: Int, classes: Int, seed: UInt64) {
-        recurrent = RecurrentLayer(variant.kind, inputSize: inputSize, hiddenSize: hiddenSize, forgetGateBias: variant.forgetBias, seed: seed &+ 1)
+        recurrent = RecurrentLayer(variant.kind, inputSize: inputSize, hiddenSize: hiddenSize, forgetGateBias: variant.forgetBias,
+                                   identityRecurrentWeights: variant.identity, seed: seed &+ 1)
         readout = Dense(inputSize: hiddenSize, outputSize: classes, seed: seed &+ 2)
-        if variant.identity {
-            let cell = recurrent.cells[0][0]
-            cell.hiddenWeight = Tensor.eye(hiddenSize).requiringGradient()
-            cell.bias = Tensor.zeros(cell.bias.shape).requiringGradient()
-        }
     }
 
     public func visitParameters(_ visit: (String, inout Tensor) -> Void) {

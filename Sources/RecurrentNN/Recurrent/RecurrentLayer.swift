@@ -41,7 +41,10 @@ public struct RecurrentLayerOutput {
 /// Shapes: input (B, T, I) batch-first; output (B, T, D·H) (D = 2 when bidirectional and concatenated, else 1);
 /// states (B, H). Layer l > 0 reads layer l − 1's output, directions concatenated (D·H features).
 ///
-/// Each step follows `RecurrentCell` (its equations, gate order and initialization). The sequence runs on the
+/// Each step follows `RecurrentCell` (its equations, gate order and initialization). Two initialisations that
+/// decide how far back a layer can learn (see `recurrent memory`): `forgetGateBias` (LSTM: the forget gate's
+/// bias, e.g. 1 or 3, so f = σ(b) starts open) and `identityRecurrentWeights` (ReLU RNN: W_hh = I, bias 0).
+/// The sequence runs on the
 /// fused kernels: the input projection of all steps in one GEMM, one small GEMM and one fused gate pass per step.
 ///
 /// Parameters, PyTorch's names so that a `state_dict` maps across: `weight_ih_l{k}`, `weight_hh_l{k}`,
@@ -80,7 +83,7 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
     public init(
         _ kind: RecurrentCellKind, inputSize: Int, hiddenSize: Int, layerCount: Int = 1, bidirectional: Bool = false,
         merge: DirectionMerge = .concatenate, dropout: Double = 0, learnableInitialState: Bool = false,
-        forgetGateBias: Double? = nil, seed: UInt64 = 0, dtype: DType = .float32
+        forgetGateBias: Double? = nil, identityRecurrentWeights: Bool = false, seed: UInt64 = 0, dtype: DType = .float32
     ) {
         require(layerCount >= 1, "\(kind.rawValue): layer count must be at least 1, got \(layerCount)")
         require((0..<1).contains(dropout), "\(kind.rawValue): dropout \(dropout) is outside [0, 1)")
@@ -103,6 +106,16 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
             initialCell = kind.hasCellState ? Tensor.zeros([layerCount * directions, hiddenSize], dtype: dtype).requiringGradient() : nil
         }
         dropoutGenerator = SeededGenerator(seed: seed ^ 0xD0_0D)
+        if identityRecurrentWeights && kind == .rnnReLU {
+            // IRNN (Le, Jaitly & Hinton 2015): h carries over unchanged until learning says otherwise, so a ReLU
+            // RNN's gradient neither vanishes nor explodes at the start.
+            for row in cells {
+                for cell in row {
+                    cell.hiddenWeight = Tensor.eye(hiddenSize, dtype: dtype).requiringGradient()
+                    cell.bias = Tensor.zeros(cell.bias.shape, dtype: dtype).requiringGradient()
+                }
+            }
+        }
         if let forgetGateBias, kind == .lstm {
             // An open forget gate at the start lets gradients cross long spans (Gers et al. 2000; Jozefowicz et al. 2015).
             for row in cells { for cell in row { cell.bias = Self.settingForgetBias(cell.bias, hidden: hiddenSize, to: forgetGateBias) } }
