@@ -110,28 +110,46 @@ public enum Checkpoint {
     }
 }
 
-/// Saves `last.safetensors` after every epoch, and `best.safetensors` when the validation loss (or, without
-/// validation, the training loss) is the lowest so far.
+/// Saves `last.safetensors` after every epoch, and `best.safetensors` when the monitored metric is the best so
+/// far: by default the lowest validation loss (the training loss without validation); with `.highestAccuracy`,
+/// the highest validation accuracy (ties broken by the lower loss), as a classifier is judged.
 public final class CheckpointSaver: TrainingObserver {
+    public enum Criterion: Sendable { case lowestLoss, highestAccuracy }
+
     public let directory: String
     public let configuration: String
+    public let criterion: Criterion
     public unowned let trainer: Trainer
-    public private(set) var bestLoss: Double
+    /// The best (lowest) score so far: the loss, or for accuracy (−accuracy, loss) folded into one number.
+    public private(set) var bestScore: Double
 
-    /// `bestLoss`: the best loss of the run so far (when resuming), so `best` is only replaced by a better one.
-    public init(directory: String, trainer: Trainer, configuration: String, bestLoss: Double = .infinity) {
+    /// `bestScore`: the best score of the run so far (when resuming; see `score`), so `best` is only replaced
+    /// by a better one.
+    public init(directory: String, trainer: Trainer, configuration: String, criterion: Criterion = .lowestLoss, bestScore: Double = .infinity) {
         self.directory = directory
         self.trainer = trainer
         self.configuration = configuration
-        self.bestLoss = bestLoss
+        self.criterion = criterion
+        self.bestScore = bestScore
+    }
+
+    /// Lower is better. Accuracy counts first; the loss (squashed into [0, 1e-6)) only breaks ties.
+    public static func score(criterion: Criterion, loss: Double, accuracy: Double?) -> Double {
+        switch criterion {
+        case .lowestLoss: return loss
+        case .highestAccuracy:
+            guard let accuracy else { return loss }
+            return -accuracy + 1e-6 * (1 - 1 / (1 + Swift.max(0, loss)))
+        }
     }
 
     public func handle(_ event: TrainingEvent) throws -> TrainingDecision {
         guard case .epochEnded(_, _, let training, let validation) = event else { return .proceed }
         try Checkpoint.save(to: directory + "/last.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration)
-        let loss = validation?.loss ?? training.loss
-        if loss < bestLoss {
-            bestLoss = loss
+        let measured = validation ?? training
+        let score = Self.score(criterion: criterion, loss: measured.loss, accuracy: measured.accuracy)
+        if score < bestScore {
+            bestScore = score
             try Checkpoint.save(to: directory + "/best.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration)
         }
         return .proceed

@@ -143,7 +143,7 @@ public enum ActionTask {
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
             configuration: "action lstm hidden \(settings.integer("hidden", default: 64))", model: model,
-            optimizer: Adam(learningRate: 3e-3), batchSize: 32, clipNorm: 5, count: trainingRows.count,
+            optimizer: Adam(learningRate: 3e-3), batchSize: 32, clipNorm: 5, best: .highestAccuracy, count: trainingRows.count,
             batch: { positions in
                 let rows = positions.map { trainingRows[$0] }
                 return classification(model(sequenceBatch(clips, rows)), rows.map { clips[$0].label })
@@ -171,10 +171,8 @@ public enum ActionTask {
     /// Accuracy on the run's held-out clips, with the average-frame baseline's as `average_frame_accuracy`.
     public static func evaluate(directory: String, data: String?) throws -> Evaluation {
         let folder = RunDirectory(directory)
-        var settings = try folder.readSettings()
-        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
         if let data { throw TaskError("--data \(data): the action task evaluates on its own generated clips") }
-        try folder.requireBestCheckpoint()
+        var settings = try folder.trainedSettings(for: name)
         let model = makeModel(settings)
         try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: "action lstm hidden \(settings.integer("hidden", default: 64))")
         settings.data = nil

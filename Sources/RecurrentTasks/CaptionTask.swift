@@ -212,9 +212,7 @@ public enum CaptionTask {
 
     static func loadTrained(_ directory: String) throws -> (RunSettings, Vocabulary, CaptionModel) {
         let folder = RunDirectory(directory)
-        let settings = try folder.readSettings()
-        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
-        try folder.requireBestCheckpoint()
+        let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
         try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))

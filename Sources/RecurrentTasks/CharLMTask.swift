@@ -139,9 +139,7 @@ public enum CharLMTask {
 
     static func loadTrained(_ directory: String) throws -> (RunSettings, [Character], CharacterModel) {
         let folder = RunDirectory(directory)
-        let settings = try folder.readSettings()
-        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
-        try folder.requireBestCheckpoint()
+        let settings = try folder.trainedSettings(for: name)
         guard let stored = try? String(contentsOfFile: folder.file("alphabet.txt"), encoding: .utf8) else {
             throw TaskError("\(directory): alphabet.txt is missing or unreadable")
         }

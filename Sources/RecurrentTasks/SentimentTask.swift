@@ -86,7 +86,7 @@ public enum SentimentTask {
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
             configuration: configuration(settings, vocabularySize: vocabulary.count), model: model,
-            optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 32,
+            optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 32, best: .highestAccuracy,
             count: trainingRows.count,
             batch: { positions in
                 let rows = positions.map { trainingRows[$0] }
@@ -131,9 +131,7 @@ public enum SentimentTask {
 
     static func loadTrained(_ directory: String) throws -> Trained {
         let folder = RunDirectory(directory)
-        let settings = try folder.readSettings()
-        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
-        try folder.requireBestCheckpoint()
+        let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
         try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))

@@ -4,7 +4,8 @@
 //   DIR/task.json            the settings (task, model, data, seed, epochs, options): evaluate and use read it
 //   DIR/*.vocab              vocabularies, one token per line, when the task has them
 //   DIR/last.safetensors     after every epoch: model, optimizer, loop state (what --resume continues from)
-//   DIR/best.safetensors     the epoch with the lowest validation loss (what evaluate and the use commands load)
+//   DIR/best.safetensors     the best epoch: highest validation accuracy for classifiers, else lowest validation
+//                            loss (what evaluate and the use commands load)
 //   DIR/metrics.csv          per epoch: loss, accuracy, validation loss and accuracy
 //   DIR/events.out.tfevents.*  the same for TensorBoard, plus per-batch loss
 //   DIR/training.svg         the loss curves
@@ -162,6 +163,15 @@ public struct RunDirectory: Sendable {
         return Vocabulary(tokens: lines)
     }
 
+    /// The settings of a trained `task` run: what evaluate and the use commands start from. Refuses another
+    /// task's run and a run with no best checkpoint yet, each with a clear message.
+    public func trainedSettings(for task: String) throws -> RunSettings {
+        let settings = try readSettings()
+        guard settings.task == task else { throw TaskError("\(path) holds a \(settings.task) run, not \(task)") }
+        try requireBestCheckpoint()
+        return settings
+    }
+
     /// Checks the best checkpoint is there, so evaluate and the use commands fail with a clear message.
     public func requireBestCheckpoint() throws {
         guard FileManager.default.fileExists(atPath: bestCheckpoint) else {
@@ -221,29 +231,29 @@ public func createRunDirectory(_ folder: RunDirectory, settings: RunSettings) th
 /// plots. Returns the trainer (its step and epoch tell where the run is).
 public func runTrainingSession(
     folder: RunDirectory, settings: RunSettings, resuming: Bool, showProgress: Bool, configuration: String,
-    model: Layer, optimizer: Optimizer, batchSize: Int, clipNorm: Double? = nil,
+    model: Layer, optimizer: Optimizer, batchSize: Int, clipNorm: Double? = nil, best: CheckpointSaver.Criterion = .lowestLoss,
     count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)?,
     plan: ((inout SeededGenerator) -> [[Int]])? = nil
 ) throws -> Trainer {
     let trainer = Trainer(model: model, optimizer: optimizer,
                           configuration: TrainingConfiguration(epochs: settings.epochs, batchSize: batchSize, seed: settings.seed &+ 17, clipNorm: clipNorm))
-    var bestLoss = Double.infinity
+    var bestScore = Double.infinity
     if resuming {
         try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
-        bestLoss = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile)
+        bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
     }
     if showProgress { trainer.observers.append(ProgressReporter()) }
     trainer.observers.append(try MetricsLogger(path: folder.metricsFile, appending: resuming))
     trainer.observers.append(try TensorBoardWriter(directory: folder.path))
-    trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, bestLoss: bestLoss))
+    trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, criterion: best, bestScore: bestScore))
     try trainer.fit(count: count, batch: batch, validate: validate, plan: plan)
     try writeTrainingPlot(folder: folder, title: "\(settings.task) (\(settings.model))")
     return trainer
 }
 
 /// Drops log lines past `epoch` (written after the last checkpoint of an interrupted run) and returns the
-/// best loss logged so far, as `CheckpointSaver` ranks them.
-func keepMetrics(upToEpoch epoch: Int, in path: String) throws -> Double {
+/// best score logged so far, as `CheckpointSaver` ranks them.
+func keepMetrics(upToEpoch epoch: Int, in path: String, criterion: CheckpointSaver.Criterion) throws -> Double {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return .infinity }
     var kept: [Substring] = [], best = Double.infinity
     for (index, line) in text.split(separator: "\n").enumerated() {
@@ -251,8 +261,10 @@ func keepMetrics(upToEpoch epoch: Int, in path: String) throws -> Double {
         let fields = line.split(separator: ",", omittingEmptySubsequences: false)
         guard let lineEpoch = Int(fields[0]), lineEpoch <= epoch else { continue }
         kept.append(line)
-        let loss = fields.count > 4 ? Double(fields[4]) ?? Double(fields[2]) : Double(fields[2])
-        if let loss { best = Swift.min(best, loss) }
+        // epoch, step, loss, accuracy, validation_loss, validation_accuracy: validation when logged.
+        let validated = fields.count > 4 && Double(fields[4]) != nil
+        let loss = Double(fields[validated ? 4 : 2]), accuracy = fields.count > 5 ? Double(fields[validated ? 5 : 3]) : nil
+        if let loss { best = Swift.min(best, CheckpointSaver.score(criterion: criterion, loss: loss, accuracy: accuracy)) }
     }
     try writeAtomically(Data((kept.joined(separator: "\n") + "\n").utf8), to: path)
     return best

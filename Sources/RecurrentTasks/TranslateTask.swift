@@ -251,9 +251,7 @@ public enum TranslateTask {
 
     static func loadTrained(_ directory: String) throws -> Trained {
         let folder = RunDirectory(directory)
-        let settings = try folder.readSettings()
-        guard settings.task == name else { throw TaskError("\(directory) holds a \(settings.task) run, not \(name)") }
-        try folder.requireBestCheckpoint()
+        let settings = try folder.trainedSettings(for: name)
         let source = try folder.readVocabulary(name: "source.vocab"), target = try folder.readVocabulary(name: "target.vocab")
         let model = makeModel(settings, source: source.count, target: target.count)
         try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, source: source.count, target: target.count))
