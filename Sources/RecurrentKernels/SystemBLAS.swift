@@ -102,15 +102,22 @@ public final class SystemBLAS: Sendable {
     static func fits(_ values: Int...) -> Bool { values.allSatisfy { $0 <= Int(Int32.max) } }
 
     /// Row-major C = alpha·op(A)·op(B) + beta·C.
+    ///
+    /// The library runs single-threaded and the product is split over `threads` of our own, by columns of C
+    /// (or rows, when C is narrow). OpenBLAS's own threads spin (sched_yield) between calls while ours do the
+    /// elementwise work around them; on two cores that spinning cost a third of a training step.
     public func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
     ) {
-        setThreads(threads)
-        sgemm(
-            Self.rowMajor, Self.cblasTranspose(transposeA), Self.cblasTranspose(transposeB),
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        setThreads(1)
+        let sgemm = self.sgemm
+        Self.split(transposeA: transposeA, transposeB: transposeB, m: m, n: n, lda: lda, ldb: ldb, ldc: ldc, threads: threads) { rows, columns, aOffset, bOffset, cOffset in
+            sgemm(
+                Self.rowMajor, Self.cblasTranspose(transposeA), Self.cblasTranspose(transposeB),
+                Int32(rows), Int32(columns), Int32(k), alpha, a + aOffset, Int32(lda), b + bOffset, Int32(ldb), beta, c + cOffset, Int32(ldc))
+        }
     }
 
     /// Whether `cblas_dgemm` was found too.
@@ -123,9 +130,33 @@ public final class SystemBLAS: Sendable {
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, threads: Int
     ) {
         guard let dgemm else { return }
-        setThreads(threads)
-        dgemm(
-            Self.rowMajor, Self.cblasTranspose(transposeA), Self.cblasTranspose(transposeB),
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        setThreads(1)
+        Self.split(transposeA: transposeA, transposeB: transposeB, m: m, n: n, lda: lda, ldb: ldb, ldc: ldc, threads: threads) { rows, columns, aOffset, bOffset, cOffset in
+            dgemm(
+                Self.rowMajor, Self.cblasTranspose(transposeA), Self.cblasTranspose(transposeB),
+                Int32(rows), Int32(columns), Int32(k), alpha, a + aOffset, Int32(lda), b + bOffset, Int32(ldb), beta, c + cOffset, Int32(ldc))
+        }
+    }
+
+    /// Cuts C into `threads` blocks of whole columns (or whole rows when C has fewer columns than rows) and
+    /// calls `body(rows, columns, aOffset, bOffset, cOffset)` for each on its own thread. Blocks are at least
+    /// 64 wide, so a small product stays one call.
+    static func split(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, lda: Int, ldb: Int, ldc: Int, threads: Int,
+        _ body: (Int, Int, Int, Int, Int) -> Void
+    ) {
+        if n >= m {
+            let ranges = splitRanges(count: n, parts: threads, granularity: 64)
+            parallelFor(parts: ranges.count) { part in
+                let columns = ranges[part]
+                body(m, columns.count, 0, transposeB ? columns.lowerBound * ldb : columns.lowerBound, columns.lowerBound)
+            }
+        } else {
+            let ranges = splitRanges(count: m, parts: threads, granularity: 64)
+            parallelFor(parts: ranges.count) { part in
+                let rows = ranges[part]
+                body(rows.count, n, transposeA ? rows.lowerBound : rows.lowerBound * lda, 0, rows.lowerBound * ldc)
+            }
+        }
     }
 }

@@ -15,19 +15,24 @@ public enum DigitsTask {
     /// The image classifier for `width`×`height` grey images and 10 classes.
     ///
     ///     mlp   flatten → dense(W·H → 128) → relu → dense(128 → 10)
-    ///     cnn   conv3×3(1 → 16, pad 1) → relu → maxpool 2 → conv3×3(16 → 32, pad 1) → relu → maxpool 2
-    ///           → flatten → dense(32·⌊⌊H/2⌋/2⌋·⌊⌊W/2⌋/2⌋ → 10)
-    public static func makeModel(_ kind: String, width: Int, height: Int, seed: UInt64) -> Sequential {
+    ///     cnn   conv3×3(1 → 16, pad p) → relu → maxpool 2 → conv3×3(16 → 32, pad p) → relu → maxpool 2
+    ///           → flatten → dense(32·h·w → 10)    (p = 1 on 8×8, 0 on larger images; h, w what remains)
+    public static func makeModel(_ kind: String, width: Int, height: Int, seed: UInt64, padding: Int = 1) -> Sequential {
         if kind == "cnn" {
-            let pooled = (height / 2 / 2) * (width / 2 / 2)
+            let shrink = 2 - 2 * padding   // what a 3×3 convolution takes off each side length
+            let pooled = ((height - shrink) / 2 - shrink) / 2 * (((width - shrink) / 2 - shrink) / 2)
             return Sequential([
-                Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1, seed: seed &+ 1), Activation(.relu), MaxPool2D(kernelSize: 2),
-                Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1, seed: seed &+ 2), Activation(.relu), MaxPool2D(kernelSize: 2),
+                Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: padding, seed: seed &+ 1), Activation(.relu), MaxPool2D(kernelSize: 2),
+                Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: padding, seed: seed &+ 2), Activation(.relu), MaxPool2D(kernelSize: 2),
                 Flatten(), Dense(inputSize: 32 * pooled, outputSize: 10, seed: seed &+ 3),
             ])
         }
         return Sequential([Dense(inputSize: width * height, outputSize: 128, seed: seed &+ 1), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: seed &+ 2)])
     }
+
+    /// Convolution padding: none on 28×28 (PyTorch's default, the recipe's), 1 on 8×8 (which two unpadded
+    /// 3×3 convolutions and poolings would shrink to nothing).
+    static func padding(_ settings: RunSettings, width: Int) -> Int { settings.integer("padding", default: width >= 16 ? 0 : 1) }
 
     /// The data the settings name: a CSV file (8×8), an IDX folder or file (28×28), or generated digits.
     public static func loadImages(_ path: String?, seed: UInt64, limit: Int?) throws -> ImageSet {
@@ -44,29 +49,39 @@ public enum DigitsTask {
         return images
     }
 
-    static func batchInput(_ images: ImageSet, _ rows: [Int], model: String) -> Tensor {
-        let values = rows.flatMap { images.pixels[$0] }
+    /// Pixels standardised by the training split's mean and deviation (kept in the run's settings), so the
+    /// first layers start in the range their initialisation expects: MNIST is 80 % background.
+    static func batchInput(_ images: ImageSet, _ rows: [Int], model: String, settings: RunSettings) -> Tensor {
+        let mean = Float(settings.number("pixel-mean", default: 0)), scale = 1 / Float(settings.number("pixel-std", default: 1))
+        let values = rows.flatMap { images.pixels[$0].map { ($0 - mean) * scale } }
         return model == "cnn"
             ? Tensor(shape: [rows.count, 1, images.height, images.width], scalars: values)
             : Tensor(shape: [rows.count, images.width * images.height], scalars: values)
     }
 
     static func configuration(_ settings: RunSettings, _ images: ImageSet) -> String {
-        "digits \(settings.model) \(images.width)x\(images.height)"
+        "digits \(settings.model) \(images.width)x\(images.height)" + (padding(settings, width: images.width) == 1 ? "" : " padding \(padding(settings, width: images.width))")
     }
 
     public static func train(_ request: TrainRequest) throws -> TrainReport {
         let started = monotonicSeconds()
         // The recipes: 40 epochs on the 8×8 CSV; on 28×28 MNIST 10 for the CNN, 20 for the MLP (it needs them).
         let defaultEpochs = request.data.map { $0.hasSuffix(".csv") ? 40 : (request.model == "cnn" ? 10 : 20) } ?? 20
-        let (settings, resuming) = try resolveSettings(request, defaultModel: "mlp", models: models, defaultEpochs: defaultEpochs)
+        var (settings, resuming) = try resolveSettings(request, defaultModel: "mlp", models: models, defaultEpochs: defaultEpochs)
         let images = try loadImages(settings.data, seed: settings.seed, limit: settings.limit)
         let split = Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1)
+        if settings.options["pixel-mean"] == nil {
+            let pixels = split.training.flatMap { images.pixels[$0] }.map(Double.init)
+            let mean = pixels.reduce(0, +) / Double(max(1, pixels.count))
+            let variance = pixels.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, pixels.count))
+            settings.options["pixel-mean"] = String(mean)
+            settings.options["pixel-std"] = String(max(variance.squareRoot(), 1e-6))
+        }
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)
-        let model = makeModel(settings.model, width: images.width, height: images.height, seed: settings.seed &+ 2)
+        let model = makeModel(settings.model, width: images.width, height: images.height, seed: settings.seed &+ 2, padding: padding(settings, width: images.width))
         func batch(_ rows: [Int]) -> BatchResult {
-            let logits = model(batchInput(images, rows, model: settings.model))
+            let logits = model(batchInput(images, rows, model: settings.model, settings: settings))
             let targets = rows.map { images.labels[$0] }
             let correct = zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
             return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: targets), examples: rows.count, correct: correct)
@@ -75,18 +90,18 @@ public enum DigitsTask {
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
             configuration: configuration(settings, images), model: model, optimizer: Adam(learningRate: 1e-3), batchSize: 32, best: .highestAccuracy,
             count: split.training.count, batch: { batch($0.map { split.training[$0] }) },
-            validate: { evaluate(model: model, images: images, rows: split.validation, kind: settings.model) })
+            validate: { evaluate(model: model, images: images, rows: split.validation, settings: settings) })
         let evaluation = try evaluate(directory: request.output, data: nil)
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation, notes: [])
     }
 
-    static func evaluate(model: Sequential, images: ImageSet, rows: [Int], kind: String) -> Metrics {
+    static func evaluate(model: Sequential, images: ImageSet, rows: [Int], settings: RunSettings) -> Metrics {
         model.setTraining(false)
         var loss = 0.0, correct = 0
         noGrad {
             for start in stride(from: 0, to: rows.count, by: 256) {
                 let chunk = Array(rows[start..<min(rows.count, start + 256)])
-                let logits = model(batchInput(images, chunk, model: kind))
+                let logits = model(batchInput(images, chunk, model: settings.model, settings: settings))
                 let targets = chunk.map { images.labels[$0] }
                 loss += Loss.crossEntropy(logits: logits, targets: targets).doubles[0] * Double(chunk.count)
                 correct += zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
@@ -101,7 +116,7 @@ public enum DigitsTask {
         let rows = data == nil
             ? Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1).validation
             : Array(0..<images.count)
-        let metrics = evaluate(model: model, images: images, rows: rows, kind: settings.model)
+        let metrics = evaluate(model: model, images: images, rows: rows, settings: settings)
         return Evaluation(task: name, metric: "accuracy", value: metrics.accuracy ?? 0, examples: metrics.examples)
     }
 
@@ -113,7 +128,7 @@ public enum DigitsTask {
         guard images.width == trained.width && images.height == trained.height else {
             throw DataFileError(file: data ?? "", line: nil, problem: "images are \(images.width)×\(images.height); the model was trained on \(trained.width)×\(trained.height)")
         }
-        let model = makeModel(settings.model, width: images.width, height: images.height, seed: 0)
+        let model = makeModel(settings.model, width: images.width, height: images.height, seed: 0, padding: padding(settings, width: images.width))
         try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, images))
         return (settings, model, images)
     }
@@ -145,9 +160,9 @@ public enum DigitsTask {
             pixels = try PortableImage.read(contentsOf: input).greyscale(width: width, height: height)
         }
         let images = ImageSet(width: width, height: height, pixels: [pixels], labels: [0])
-        let model = makeModel(settings.model, width: width, height: height, seed: 0)
+        let model = makeModel(settings.model, width: width, height: height, seed: 0, padding: padding(settings, width: width))
         try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, images))
-        let probabilities = model.predict(batchInput(images, [0], model: settings.model)).softmax(alongAxis: 1).doubles
+        let probabilities = model.predict(batchInput(images, [0], model: settings.model, settings: settings)).softmax(alongAxis: 1).doubles
         return probabilities.enumerated().map { (label: $0.offset, probability: $0.element) }.sorted { $0.probability > $1.probability }
     }
 }
