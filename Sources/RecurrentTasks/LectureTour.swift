@@ -111,7 +111,7 @@ public final class LectureTour {
 
         report.section("Many-to-many, one step ahead: a character-level language model", id: "char-level")
         let text = try dataFile("tinyshakespeare/train.txt")
-        let charlm = try train("charlm", data: text, epochs: text == nil ? 12 : 1, limit: text == nil ? nil : 300_000, options: text == nil ? [:] : ["hidden": "128", "layers": "1"])
+        let charlm = try train("charlm", data: text, epochs: text == nil ? 12 : 3, limit: text == nil ? nil : 200_000, options: text == nil ? [:] : ["hidden": "128", "layers": "1", "learning-rate": "5e-3"])
         let written = try CharLMTask.sample(directory: charlm.directory, prime: text == nil ? "ANNA:" : "ROMEO:", temperature: 0.8, length: 200, seed: 1)
         say("  sample: " + written.replacingOccurrences(of: "\n", with: " ⏎ ").prefix(120) + "…")
         report.paragraph("Validation loss \(String(format: "%.3f", charlm.evaluation.value)) nats per character. A sample at temperature 0.8:")
