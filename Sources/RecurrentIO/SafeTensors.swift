@@ -82,14 +82,16 @@ public struct SafeTensorsEntry: Sendable {
         switch tensor.dtype {
         case .float32:
             dtype = .float32
-            var data = Data(capacity: tensor.elementCount * 4)
-            for value in tensor.scalars { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-            bytes = data
+            // Little-endian, as the format says; one copy of the whole buffer rather than an append per value
+            // (checkpoints are written every epoch).
+            bytes = tensor.withUnsafeBuffer(as: Float.self) { values in
+                Data(values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) })
+            }
         case .float64:
             dtype = .float64
-            var data = Data(capacity: tensor.elementCount * 8)
-            for value in tensor.doubles { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-            bytes = data
+            bytes = tensor.withUnsafeBuffer(as: Double.self) { values in
+                Data(values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) })
+            }
         }
     }
 

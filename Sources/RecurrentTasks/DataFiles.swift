@@ -136,12 +136,13 @@ public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
     var images = ImageSet(width: columns, height: rows, pixels: [], labels: [])
     images.pixels.reserveCapacity(count)
     let size = rows * columns
+    let labelValues = [UInt8](labelBytes), pixelValues = [UInt8](imageBytes)
     for item in 0..<count {
-        let label = Int(labelBytes[labelBytes.startIndex + 8 + item])
+        let label = Int(labelValues[8 + item])
         guard label <= 9 else { throw DataFileError(file: labelsPath, line: nil, problem: "label \(label) of image \(item) is not a digit 0…9") }
         images.labels.append(label)
-        let start = imageBytes.startIndex + 16 + item * size
-        images.pixels.append(imageBytes[start..<start + size].map { Float($0) / 255 })
+        let start = 16 + item * size
+        images.pixels.append(pixelValues[start..<start + size].map { Float($0) / 255 })
     }
     return images
 }

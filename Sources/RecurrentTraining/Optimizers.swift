@@ -142,19 +142,23 @@ public final class Adam: ParameterUpdater, Optimizer {
         let g = gradient.converted(to: T.dtype)
         let beta1 = T(c.beta1), beta2 = T(c.beta2), keep1 = T(1 - c.beta1), keep2 = T(1 - c.beta2)
         let stepSize = T(c.learningRate / c.correction1), correction2 = T(c.correction2), epsilon = T(c.epsilon)
-        let decay = T(c.weightDecay), shrink = T(1 - c.learningRate * c.weightDecay)
+        // Branch-free so the loop vectorises: without coupled decay `decay` is 0 (g + 0·p = g exactly), without
+        // decoupled decay `shrink` is 1 (p·1 = p exactly), so both forms share it and stay bit-identical to the
+        // formula.
+        let decay = T(c.decoupled ? 0 : c.weightDecay), shrink = T(c.decoupled ? 1 - c.learningRate * c.weightDecay : 1)
         g.withUnsafeBuffer(as: T.self) { g in
             m.withUnsafeMutableBuffer(as: T.self) { m in
                 v.withUnsafeMutableBuffer(as: T.self) { v in
                     parameter.withUnsafeMutableBuffer(as: T.self) { p in
-                        for i in 0..<p.count {
-                            var gi = g[i]
-                            if c.weightDecay > 0 {
-                                if c.decoupled { p[i] = p[i] * shrink } else { gi = gi + decay * p[i] }
-                            }
-                            m[i] = beta1 * m[i] + keep1 * gi
-                            v[i] = beta2 * v[i] + keep2 * (gi * gi)
-                            p[i] = p[i] - stepSize * m[i] / (T.sqrt(v[i] / correction2) + epsilon)
+                        let count = p.count
+                        let (g, m, v, p) = (g.baseAddress!, m.baseAddress!, v.baseAddress!, p.baseAddress!)
+                        for i in 0..<count {
+                            let shrunk = p[i] * shrink
+                            let gi = g[i] + decay * shrunk
+                            let mi = beta1 * m[i] + keep1 * gi, vi = beta2 * v[i] + keep2 * (gi * gi)
+                            m[i] = mi
+                            v[i] = vi
+                            p[i] = shrunk - stepSize * mi / ((vi / correction2).squareRoot() + epsilon)
                         }
                     }
                 }
