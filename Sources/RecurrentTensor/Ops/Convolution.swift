@@ -170,26 +170,45 @@ extension Tensor {
         func forward<T: TensorScalar>(_: T.Type) -> Tensor {
             let x = storage.pointer(T.self)
             let chosen = UnsafeMutableRawPointer(positions.pointer(Double.self)).bindMemory(to: Int.self, capacity: outputCount)
+            let source = UncheckedSendable(x), indices = UncheckedSendable(chosen)
+            let parts = splitRanges(count: planes, parts: outputCount >= 1 << 14 ? ComputeSettings.threads : 1, granularity: 1)
             return Tensor.make([shape[0], shape[1], outputHeight, outputWidth], T.self) { y in
-                for plane in 0..<planes {
-                    for i in 0..<outputHeight {
-                        let rowStart = plane * height * width + i * stride * width
-                        let out = (plane * outputHeight + i) * outputWidth
-                        for j in 0..<outputWidth {
-                            let corner = rowStart + j * stride
-                            var best = x[corner], bestIndex = corner
-                            for u in 0..<kernel {
-                                let line = corner + u * width
-                                for v in 0..<kernel {
-                                    // Selects rather than branches: which element wins is data, and a
-                                    // mispredicted branch per element cost more than the whole comparison.
-                                    let value = x[line + v], better = value > best
-                                    best = better ? value : best
-                                    bestIndex = better ? line + v : bestIndex
+                let target = UncheckedSendable(y)
+                parallelFor(parts: parts.count) { part in
+                    let x = source.value, y = target.value, chosen = indices.value
+                    for plane in parts[part] {
+                        for i in 0..<outputHeight {
+                            let rowStart = plane * height * width + i * stride * width
+                            let out = (plane * outputHeight + i) * outputWidth
+                            for j in 0..<outputWidth {
+                                let corner = rowStart + j * stride
+                                var best = x[corner], bestIndex = corner
+                                // Selects rather than branches: which element wins is data, and a mispredicted
+                                // branch per element cost more than the whole comparison.
+                                if kernel == 2 {
+                                    let right = x[corner + 1], below = x[corner + width], diagonal = x[corner + width + 1]
+                                    var better = right > best
+                                    best = better ? right : best
+                                    bestIndex = better ? corner + 1 : bestIndex
+                                    better = below > best
+                                    best = better ? below : best
+                                    bestIndex = better ? corner + width : bestIndex
+                                    better = diagonal > best
+                                    best = better ? diagonal : best
+                                    bestIndex = better ? corner + width + 1 : bestIndex
+                                } else {
+                                    for u in 0..<kernel {
+                                        let line = corner + u * width
+                                        for v in 0..<kernel {
+                                            let value = x[line + v], better = value > best
+                                            best = better ? value : best
+                                            bestIndex = better ? line + v : bestIndex
+                                        }
+                                    }
                                 }
+                                y[out + j] = best
+                                chosen[out + j] = bestIndex
                             }
-                            y[out + j] = best
-                            chosen[out + j] = bestIndex
                         }
                     }
                 }
