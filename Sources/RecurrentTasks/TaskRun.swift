@@ -192,6 +192,28 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     }
 }
 
+/// The task options `--set key=value` accepts, with their ranges (not every task reads every one).
+public let taskOptionRanges: [String: ClosedRange<Double>] = [
+    "hidden": 1...4096, "embedding": 1...4096, "layers": 1...8, "sequence": 2...100_000, "batch": 1...4096,
+    "min-count": 1...1_000_000, "beam": 1...64, "clips": 20...10_000_000, "scenes": 20...10_000_000, "padding": 0...2,
+    "evaluate-limit": 1...100_000_000, "learning-rate": 1e-9...10, "pixel-mean": -1e6...1e6, "pixel-std": 1e-9...1e6,
+]
+let fractionalOptions: Set<String> = ["learning-rate", "pixel-mean", "pixel-std"]
+
+/// Checks every `--set` option: a known key, a number, in range (whole where it counts things).
+func validateOptions(_ options: [String: String]) throws {
+    for (key, text) in options.sorted(by: { $0.key < $1.key }) {
+        guard let range = taskOptionRanges[key] else {
+            throw TaskError("--set \(key)=\(text): unknown option; the options are \(taskOptionRanges.keys.sorted().joined(separator: ", "))")
+        }
+        guard let value = Double(text), value.isFinite, range.contains(value), fractionalOptions.contains(key) || value == value.rounded() else {
+            let kind = fractionalOptions.contains(key) ? "a number" : "a whole number"
+            func shown(_ number: Double) -> String { number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number) }
+            throw TaskError("--set \(key)=\(text): expected \(kind) between \(shown(range.lowerBound)) and \(shown(range.upperBound))")
+        }
+    }
+}
+
 /// Settles the settings of a training request: a fresh run takes the request's; `--resume` in a folder that
 /// holds a run takes the stored ones (and the request's `--epochs` as the new total). Refuses to mix two runs.
 public func resolveSettings(_ request: TrainRequest, defaultModel: String, models: [String], defaultEpochs: Int) throws -> (settings: RunSettings, resuming: Bool) {
@@ -200,6 +222,7 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
         throw TaskError("--model \(model): the \(request.task) task has models \(models.joined(separator: ", "))")
     }
     if let epochs = request.epochs, epochs < 1 { throw TaskError("--epochs \(epochs): must be at least 1") }
+    try validateOptions(request.options)
     let hasRun = FileManager.default.fileExists(atPath: folder.lastCheckpoint)
     if hasRun && !request.resume {
         throw TaskError("\(request.output) already holds a training run; pass --resume to continue it, or choose another --out")
@@ -211,6 +234,9 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
         }
         if let model = request.model, model != settings.model { throw TaskError("--model \(model): the run in \(request.output) trains \(settings.model)") }
         if let data = request.data, data != settings.data { throw TaskError("--data \(data): the run in \(request.output) trains on \(settings.data ?? "generated data")") }
+        for (key, value) in request.options where settings.options[key] != value {
+            throw TaskError("--set \(key)=\(value): the run in \(request.output) was started with \(settings.options[key].map { "\(key)=\($0)" } ?? "its default \(key)"); a resumed run keeps its options")
+        }
         if let epochs = request.epochs { settings.epochs = epochs }
         return (settings, true)
     }

@@ -31,6 +31,9 @@ import Recurrent
         ["train", "digits", "--epochs", "0"], ["train", "digits", "--set", "hidden"], ["evaluate", "/nonexistent-run"],
         ["predict", "/nonexistent-run", "hello"], ["sample", "/nonexistent-run", "--length", "0"], ["caption", "/x", "--beam", "0", "--scene", "1"],
         ["translate", "/nonexistent-run", "hello"], ["train", "action", "--data", "/etc/hostname", "--out", "/tmp/never"],
+        ["train", "charlm", "--set", "sequence=0", "--out", "/tmp/never"], ["train", "charlm", "--set", "hidden=abc", "--out", "/tmp/never"],
+        ["train", "sentiment", "--set", "colour=blue", "--out", "/tmp/never"], ["train", "translate", "--set", "hidden=2.5", "--out", "/tmp/never"],
+        ["train", "digits", "--set", "learning-rate=-1", "--out", "/tmp/never"],
     ])
     func badTaskRequestExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
