@@ -48,16 +48,13 @@ public final class Embedding: Layer {
         for (position, index) in indices.enumerated() where !(0..<vocabularySize).contains(index) {
             fatalError("Embedding: index \(index) at position \(position) is outside the vocabulary 0..<\(vocabularySize)")
         }
-        var table = weight
-        if isFrozen {
-            table = weight.detached()
-        } else if let paddingIndex {
-            // The same values, but the padding row's gradient is cut: W·m + stop(W)·(1 − m), m = 0 on that row.
-            var mask = [Double](repeating: 1, count: vocabularySize)
-            mask[paddingIndex] = 0
-            let keep = Tensor(shape: [vocabularySize, 1], doubles: mask, dtype: weight.dtype)
-            table = weight * keep + weight.detached() * (1 - keep)
-        }
-        return table.indexSelect(indices, alongAxis: 0, indexShape: shape ?? Shape([indices.count]))
+        let indexShape = shape ?? Shape([indices.count])
+        if isFrozen { return weight.detached().indexSelect(indices, alongAxis: 0, indexShape: indexShape) }
+        let rows = weight.indexSelect(indices, alongAxis: 0, indexShape: indexShape)
+        guard let paddingIndex, indices.contains(paddingIndex) else { return rows }
+        // The same values, but no gradient reaches the padding row: looked-up rows · m + stop(rows) · (1 − m),
+        // m = 0 where the index is padding. Masking the looked-up rows, not the table, keeps this O(N·D).
+        let mask = Tensor(shape: Shape(indexShape.dimensions + [1]), doubles: indices.map { $0 == paddingIndex ? 0 : 1 }, dtype: weight.dtype)
+        return rows * mask + rows.detached() * (1 - mask)
     }
 }
