@@ -40,8 +40,6 @@ struct ResumeCheckCommand: ParsableCommand {
             return BatchResult(loss: Loss.crossEntropy(logits: model(x), targets: rows.map { labels[$0] }), examples: rows.count)
         }
         if let save { try Checkpoint.save(to: save, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration) }
-        var entries: [String: SafeTensorsEntry] = [:]
-        for (name, value) in model.namedParameters { entries[name] = SafeTensorsEntry(value) }
-        try SafeTensorsFile(entries: entries).write(to: weights)
+        try model.saveParameters(to: weights)
     }
 }

@@ -41,23 +41,12 @@ public enum Checkpoint {
     /// in `load`, and nothing changes unless every parameter is present with its shape.
     public static func loadModel(from path: String, model: Layer, configuration: String) throws {
         let file = try SafeTensorsFile.read(contentsOf: path)
-        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
-        guard file.metadata["format"] == formatVersion else { throw fail("not a Recurrent checkpoint (format \(file.metadata["format"].map { "'\($0)'" } ?? "missing"))") }
-        guard file.metadata["configuration"] == configuration else {
-            throw fail("checkpoint is from a different model configuration: it holds '\(file.metadata["configuration"] ?? "none")', this model is '\(configuration)'")
-        }
-        var values: [String: Tensor] = [:]
-        for (name, entry) in file.entries where name.hasPrefix("model.") {
-            guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
-            values[String(name.dropFirst(6))] = tensor
-        }
-        do { try model.loadParameters(values) } catch { throw fail("\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }
+        let values = try checkedModelValues(file, path: path, configuration: configuration)
+        do { try model.loadParameters(values) } catch { throw SafeTensorsError(file: path, problem: "\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }
     }
 
-    /// Restores a checkpoint into freshly built objects. Nothing is changed unless the whole file checks out:
-    /// the format, the configuration, every parameter present with its shape, the loop state readable.
-    public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
-        let file = try SafeTensorsFile.read(contentsOf: path)
+    /// The format and configuration checked, then the "model." tensors by parameter name.
+    static func checkedModelValues(_ file: SafeTensorsFile, path: String, configuration: String) throws(SafeTensorsError) -> [String: Tensor] {
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
         guard file.metadata["format"] == formatVersion else {
             throw fail("not a Recurrent checkpoint (format \(file.metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(formatVersion)')")
@@ -65,6 +54,20 @@ public enum Checkpoint {
         guard let saved = file.metadata["configuration"], saved == configuration else {
             throw fail("checkpoint is from a different model configuration: it holds '\(file.metadata["configuration"] ?? "none")', this model is '\(configuration)'")
         }
+        var values: [String: Tensor] = [:]
+        for (name, entry) in file.entries where name.hasPrefix("model.") {
+            guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
+            values[String(name.dropFirst(6))] = tensor
+        }
+        return values
+    }
+
+    /// Restores a checkpoint into freshly built objects. Nothing is changed unless the whole file checks out:
+    /// the format, the configuration, every parameter present with its shape, the loop state readable.
+    public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
+        let file = try SafeTensorsFile.read(contentsOf: path)
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
+        let values = try checkedModelValues(file, path: path, configuration: configuration)
         guard let step = Int(file.metadata["step"] ?? ""), let epoch = Int(file.metadata["epoch"] ?? ""),
               let optimizerSteps = Int(file.metadata["optimizer_steps"] ?? ""), let learningRate = Double(file.metadata["learning_rate"] ?? ""),
               step >= 0, epoch >= 0, optimizerSteps >= 0, learningRate.isFinite else {
@@ -80,11 +83,6 @@ public enum Checkpoint {
         let shuffling = try generator("rng"), epochShuffling = try generator("rng_epoch")
         guard let stepInEpoch = Int(file.metadata["step_in_epoch"] ?? ""), stepInEpoch >= 0 else {
             throw fail("step_in_epoch metadata missing or invalid")
-        }
-        var values: [String: Tensor] = [:]
-        for (name, entry) in file.entries where name.hasPrefix("model.") {
-            guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
-            values[String(name.dropFirst(6))] = tensor
         }
         var buffers: [String: [String: Tensor]] = [:]
         var shapes: [String: Shape] = [:]

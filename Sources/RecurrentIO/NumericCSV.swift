@@ -50,3 +50,26 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
     }
     public var description: String { line.map { "\(file):\($0): \(problem)" } ?? "\(file): \(problem)" }
 }
+
+/// Writes `data` to `path` atomically: a temporary file beside the target, flushed to disk, then renamed over
+/// it. A reader sees the old file or the new one, never half of one; a crash mid-write leaves the old one.
+public func writeAtomically(_ data: Data, to path: String) throws(DataFileError) {
+    let temporary = path + ".partial-\(getpid())"
+    guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary)")
+    }
+    do {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+        try handle.close()
+    } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw DataFileError(file: path, line: nil, problem: "cannot write: \(error.localizedDescription)")
+    }
+    if rename(temporary, path) != 0 {
+        let code = errno
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw DataFileError(file: path, line: nil, problem: "cannot rename \(temporary) into place (errno \(code))")
+    }
+}

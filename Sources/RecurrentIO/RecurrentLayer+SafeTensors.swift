@@ -27,3 +27,15 @@ extension RecurrentLayer {
         try SafeTensorsFile(entries: entries, metadata: ["format": "pt", "written_by": "Recurrent"]).write(to: path)
     }
 }
+
+extension Layer {
+    /// Every parameter by its walk name, in one safetensors file written atomically.
+    public func saveParameters(to path: String) throws {
+        try SafeTensorsFile(entries: Dictionary(uniqueKeysWithValues: namedParameters.map { ($0.name, SafeTensorsEntry($0.value)) })).write(to: path)
+    }
+
+    /// Replaces the parameters from a file `saveParameters` wrote; every name must be there with its shape.
+    public func loadParameters(contentsOf path: String) throws {
+        try loadParameters(SafeTensorsFile.read(contentsOf: path).entries.compactMapValues(\.tensor))
+    }
+}

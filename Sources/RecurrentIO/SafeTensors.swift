@@ -235,20 +235,6 @@ public struct SafeTensorsFile: Sendable {
     /// Writes atomically: a temporary file beside the target, flushed to disk, then renamed over it. A crash
     /// mid-write leaves the previous file intact.
     public func write(to path: String) throws(SafeTensorsError) {
-        let data = encoded()
-        let temporary = path + ".partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-            throw SafeTensorsError(file: path, problem: "cannot create \(temporary)")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-            if rename(temporary, path) != 0 { throw SafeTensorsError(file: path, problem: "cannot rename \(temporary) into place (errno \(errno))") }
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw (error as? SafeTensorsError) ?? SafeTensorsError(file: path, problem: "cannot write: \(error.localizedDescription)")
-        }
+        do { try writeAtomically(encoded(), to: path) } catch { throw SafeTensorsError(file: path, problem: error.problem) }
     }
 }

@@ -120,16 +120,7 @@ public enum ActionTask {
     }
 
     static func metrics(_ clips: [GeneratedActions.Clip], _ rows: [Int], _ logits: ([Int]) -> Tensor) -> Metrics {
-        var loss = 0.0, correct = 0
-        noGrad {
-            for start in stride(from: 0, to: rows.count, by: 256) {
-                let chunk = Array(rows[start..<min(rows.count, start + 256)])
-                let result = classification(logits(chunk), chunk.map { clips[$0].label })
-                loss += result.loss.doubles[0] * Double(chunk.count)
-                correct += result.correct ?? 0
-            }
-        }
-        return Metrics(loss: loss / Double(max(1, rows.count)), accuracy: Double(correct) / Double(max(1, rows.count)), examples: rows.count)
+        Metrics.measure(rows, chunk: 256) { chunk in classification(logits(chunk), chunk.map { clips[$0].label }) }
     }
 
     public static func train(_ request: TrainRequest) throws -> TrainReport {
@@ -161,8 +152,7 @@ public enum ActionTask {
                 optimizer.step(baseline)
             }
         }
-        try SafeTensorsFile(entries: Dictionary(uniqueKeysWithValues: baseline.namedParameters.map { ($0.name, SafeTensorsEntry($0.value)) }))
-            .write(to: folder.file("average-frame.safetensors"))
+        try baseline.saveParameters(to: folder.file("average-frame.safetensors"))
         let evaluation = try evaluate(directory: request.output, data: nil)
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation,
                            notes: ["chance is \(String(format: "%.1f%%", 100.0 / Double(GeneratedActions.classes.count))): every class shows the same frames in another order"])
@@ -181,9 +171,9 @@ public enum ActionTask {
         model.setTraining(false)
         let result = metrics(clips, validationRows) { model(sequenceBatch(clips, $0)) }
         var extra: [String: Double] = ["chance": 1 / Double(GeneratedActions.classes.count)]
-        if let file = try? SafeTensorsFile.read(contentsOf: folder.file("average-frame.safetensors")) {
-            let baseline = makeBaseline(seed: 0)
-            try baseline.loadParameters(file.entries.compactMapValues(\.tensor))
+        let baseline = makeBaseline(seed: 0)
+        if FileManager.default.fileExists(atPath: folder.file("average-frame.safetensors")) {
+            try baseline.loadParameters(contentsOf: folder.file("average-frame.safetensors"))
             extra["average_frame_accuracy"] = metrics(clips, validationRows) { baseline(averageBatch(clips, $0)) }.accuracy
         }
         return Evaluation(task: name, metric: "accuracy", value: result.accuracy ?? 0, examples: result.examples, extra: extra)

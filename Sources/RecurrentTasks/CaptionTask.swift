@@ -195,14 +195,7 @@ public enum CaptionTask {
             configuration: configuration(settings, vocabularySize: vocabulary.count), model: model,
             optimizer: Adam(learningRate: 2e-3), batchSize: 32, clipNorm: 5, count: training.count,
             batch: { batch($0) },
-            validate: {
-                var total = 0.0
-                for start in stride(from: validation.lowerBound, to: validation.upperBound, by: 128) {
-                    let rows = Array(start..<min(validation.upperBound, start + 128))
-                    total += batch(rows).loss.doubles[0] * Double(rows.count)
-                }
-                return Metrics(loss: total / Double(validation.count), accuracy: nil, examples: validation.count)
-            })
+            validate: { Metrics.measure(Array(validation), chunk: 128, batch) })
         let evaluation = try evaluate(directory: request.output, data: nil)
         let example = scenes[validation.lowerBound]
         let said = detokenize(vocabulary.decode(model.caption(example.image, beamWidth: 3)))

@@ -125,16 +125,11 @@ public enum CharLMTask {
     static func loss(_ model: CharacterModel, _ symbols: [Int], length: Int) -> Metrics {
         model.setTraining(false)
         let starts = windows(symbols, length: length)
-        var total = 0.0
-        noGrad {
-            for first in stride(from: 0, to: starts.count, by: 64) {
-                let chunk = Array(starts[first..<min(starts.count, first + 64)])
-                let inputs = chunk.map { Array(symbols[$0..<($0 + length)]) }
-                let targets = chunk.flatMap { symbols[($0 + 1)...($0 + length)] }
-                total += Loss.crossEntropy(logits: model(inputs).logits, targets: targets).doubles[0] * Double(targets.count)
-            }
+        return Metrics.measure(Array(starts.indices), chunk: 64) { chunk in
+            let inputs = chunk.map { Array(symbols[starts[$0]..<(starts[$0] + length)]) }
+            let targets = chunk.flatMap { symbols[(starts[$0] + 1)...(starts[$0] + length)] }
+            return BatchResult(loss: Loss.crossEntropy(logits: model(inputs).logits, targets: targets), examples: targets.count)
         }
-        return Metrics(loss: total / Double(max(1, starts.count * length)), accuracy: nil, examples: starts.count * length)
     }
 
     static func loadTrained(_ directory: String) throws -> (RunSettings, [Character], CharacterModel) {

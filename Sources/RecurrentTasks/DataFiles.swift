@@ -111,11 +111,7 @@ public func readDigitsCSV(_ path: String) throws(DataFileError) -> ImageSet {
 /// MNIST's IDX pair: `images.idx3-ubyte` (magic 2051, count, rows, columns, bytes) and `labels.idx1-ubyte`
 /// (magic 2049, count, bytes 0…9), big-endian headers. `path` is the folder holding both, or either file.
 public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
-    var isDirectory: ObjCBool = false
-    _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-    let folder = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
-    let imagesPath = (folder as NSString).appendingPathComponent("images.idx3-ubyte")
-    let labelsPath = (folder as NSString).appendingPathComponent("labels.idx1-ubyte")
+    let (imagesPath, labelsPath) = idxFiles(path)
     let imageBytes = try readFileBytes(imagesPath), labelBytes = try readFileBytes(labelsPath)
     func word(_ data: Data, _ at: Int) -> Int {
         data[data.startIndex + at..<data.startIndex + at + 4].reduce(0) { $0 << 8 | Int($1) }
@@ -145,6 +141,28 @@ public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
         images.pixels.append(pixelValues[start..<start + size].map { Float($0) / 255 })
     }
     return images
+}
+
+/// The image and label files an IDX `path` (their folder, or either file) names.
+func idxFiles(_ path: String) -> (images: String, labels: String) {
+    var isDirectory: ObjCBool = false
+    _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+    let folder = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+    return ((folder as NSString).appendingPathComponent("images.idx3-ubyte"), (folder as NSString).appendingPathComponent("labels.idx1-ubyte"))
+}
+
+/// Width and height of IDX images from the image file's 16-byte header, without reading the pixels.
+public func readIDXImageSize(_ path: String) throws(DataFileError) -> (width: Int, height: Int) {
+    let imagesPath = idxFiles(path).images
+    guard let handle = FileHandle(forReadingAtPath: imagesPath), let header = try? handle.read(upToCount: 16), header.count == 16 else {
+        throw DataFileError(file: imagesPath, line: nil, problem: "cannot read an IDX image header")
+    }
+    try? handle.close()
+    let words = stride(from: 0, to: 16, by: 4).map { header[header.startIndex + $0..<header.startIndex + $0 + 4].reduce(0) { $0 << 8 | Int($1) } }
+    guard words[0] == 2051, (1...4096).contains(words[2]), (1...4096).contains(words[3]) else {
+        throw DataFileError(file: imagesPath, line: nil, problem: "not an IDX image file (magic number 2051 missing, or sizes out of range)")
+    }
+    return (words[3], words[2])
 }
 
 /// Plain text (character-level language models): UTF-8, not empty.

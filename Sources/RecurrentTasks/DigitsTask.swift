@@ -80,34 +80,26 @@ public enum DigitsTask {
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)
         let model = makeModel(settings.model, width: images.width, height: images.height, seed: settings.seed &+ 2, padding: padding(settings, width: images.width))
-        func batch(_ rows: [Int]) -> BatchResult {
-            let logits = model(batchInput(images, rows, model: settings.model, settings: settings))
-            let targets = rows.map { images.labels[$0] }
-            let correct = zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
-            return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: targets), examples: rows.count, correct: correct)
-        }
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
             configuration: configuration(settings, images), model: model, optimizer: Adam(learningRate: 1e-3), batchSize: 32, best: .highestAccuracy,
-            count: split.training.count, batch: { batch($0.map { split.training[$0] }) },
+            count: split.training.count, batch: { batchResult(model, images, $0.map { split.training[$0] }, settings: settings) },
             validate: { evaluate(model: model, images: images, rows: split.validation, settings: settings) })
         let evaluation = try evaluate(directory: request.output, data: nil)
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation, notes: [])
     }
 
+    /// Cross-entropy and correct predictions of the images at `rows`.
+    static func batchResult(_ model: Sequential, _ images: ImageSet, _ rows: [Int], settings: RunSettings) -> BatchResult {
+        let logits = model(batchInput(images, rows, model: settings.model, settings: settings))
+        let targets = rows.map { images.labels[$0] }
+        let correct = zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
+        return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: targets), examples: rows.count, correct: correct)
+    }
+
     static func evaluate(model: Sequential, images: ImageSet, rows: [Int], settings: RunSettings) -> Metrics {
         model.setTraining(false)
-        var loss = 0.0, correct = 0
-        noGrad {
-            for start in stride(from: 0, to: rows.count, by: 256) {
-                let chunk = Array(rows[start..<min(rows.count, start + 256)])
-                let logits = model(batchInput(images, chunk, model: settings.model, settings: settings))
-                let targets = chunk.map { images.labels[$0] }
-                loss += Loss.crossEntropy(logits: logits, targets: targets).doubles[0] * Double(chunk.count)
-                correct += zip(logits.argmax(alongAxis: 1), targets).filter { $0 == $1 }.count
-            }
-        }
-        return Metrics(loss: loss / Double(max(1, rows.count)), accuracy: Double(correct) / Double(max(1, rows.count)), examples: rows.count)
+        return Metrics.measure(rows, chunk: 256) { batchResult(model, images, $0, settings: settings) }
     }
 
     /// Loads the best checkpoint. `data` nil: the run's own held-out split; a path: every image in it.
@@ -136,8 +128,7 @@ public enum DigitsTask {
     static func size(of settings: RunSettings) throws -> (width: Int, height: Int) {
         guard let data = settings.data else { return (8, 8) }
         if data.hasSuffix(".csv") { return (8, 8) }
-        let images = try readIDXImages(data)
-        return (images.width, images.height)
+        return try readIDXImageSize(data)
     }
 
     /// `recurrent predict DIR IMAGE`: IMAGE is a PGM/PPM file (resampled to the model's size) or one CSV row of

@@ -110,16 +110,9 @@ public enum SentimentTask {
 
     static func metrics(_ model: SentenceClassifier, _ sequences: [[Int]], _ labels: [Int]) -> Metrics {
         model.setTraining(false)
-        var loss = 0.0, correct = 0
-        noGrad {
-            for start in stride(from: 0, to: sequences.count, by: 256) {
-                let range = start..<min(sequences.count, start + 256)
-                let result = batchResult(model, Array(sequences[range]), Array(labels[range]))
-                loss += result.loss.doubles[0] * Double(range.count)
-                correct += result.correct ?? 0
-            }
+        return Metrics.measure(Array(sequences.indices), chunk: 256) { rows in
+            batchResult(model, rows.map { sequences[$0] }, rows.map { labels[$0] })
         }
-        return Metrics(loss: loss / Double(max(1, sequences.count)), accuracy: Double(correct) / Double(max(1, sequences.count)), examples: sequences.count)
     }
 
     struct Trained {
@@ -208,13 +201,12 @@ public final class BagOfWordsClassifier: Layer {
     }
 
     public func save(to path: String) throws {
-        try SafeTensorsFile(entries: Dictionary(uniqueKeysWithValues: namedParameters.map { ($0.name, SafeTensorsEntry($0.value)) })).write(to: path)
+        try saveParameters(to: path)
     }
 
     public static func load(from path: String, vocabularySize: Int) throws -> BagOfWordsClassifier {
         let classifier = BagOfWordsClassifier(vocabularySize: vocabularySize, seed: 0)
-        let file = try SafeTensorsFile.read(contentsOf: path)
-        try classifier.loadParameters(file.entries.compactMapValues(\.tensor))
+        try classifier.loadParameters(contentsOf: path)
         return classifier
     }
 }

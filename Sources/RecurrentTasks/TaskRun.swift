@@ -180,18 +180,6 @@ public struct RunDirectory: Sendable {
     }
 }
 
-/// Writes through a temporary file and a rename, so a reader sees the old file or the new one, never half.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    let temporary = path + ".partial-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-        throw TaskError("\(path): cannot write the file")
-    }
-    if rename(temporary, path) != 0 {
-        unlink(temporary)
-        throw TaskError("\(path): cannot write the file")
-    }
-}
-
 /// The task options `--set key=value` accepts, with their ranges (not every task reads every one).
 public let taskOptionRanges: [String: ClosedRange<Double>] = [
     "hidden": 1...4096, "embedding": 1...4096, "layers": 1...8, "sequence": 2...100_000, "batch": 1...4096,
@@ -325,5 +313,5 @@ public func trainingCharts(folder: RunDirectory, title: String) -> [(name: Strin
     return charts
 }
 
-/// Indices of the first `limit` examples (all when nil), in file order.
+/// How many examples `limit` keeps of `count` (all when nil): the first ones, in file order.
 func limited(_ count: Int, _ limit: Int?) -> Int { Swift.min(count, limit ?? count) }

@@ -129,10 +129,13 @@ public final class TranslationModel: Layer {
         setTraining(false)
         return noGrad {
             let encoded = encode([source])
+            // The source repeated once per live beam; the beam count changes rarely, so each is built once.
+            var expansions: [Int: Encoded] = [:]
             return BeamSearch.decode(
                 initial: encoded.state, beamWidth: width, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
                 step: { tokens, state in
-                    let expanded = encoded.rows(Array(repeating: 0, count: tokens.count))
+                    let expanded = expansions[tokens.count] ?? encoded.rows(Array(repeating: 0, count: tokens.count))
+                    expansions[tokens.count] = expanded
                     let (logits, next, _) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), encoded: expanded, state: state)
                     let logProbabilities = logits.logSoftmax(alongAxis: 1), columns = logProbabilities.shape[1], flat = logProbabilities.doubles
                     return ((0..<tokens.count).map { Array(flat[($0 * columns)..<(($0 + 1) * columns)]) }, next)
@@ -226,14 +229,7 @@ public enum TranslateTask {
             optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 64, clipNorm: 1,
             count: trainingRows.count,
             batch: { batch($0.map { trainingRows[$0] }) },
-            validate: {
-                var total = 0.0
-                for start in stride(from: 0, to: validationRows.count, by: 256) {
-                    let rows = Array(validationRows[start..<min(validationRows.count, start + 256)])
-                    total += batch(rows).loss.doubles[0] * Double(rows.count)
-                }
-                return Metrics(loss: total / Double(max(1, validationRows.count)), accuracy: nil, examples: validationRows.count)
-            },
+            validate: { Metrics.measure(validationRows, chunk: 256, batch) },
             plan: { generator in Batching.bucketedBatches(lengths: trainingRows.map { sources[$0].count }, batchSize: 64, using: &generator) })
         let evaluation = try evaluate(directory: request.output, data: nil)
         let example = validationRows.first.map { row in

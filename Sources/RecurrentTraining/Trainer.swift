@@ -34,6 +34,23 @@ public struct Metrics: Sendable, Equatable {
     }
 }
 
+extension Metrics {
+    /// Metrics of `rows` scored `chunk` at a time with nothing recorded for differentiation: the mean loss
+    /// (each batch's weighted by its examples) and, when the batches count them, the share of correct ones.
+    public static func measure(_ rows: [Int], chunk: Int, _ batch: ([Int]) throws -> BatchResult) rethrows -> Metrics {
+        var lossTotal = 0.0, examples = 0, correct = 0, counted = false
+        try noGrad {
+            for start in stride(from: 0, to: rows.count, by: Swift.max(1, chunk)) {
+                let result = try batch(Array(rows[start..<Swift.min(rows.count, start + chunk)]))
+                lossTotal += result.loss.doubles[0] * Double(result.examples)
+                examples += result.examples
+                if let right = result.correct { correct += right; counted = true }
+            }
+        }
+        return Metrics(loss: lossTotal / Double(Swift.max(1, examples)), accuracy: counted ? Double(correct) / Double(Swift.max(1, examples)) : nil, examples: examples)
+    }
+}
+
 /// What the loop tells its observers.
 public enum TrainingEvent {
     case started(epochs: Int, stepsPerEpoch: Int)
@@ -164,16 +181,7 @@ public final class Trainer {
     /// Metrics over examples 0..<count in batches, in evaluation mode and without recording gradients.
     public func evaluate(count: Int, batch: ([Int]) throws -> BatchResult) rethrows -> Metrics {
         model.setTraining(false)
-        var lossTotal = 0.0, examples = 0, correct = 0, counted = false
-        try noGrad {
-            for start in stride(from: 0, to: count, by: configuration.batchSize) {
-                let result = try batch(Array(start..<Swift.min(count, start + configuration.batchSize)))
-                lossTotal += result.loss.doubles[0] * Double(result.examples)
-                examples += result.examples
-                if let right = result.correct { correct += right; counted = true }
-            }
-        }
-        return Metrics(loss: lossTotal / Double(Swift.max(1, examples)), accuracy: counted ? Double(correct) / Double(Swift.max(1, examples)) : nil, examples: examples)
+        return try Metrics.measure(Array(0..<count), chunk: configuration.batchSize, batch)
     }
 
     private func checkGradients() throws {
