@@ -19,8 +19,8 @@ public protocol KernelScalar: GEMMScalar {
     static func tanh(_ source: UnsafePointer<Self>, into target: UnsafeMutablePointer<Self>, count: Int)
     /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
     static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Self>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Self>
-    /// C = A·op(B) + beta·C with a prepared op(B); A is (m, depth) with row stride lda.
-    static func gemm(m: Int, a: UnsafePointer<Self>, lda: Int, prepared: PreparedRightOperand<Self>, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// C = A·op(B) + beta·C with a prepared op(B); A is (m, depth) with row stride lda. `threads` nil: the settings'.
+    static func gemm(m: Int, a: UnsafePointer<Self>, lda: Int, prepared: PreparedRightOperand<Self>, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threads: Int?)
     /// GEMM with the active backend, for this element type.
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
@@ -54,8 +54,8 @@ extension Float: KernelScalar {
         PreparedRightOperand(matrix: b, ldb: ldb, transposed: transposed, depth: depth, columns: columns,
                              packed: PackedGEMMOperand(transposed: transposed, b: b, ldb: ldb, depth: depth, columns: columns))
     }
-    public static func gemm(m: Int, a: UnsafePointer<Float>, lda: Int, prepared: PreparedRightOperand<Float>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        GEMM.multiply(m: m, a: a, lda: lda, packed: prepared.packed!, beta: beta, c: c, ldc: ldc)
+    public static func gemm(m: Int, a: UnsafePointer<Float>, lda: Int, prepared: PreparedRightOperand<Float>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int?) {
+        GEMM.multiply(m: m, a: a, lda: lda, packed: prepared.packed!, beta: beta, c: c, ldc: ldc, threads: threads)
     }
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Float>, count: Int) {
         FastMath.apply(count, x, x, FastMath.sigmoid)
@@ -81,9 +81,9 @@ extension Double: KernelScalar {
     public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Double>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Double> {
         PreparedRightOperand(matrix: b, ldb: ldb, transposed: transposed, depth: depth, columns: columns, packed: nil)
     }
-    public static func gemm(m: Int, a: UnsafePointer<Double>, lda: Int, prepared: PreparedRightOperand<Double>, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    public static func gemm(m: Int, a: UnsafePointer<Double>, lda: Int, prepared: PreparedRightOperand<Double>, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, threads: Int?) {
         GEMM.multiply(transposeA: false, transposeB: prepared.transposed, m: m, n: prepared.columns, k: prepared.depth, alpha: 1,
-                      a: a, lda: lda, b: prepared.matrix, ldb: prepared.ldb, beta: beta, c: c, ldc: ldc)
+                      a: a, lda: lda, b: prepared.matrix, ldb: prepared.ldb, beta: beta, c: c, ldc: ldc, threads: threads)
     }
     // Float64 is for gradient checks: the C library's functions, one element at a time.
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Double>, count: Int) {

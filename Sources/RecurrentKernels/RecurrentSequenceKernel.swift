@@ -124,6 +124,16 @@ public struct RecurrentSequenceGradients<T: KernelScalar> {
 }
 
 public enum RecurrentSequenceKernel {
+    /// How each time step is split over the cores: by batch rows, each part running its rows' slice of the
+    /// step's GEMM and then their gate pass, so a step costs one hand-off and the gate pass runs in parallel too.
+    /// A batch too small to split keeps one part, whose GEMM may split by columns instead.
+    static func stepSplit(batch: Int, gateWidth: Int, hidden: Int) -> (rows: [Range<Int>], gemmThreads: Int?) {
+        let threads = ComputeSettings.threads
+        let useful = min(threads, batch * gateWidth * hidden / GEMM.minimumWorkPerThread, batch / GEMM.microRows)
+        guard useful > 1 else { return ([0..<batch], nil) }
+        return (splitRanges(count: batch, parts: useful, granularity: 1), 1)
+    }
+
     /// Valid steps of sample b (T when no lengths are given).
     @inline(__always)
     static func length(_ lengths: UnsafeBufferPointer<Int>?, _ b: Int, _ steps: Int) -> Int {
@@ -169,17 +179,22 @@ public enum RecurrentSequenceKernel {
 
         // h·W_hhᵀ at every step: W_hhᵀ (H, G·H) prepared once.
         let recurrentWeight = T.prepareRightOperand(transposed: true, b: weights.hiddenWeight, ldb: hidden, depth: hidden, columns: gateWidth)
+        let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
         for t in 0..<steps {
-            for b in 0..<batch {
+          parallelFor(parts: split.rows.count) { part in
+            let rows = split.rows[part], first = rows.lowerBound
+            for b in rows {
                 (buffers.hiddenBefore + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden)
             }
             // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).
             if kind == .gru {
-                T.gemm(m: batch, a: state, lda: hidden, prepared: recurrentWeight, beta: 0, c: hiddenProjection, ldc: gateWidth)
+                T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 0,
+                       c: hiddenProjection + first * gateWidth, ldc: gateWidth, threads: split.gemmThreads)
             } else {
-                T.gemm(m: batch, a: state, lda: hidden, prepared: recurrentWeight, beta: 1, c: gates + t * gateWidth, ldc: stepStride)
+                T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 1,
+                       c: gates + (first * steps + t) * gateWidth, ldc: stepStride, threads: split.gemmThreads)
             }
-            for b in 0..<batch {
+            for b in rows {
                 let row = b * steps + t
                 let p = gates + row * gateWidth
                 let h = state + b * hidden
@@ -232,6 +247,7 @@ public enum RecurrentSequenceKernel {
                     }
                 }
             }
+          }
         }
         buffers.finalHidden.update(from: state, count: batch * hidden)
         if kind.hasCellState { buffers.finalCell!.update(from: cell, count: batch * hidden) }
@@ -264,7 +280,7 @@ public enum RecurrentSequenceKernel {
         nextDh.initialize(repeating: 0, count: batch * hidden)
         let dc = UnsafeMutablePointer<T>.allocate(capacity: kind.hasCellState ? batch * hidden : 0)
         if kind.hasCellState { dc.initialize(from: finalCellGradient!, count: batch * hidden) }
-        let tanhCells = UnsafeMutablePointer<T>.allocate(capacity: hidden)
+        let tanhCells = UnsafeMutablePointer<T>.allocate(capacity: hidden * ComputeSettings.threads)
         defer {
             tanhCells.deallocate()
             inputSideGradient.deallocate()
@@ -276,8 +292,14 @@ public enum RecurrentSequenceKernel {
 
         // dP_t·W_hh at every step: W_hh (G·H, H) prepared once.
         let recurrentWeight = T.prepareRightOperand(transposed: false, b: weights.hiddenWeight, ldb: hidden, depth: gateWidth, columns: hidden)
+        let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
         for t in stride(from: steps - 1, through: 0, by: -1) {
-            for b in 0..<batch {
+          let (stepDh, stepNextDh) = (dh, nextDh)
+          parallelFor(parts: split.rows.count) { part in
+            let rows = split.rows[part], first = rows.lowerBound
+            let tanhCells = tanhCells + part * hidden
+            let dh = stepDh, nextDh = stepNextDh
+            for b in rows {
                 let row = b * steps + t
                 let g = dh + b * hidden, next = nextDh + b * hidden
                 guard t < length(lengths, b, steps) else {
@@ -327,8 +349,10 @@ public enum RecurrentSequenceKernel {
                 }
             }
             // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
-            T.gemm(m: batch, a: hiddenSideGradient + t * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1, c: nextDh, ldc: hidden)
-            swap(&dh, &nextDh)
+            T.gemm(m: rows.count, a: hiddenSideGradient + (first * steps + t) * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1,
+                   c: nextDh + first * hidden, ldc: hidden, threads: split.gemmThreads)
+          }
+          swap(&dh, &nextDh)
         }
 
         if let target = gradients.initialHidden { for i in 0..<(batch * hidden) { target[i] += dh[i] } }
