@@ -2,11 +2,17 @@
 // spend most of their non-GEMM time in these, and the C library evaluates them one element at a time.
 // Their references are the C library's expf/tanhf (see FastMathTests for the measured error).
 //
-//   exp(x):  x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts so n·ln2 is exact), e^r by a degree-6
+//   exp(x):  0 below −88; else x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts so n·ln2 is exact), e^r by a degree-6
 //            polynomial (Cephes' expf coefficients), times 2ⁿ built in the exponent bits. ≤ 2 ulp.
 //   sigmoid: 1 / (1 + e^−x); exp's input is clamped, so ±∞ and huge |x| give exactly 0 or 1, never NaN.
 //   tanh:    |x| < 0.4: the odd Taylor series to x¹³ (next term < 2e-9 relative there);
 //            otherwise sign(x)·(1 − 2 / (e^{2|x|} + 1)), whose cancellation costs under 2 ulp for |x| ≥ 0.4.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public enum FastMath {
     public typealias Vector = SIMD8<Float>
@@ -31,7 +37,8 @@ public enum FastMath {
         // 2ⁿ: n + 127 in the exponent field (n ∈ [−127, 127] after the clamp).
         let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
         let exponent = (integer &+ 127) &<< 23
-        return y * unsafeBitCast(exponent, to: Vector.self)
+        // Below −88 the true value is under 2⁻¹²⁶ (a denormal or 0 in expf): 0, so masked logits weigh nothing.
+        return (y * unsafeBitCast(exponent, to: Vector.self)).replacing(with: 0, where: x .< low)
     }
 
     @inline(__always)
@@ -72,5 +79,36 @@ public enum FastMath {
             let result = function(tail)
             for lane in 0..<(count - j) { target[j + lane] = result[lane] }
         }
+    }
+}
+
+extension FastMath {
+    /// log Σ e^(x_i) over `count` floats, the maximum subtracted first so no term overflows; −∞ for a row of −∞.
+    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var maxima = Vector(repeating: -.infinity)
+        var j = 0
+        while j + 8 <= count {
+            maxima = pointwiseMax(maxima, UnsafeRawPointer(x + j).loadUnaligned(as: Vector.self))
+            j += 8
+        }
+        var maximum = maxima.max()
+        for tail in j..<count { maximum = Swift.max(maximum, x[tail]) }
+        guard maximum.isFinite else { return maximum.isNaN ? maximum : (maximum > 0 ? .infinity : -.infinity) }
+        let shift = Vector(repeating: maximum)
+        var sums = Vector()
+        j = 0
+        while j + 8 <= count {
+            sums += exp(UnsafeRawPointer(x + j).loadUnaligned(as: Vector.self) - shift)
+            j += 8
+        }
+        var sum = sums.sum()
+        for tail in j..<count { sum += expf(x[tail] - maximum) }
+        return maximum + logf(sum)
+    }
+
+    /// target_i = scale · e^(x_i − shift) for `count` floats (a softmax row when shift is its log-sum-exp).
+    public static func scaledExp(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, into target: UnsafeMutablePointer<Float>) {
+        let shiftVector = Vector(repeating: shift), scaleVector = Vector(repeating: scale)
+        apply(count, x, target) { scaleVector * exp($0 - shiftVector) }
     }
 }

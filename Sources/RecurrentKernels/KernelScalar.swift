@@ -17,6 +17,10 @@ public protocol KernelScalar: GEMMScalar {
     static func sigmoid(inPlace x: UnsafeMutablePointer<Self>, count: Int)
     /// target ← tanh(source) for `count` elements; target may equal source (vectorised for Float).
     static func tanh(_ source: UnsafePointer<Self>, into target: UnsafeMutablePointer<Self>, count: Int)
+    /// log Σ e^(x_i) over `count` elements, stable for large |x| (vectorised for Float).
+    static func logSumExp(_ x: UnsafePointer<Self>, count: Int) -> Self
+    /// target_i = scale · e^(x_i − shift) for `count` elements (vectorised for Float).
+    static func scaledExp(_ x: UnsafePointer<Self>, count: Int, shift: Self, scale: Self, into target: UnsafeMutablePointer<Self>)
     /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
     static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Self>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Self>
     /// C = A·op(B) + beta·C with a prepared op(B); A is (m, depth) with row stride lda. `threads` nil: the settings'.
@@ -63,6 +67,10 @@ extension Float: KernelScalar {
     public static func tanh(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
         FastMath.apply(count, source, target, FastMath.tanh)
     }
+    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float { FastMath.logSumExp(x, count: count) }
+    public static func scaledExp(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, into target: UnsafeMutablePointer<Float>) {
+        FastMath.scaledExp(x, count: count, shift: shift, scale: scale, into: target)
+    }
     @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func log(_ x: Float) -> Float { logf(x) }
     @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
@@ -91,6 +99,17 @@ extension Double: KernelScalar {
     }
     public static func tanh(_ source: UnsafePointer<Double>, into target: UnsafeMutablePointer<Double>, count: Int) {
         for j in 0..<count { target[j] = libmTanh(source[j]) }
+    }
+    public static func logSumExp(_ x: UnsafePointer<Double>, count: Int) -> Double {
+        var maximum = -Double.infinity
+        for j in 0..<count { maximum = Swift.max(maximum, x[j]) }
+        guard maximum.isFinite else { return maximum }
+        var sum = 0.0
+        for j in 0..<count { sum += libmExp(x[j] - maximum) }
+        return maximum + libmLog(sum)
+    }
+    public static func scaledExp(_ x: UnsafePointer<Double>, count: Int, shift: Double, scale: Double, into target: UnsafeMutablePointer<Double>) {
+        for j in 0..<count { target[j] = scale * libmExp(x[j] - shift) }
     }
     @inlinable public static func exp(_ x: Double) -> Double { libmExp(x) }
     @inlinable public static func log(_ x: Double) -> Double { libmLog(x) }

@@ -83,7 +83,9 @@ public final class TranslationModel: Layer {
     }
 
     /// Logits (B·T, V) for decoder inputs (B, T), the decoder's final state, and the attention weights (B, T, S).
-    public func decode(_ inputs: [[Int]], lengths: [Int], encoded: Encoded, state: [RecurrentState]) -> (logits: Tensor, state: [RecurrentState], weights: Tensor?) {
+    /// With `positions` (indices into the B·T flattened steps), logits only for those rows: training asks for the
+    /// non-padding targets alone, so padded steps cost no output projection (the largest product here).
+    public func decode(_ inputs: [[Int]], lengths: [Int], encoded: Encoded, state: [RecurrentState], positions: [Int]? = nil) -> (logits: Tensor, state: [RecurrentState], weights: Tensor?) {
         let batch = inputs.count, steps = inputs[0].count
         let result = decoder(targetEmbedding(inputs.flatMap { $0 }, shape: [batch, steps]), lengths: lengths, initialStates: state)
         var features = result.output
@@ -95,11 +97,13 @@ public final class TranslationModel: Layer {
             scores = scores + Tensor(shape: [batch, steps, sourceSteps], doubles: mask, dtype: scores.dtype)
             let attention = scores.softmax(alongAxis: 2)
             let context = attention.matmul(encoded.outputs)   // (B, T, H)
-            let joined = Tensor.concatenate([context, features], alongAxis: 2).reshaped([batch * steps, 2 * hiddenSize])
+            var joined = Tensor.concatenate([context, features], alongAxis: 2).reshaped([batch * steps, 2 * hiddenSize])
+            if let positions { joined = joined.indexSelect(positions) }
             features = combine(joined).tanh()
             weights = attention
         } else {
             features = features.reshaped([batch * steps, hiddenSize])
+            if let positions { features = features.indexSelect(positions) }
         }
         return (output(features), result.finalStates, weights)
     }
@@ -218,10 +222,12 @@ public enum TranslateTask {
         func batch(_ rows: [Int]) -> BatchResult {
             let steps = rows.map { targets[$0].count }.max()!
             let inputs = rows.map { row in [Vocabulary.begin] + targets[row].dropLast() + Array(repeating: Vocabulary.padding, count: steps - targets[row].count) }
-            let expected = rows.flatMap { row in targets[row] + Array(repeating: Vocabulary.padding, count: steps - targets[row].count) }
+            // Only real target words are scored: the positions of each row's first targets[row].count steps.
+            let positions = rows.enumerated().flatMap { index, row in (0..<targets[row].count).map { index * steps + $0 } }
+            let expected = rows.flatMap { targets[$0] }
             let encoded = model.encode(rows.map { sources[$0] })
-            let (logits, _, _) = model.decode(inputs, lengths: rows.map { targets[$0].count }, encoded: encoded, state: encoded.state)
-            return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: expected, ignoreIndex: Vocabulary.padding), examples: rows.count)
+            let (logits, _, _) = model.decode(inputs, lengths: rows.map { targets[$0].count }, encoded: encoded, state: encoded.state, positions: positions)
+            return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: expected), examples: rows.count)
         }
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,

@@ -151,14 +151,19 @@ public final class Adam: ParameterUpdater, Optimizer {
                 v.withUnsafeMutableBuffer(as: T.self) { v in
                     parameter.withUnsafeMutableBuffer(as: T.self) { p in
                         let count = p.count
-                        let (g, m, v, p) = (g.baseAddress!, m.baseAddress!, v.baseAddress!, p.baseAddress!)
-                        for i in 0..<count {
-                            let shrunk = p[i] * shrink
-                            let gi = g[i] + decay * shrunk
-                            let mi = beta1 * m[i] + keep1 * gi, vi = beta2 * v[i] + keep2 * (gi * gi)
-                            m[i] = mi
-                            v[i] = vi
-                            p[i] = shrunk - stepSize * mi / ((vi / correction2).squareRoot() + epsilon)
+                        let pointers = UncheckedSendable((g.baseAddress!, m.baseAddress!, v.baseAddress!, p.baseAddress!))
+                        // Large tables (embeddings, output layers) are split over the cores; each element is independent.
+                        let ranges = splitRanges(count: count, parts: count >= 1 << 17 ? ComputeSettings.threads : 1, granularity: 64)
+                        parallelFor(parts: ranges.count) { part in
+                            let (g, m, v, p) = pointers.value
+                            for i in ranges[part] {
+                                let shrunk = p[i] * shrink
+                                let gi = g[i] + decay * shrunk
+                                let mi = beta1 * m[i] + keep1 * gi, vi = beta2 * v[i] + keep2 * (gi * gi)
+                                m[i] = mi
+                                v[i] = vi
+                                p[i] = shrunk - stepSize * mi / ((vi / correction2).squareRoot() + epsilon)
+                            }
                         }
                     }
                 }

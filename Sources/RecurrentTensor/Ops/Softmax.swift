@@ -18,6 +18,16 @@ extension Tensor {
                 for o in 0..<outer {
                     for i in 0..<inner {
                         let base = o * size * inner + i
+                        if inner == 1 {
+                            // Contiguous line: vectorised for Float.
+                            let lse = T.logSumExp(x + base, count: size)
+                            if logarithm {
+                                for s in 0..<size { y[base + s] = x[base + s] - lse }
+                            } else {
+                                T.scaledExp(x + base, count: size, shift: lse.isFinite ? lse : 0, scale: 1, into: y + base)
+                            }
+                            continue
+                        }
                         var maximum = -T.infinity
                         for s in 0..<size { maximum = Swift.max(maximum, x[base + s * inner]) }
                         // A row of -inf (everything masked) has no finite max: treat it as 0 so the row gives NaN-free zeros/−inf.
@@ -89,11 +99,9 @@ extension Tensor {
                     var total = 0.0
                     for row in parts[part] where counted[row] {
                         let line = z.value + row * classes
-                        var maximum = line[0], mean = 0.0
-                        for c in 0..<classes { maximum = Swift.max(maximum, line[c]); mean += Double(line[c]) }
-                        var sum: T = 0
-                        for c in 0..<classes { sum += T.exp(line[c] - maximum) }
-                        let lse = Double(maximum) + Double(T.log(sum))
+                        let lse = Double(T.logSumExp(line, count: classes))
+                        var mean = 0.0
+                        if labelSmoothing != 0 { for c in 0..<classes { mean += Double(line[c]) } }
                         saved.value[row] = lse
                         total += (1 - labelSmoothing) * (lse - Double(line[targets[row]])) + labelSmoothing * (lse - mean / Double(classes))
                     }
@@ -116,7 +124,8 @@ extension Tensor {
                             let out = target.value + row * classes, line = z.value + row * classes
                             guard counted[row] else { out.update(repeating: 0, count: classes); continue }
                             let lse = T(saved.value[row]), smooth = T(scale * labelSmoothing / Double(classes)), step = T(scale)
-                            for c in 0..<classes { out[c] = step * T.exp(line[c] - lse) - smooth }
+                            T.scaledExp(line, count: classes, shift: lse, scale: step, into: out)
+                            if labelSmoothing != 0 { for c in 0..<classes { out[c] -= smooth } }
                             out[targets[row]] -= T(scale * (1 - labelSmoothing))
                         }
                     }
