@@ -83,8 +83,9 @@ public enum FastMath {
 }
 
 extension FastMath {
-    /// log Σ e^(x_i) over `count` floats, the maximum subtracted first so no term overflows; −∞ for a row of −∞.
-    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    /// The row maximum m and Σ e^(x_i − m) over `count` floats (so log-sum-exp = m + log Σ without overflow).
+    /// A row whose maximum is ±∞ gets m = 0, as the scalar softmax does; NaN stays NaN.
+    public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) {
         var maxima = Vector(repeating: -.infinity)
         var j = 0
         while j + 8 <= count {
@@ -93,7 +94,7 @@ extension FastMath {
         }
         var maximum = maxima.max()
         for tail in j..<count { maximum = Swift.max(maximum, x[tail]) }
-        guard maximum.isFinite else { return maximum.isNaN ? maximum : (maximum > 0 ? .infinity : -.infinity) }
+        if !maximum.isFinite && !maximum.isNaN { maximum = 0 }
         let shift = Vector(repeating: maximum)
         var sums = Vector()
         j = 0
@@ -103,7 +104,7 @@ extension FastMath {
         }
         var sum = sums.sum()
         for tail in j..<count { sum += expf(x[tail] - maximum) }
-        return maximum + logf(sum)
+        return (maximum, sum)
     }
 
     /// target_i = scale · e^(x_i − shift) for `count` floats (a softmax row when shift is its log-sum-exp).

@@ -17,10 +17,12 @@ public protocol KernelScalar: GEMMScalar {
     static func sigmoid(inPlace x: UnsafeMutablePointer<Self>, count: Int)
     /// target ← tanh(source) for `count` elements; target may equal source (vectorised for Float).
     static func tanh(_ source: UnsafePointer<Self>, into target: UnsafeMutablePointer<Self>, count: Int)
-    /// log Σ e^(x_i) over `count` elements, stable for large |x| (vectorised for Float).
-    static func logSumExp(_ x: UnsafePointer<Self>, count: Int) -> Self
+    /// The maximum m of `count` elements (0 when ±∞) and Σ e^(x_i − m) (vectorised for Float).
+    static func shiftedExpSum(_ x: UnsafePointer<Self>, count: Int) -> (maximum: Self, sum: Self)
     /// target_i = scale · e^(x_i − shift) for `count` elements (vectorised for Float).
     static func scaledExp(_ x: UnsafePointer<Self>, count: Int, shift: Self, scale: Self, into target: UnsafeMutablePointer<Self>)
+    /// Σ x² over `count` elements, in Float64 (Float sums blocks of eight lanes in Float32 first).
+    static func squaredSum(_ x: UnsafePointer<Self>, count: Int) -> Double
     /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
     static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Self>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Self>
     /// C = A·op(B) + beta·C with a prepared op(B); A is (m, depth) with row stride lda. `threads` nil: the settings'.
@@ -67,7 +69,31 @@ extension Float: KernelScalar {
     public static func tanh(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
         FastMath.apply(count, source, target, FastMath.tanh)
     }
-    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float { FastMath.logSumExp(x, count: count) }
+    public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) { FastMath.shiftedExpSum(x, count: count) }
+    public static func squaredSum(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var total = 0.0, start = 0
+        // Blocks of 256: eight Float32 lanes of 32 squares each, then Float64 (relative error near 1e-6).
+        while start < count {
+            let end = Swift.min(count, start + 256)
+            var lanes = SIMD8<Float>()
+            var j = start
+            while j + 8 <= end {
+                let value = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+                lanes = lanes.addingProduct(value, value)
+                j += 8
+            }
+            var block = Double(lanes.sum())
+            while j < end { block += Double(x[j]) * Double(x[j]); j += 1 }
+            if !block.isFinite {
+                // A square beyond Float32's range (|x| > 1.8e19) is still finite: redo the block in Float64.
+                block = 0
+                for k in start..<end { block += Double(x[k]) * Double(x[k]) }
+            }
+            total += block
+            start = end
+        }
+        return total
+    }
     public static func scaledExp(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, into target: UnsafeMutablePointer<Float>) {
         FastMath.scaledExp(x, count: count, shift: shift, scale: scale, into: target)
     }
@@ -100,13 +126,18 @@ extension Double: KernelScalar {
     public static func tanh(_ source: UnsafePointer<Double>, into target: UnsafeMutablePointer<Double>, count: Int) {
         for j in 0..<count { target[j] = libmTanh(source[j]) }
     }
-    public static func logSumExp(_ x: UnsafePointer<Double>, count: Int) -> Double {
+    public static func shiftedExpSum(_ x: UnsafePointer<Double>, count: Int) -> (maximum: Double, sum: Double) {
         var maximum = -Double.infinity
         for j in 0..<count { maximum = Swift.max(maximum, x[j]) }
-        guard maximum.isFinite else { return maximum }
+        if !maximum.isFinite && !maximum.isNaN { maximum = 0 }
         var sum = 0.0
         for j in 0..<count { sum += libmExp(x[j] - maximum) }
-        return maximum + libmLog(sum)
+        return (maximum, sum)
+    }
+    public static func squaredSum(_ x: UnsafePointer<Double>, count: Int) -> Double {
+        var total = 0.0
+        for j in 0..<count { total += x[j] * x[j] }
+        return total
     }
     public static func scaledExp(_ x: UnsafePointer<Double>, count: Int, shift: Double, scale: Double, into target: UnsafeMutablePointer<Double>) {
         for j in 0..<count { target[j] = scale * libmExp(x[j] - shift) }

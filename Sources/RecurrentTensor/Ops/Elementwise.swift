@@ -134,24 +134,39 @@ extension Tensor {
             let pa = aStorage.pointer(T.self), pb = bStorage.pointer(T.self)
             let count = outputShape.elementCount
             return Tensor.make(outputShape, T.self) { y in
-                if a.shape == b.shape {
-                    for i in 0..<count { y[i] = F.value(pa[i], pb[i]) }
-                } else if b.elementCount == 1 {
-                    let scalar = pb[0]
-                    for i in 0..<count { y[i] = F.value(pa[i], scalar) }
-                } else if a.elementCount == 1 {
-                    let scalar = pa[0]
-                    for i in 0..<count { y[i] = F.value(scalar, pb[i]) }
-                } else if count > 0 {
-                    // Walk the output row by row (last axis innermost); a broadcast axis has stride 0.
-                    let rank = outputShape.rank
-                    let aStrides = broadcastStrides(a.shape, rank: rank), bStrides = broadcastStrides(b.shape, rank: rank)
-                    let inner = outputShape[rank - 1], aStep = aStrides[rank - 1], bStep = bStrides[rank - 1]
-                    var index = [Int](repeating: 0, count: rank)
-                    var aOffset = 0, bOffset = 0
-                    for row in 0..<(count / inner) {
-                        let yRow = y + row * inner
-                        for j in 0..<inner { yRow[j] = F.value(pa[aOffset + j * aStep], pb[bOffset + j * bStep]) }
+                guard count > 0 else { return }
+                let rank = outputShape.rank, inner = rank == 0 ? 1 : outputShape[rank - 1], rows = count / inner
+                let aStrides = broadcastStrides(a.shape, rank: rank), bStrides = broadcastStrides(b.shape, rank: rank)
+                let aStep = rank == 0 ? 0 : aStrides[rank - 1], bStep = rank == 0 ? 0 : bStrides[rank - 1]
+                let same = a.shape == b.shape
+                // Large outputs split by rows over the cores; every row is written by one part.
+                let ranges = splitRanges(count: rows, parts: count >= 1 << 16 ? ComputeSettings.threads : 1, granularity: 1)
+                let pointers = UncheckedSendable((pa, pb, y))
+                parallelFor(parts: ranges.count) { part in
+                    let (pa, pb, y) = pointers.value
+                    let range = ranges[part]
+                    if same {
+                        for i in (range.lowerBound * inner)..<(range.upperBound * inner) { y[i] = F.value(pa[i], pb[i]) }
+                        return
+                    }
+                    // Offsets of the part's first row; then walk the output row by row (a broadcast axis has stride 0).
+                    var index = [Int](repeating: 0, count: Swift.max(rank, 1))
+                    var aOffset = 0, bOffset = 0, remainder = range.lowerBound
+                    for axis in stride(from: rank - 2, through: 0, by: -1) {
+                        index[axis] = remainder % outputShape[axis]
+                        remainder /= outputShape[axis]
+                        aOffset += index[axis] * aStrides[axis]
+                        bOffset += index[axis] * bStrides[axis]
+                    }
+                    for row in range {
+                        let yRow = y + row * inner, aRow = pa + aOffset, bRow = pb + bOffset
+                        // The common steps written out so the loops vectorise (bias rows, scalars).
+                        switch (aStep, bStep) {
+                        case (1, 1): for j in 0..<inner { yRow[j] = F.value(aRow[j], bRow[j]) }
+                        case (1, 0): let value = bRow[0]; for j in 0..<inner { yRow[j] = F.value(aRow[j], value) }
+                        case (0, 1): let value = aRow[0]; for j in 0..<inner { yRow[j] = F.value(value, bRow[j]) }
+                        default: for j in 0..<inner { yRow[j] = F.value(aRow[j * aStep], bRow[j * bStep]) }
+                        }
                         var axis = rank - 2
                         while axis >= 0 {
                             index[axis] += 1

@@ -141,22 +141,22 @@ extension Tensor {
     }
 
     /// Whether every element is finite (no NaN, no infinity); not recorded. Read in place, no copy.
-    public var isFinite: Bool {
-        func kernel<T: TensorScalar>(_: T.Type) -> Bool {
-            let x = storage.pointer(T.self)
-            for i in 0..<elementCount where !x[i].isFinite { return false }
-            return true
-        }
-        return dtype == .float32 ? kernel(Float.self) : kernel(Double.self)
-    }
+    public var isFinite: Bool { squaredSum.isFinite }
 
-    /// Σ x², accumulated in Float64; not recorded (gradient norms for clipping).
+    /// Σ x², accumulated in Float64 per block; not recorded (gradient norms for clipping). Not finite exactly when
+    /// some element is not (Float32 squares summed in Float64 cannot overflow), so one pass answers both questions.
     public var squaredSum: Double {
         func kernel<T: TensorScalar>(_: T.Type) -> Double {
-            let x = storage.pointer(T.self)
-            var total = 0.0
-            for i in 0..<elementCount { let value = Double(x[i]); total += value * value }
-            return total
+            let x = UncheckedSendable(storage.pointer(T.self))
+            let ranges = splitRanges(count: elementCount, parts: elementCount >= 1 << 17 ? ComputeSettings.threads : 1, granularity: 1024)
+            var partials = [Double](repeating: 0, count: ranges.count)
+            partials.withUnsafeMutableBufferPointer { partials in
+                let target = UncheckedSendable(partials.baseAddress!)
+                parallelFor(parts: ranges.count) { part in
+                    target.value[part] = T.squaredSum(x.value + ranges[part].lowerBound, count: ranges[part].count)
+                }
+            }
+            return partials.reduce(0, +)
         }
         return dtype == .float32 ? kernel(Float.self) : kernel(Double.self)
     }

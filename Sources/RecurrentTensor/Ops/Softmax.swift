@@ -20,11 +20,12 @@ extension Tensor {
                         let base = o * size * inner + i
                         if inner == 1 {
                             // Contiguous line: vectorised for Float.
-                            let lse = T.logSumExp(x + base, count: size)
+                            let (maximum, total) = T.shiftedExpSum(x + base, count: size)
                             if logarithm {
-                                for s in 0..<size { y[base + s] = x[base + s] - lse }
+                                let logTotal = T.log(total)
+                                for s in 0..<size { y[base + s] = (x[base + s] - maximum) - logTotal }
                             } else {
-                                T.scaledExp(x + base, count: size, shift: lse.isFinite ? lse : 0, scale: 1, into: y + base)
+                                T.scaledExp(x + base, count: size, shift: maximum, scale: 1 / total, into: y + base)
                             }
                             continue
                         }
@@ -78,7 +79,7 @@ extension Tensor {
     ///     ∂ℓ/∂z_rc = (softmax(z_r)_c − (1 − ε)·[c = t] − ε/C) / (counted rows)
     ///
     /// Rows whose target is `ignoreIndex` count for nothing. No (N, C) intermediate is kept: backward recomputes
-    /// the softmax from the saved log-sum-exp, so a large vocabulary costs two passes over the logits, not ten.
+    /// the softmax from each row's saved maximum and exponential sum, so a large vocabulary costs two passes over the logits, not ten.
     public func softmaxCrossEntropy(targets: [Int], ignoreIndex: Int? = nil, labelSmoothing: Double = 0) -> Tensor {
         require(rank == 2, "softmaxCrossEntropy: logits must be (rows, classes), got \(shape)")
         let (rows, classes) = (shape[0], shape[1])
@@ -88,10 +89,12 @@ extension Tensor {
             require((0..<classes).contains(target), "softmaxCrossEntropy: target \(target) of row \(row) outside 0..<\(classes)")
         }
         let countedRows = counted.filter { $0 }.count
-        let logSumExp = TensorStorage(dtype: .float64, count: Swift.max(1, rows))
+        // Per row: the maximum m and 1 / Σ e^(z − m), for backward.
+        let rowShifts = TensorStorage(dtype: .float64, count: Swift.max(1, rows)), rowScales = TensorStorage(dtype: .float64, count: Swift.max(1, rows))
         let parts = splitRanges(count: rows, parts: rows * classes >= 1 << 16 ? ComputeSettings.threads : 1, granularity: 1)
         func forward<T: TensorScalar>(_: T.Type) -> Tensor {
-            let z = UncheckedSendable(storage.pointer(T.self)), saved = UncheckedSendable(logSumExp.pointer(Double.self))
+            let z = UncheckedSendable(storage.pointer(T.self))
+            let shifts = UncheckedSendable(rowShifts.pointer(Double.self)), scales = UncheckedSendable(rowScales.pointer(Double.self))
             var partials = [Double](repeating: 0, count: parts.count)
             partials.withUnsafeMutableBufferPointer { partialSums in
                 let sums = UncheckedSendable(partialSums.baseAddress!)
@@ -99,10 +102,12 @@ extension Tensor {
                     var total = 0.0
                     for row in parts[part] where counted[row] {
                         let line = z.value + row * classes
-                        let lse = Double(T.logSumExp(line, count: classes))
+                        let (maximum, sum) = T.shiftedExpSum(line, count: classes)
+                        let lse = Double(maximum) + Double(T.log(sum))
+                        shifts.value[row] = Double(maximum)
+                        scales.value[row] = 1 / Double(sum)
                         var mean = 0.0
                         if labelSmoothing != 0 { for c in 0..<classes { mean += Double(line[c]) } }
-                        saved.value[row] = lse
                         total += (1 - labelSmoothing) * (lse - Double(line[targets[row]])) + labelSmoothing * (lse - mean / Double(classes))
                     }
                     sums.value[part] = total
@@ -116,15 +121,17 @@ extension Tensor {
         return Tensor.record("softmaxCrossEntropy", result: result, inputs: [self]) { grad in
             func backward<T: TensorScalar>(_: T.Type) -> Tensor {
                 let scale = grad.doubles[0] / Double(Swift.max(1, countedRows))
-                let z = UncheckedSendable(self.storage.pointer(T.self)), saved = UncheckedSendable(logSumExp.pointer(Double.self))
+                let z = UncheckedSendable(self.storage.pointer(T.self))
+                let shifts = UncheckedSendable(rowShifts.pointer(Double.self)), scales = UncheckedSendable(rowScales.pointer(Double.self))
                 return Tensor.make(inputShape, T.self) { dz in
                     let target = UncheckedSendable(dz)
                     parallelFor(parts: parts.count) { part in
                         for row in parts[part] {
                             let out = target.value + row * classes, line = z.value + row * classes
                             guard counted[row] else { out.update(repeating: 0, count: classes); continue }
-                            let lse = T(saved.value[row]), smooth = T(scale * labelSmoothing / Double(classes)), step = T(scale)
-                            T.scaledExp(line, count: classes, shift: lse, scale: step, into: out)
+                            let smooth = T(scale * labelSmoothing / Double(classes)), step = T(scale)
+                            // softmax = e^(z − m) / Σ: shifting by the maximum keeps large logits precise.
+                            T.scaledExp(line, count: classes, shift: T(shifts.value[row]), scale: step * T(scales.value[row]), into: out)
                             if labelSmoothing != 0 { for c in 0..<classes { out[c] -= smooth } }
                             out[targets[row]] -= T(scale * (1 - labelSmoothing))
                         }
