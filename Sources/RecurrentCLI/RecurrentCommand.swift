@@ -15,7 +15,8 @@ public struct RecurrentCommand: ParsableCommand {
         abstract: "Sequence models (RNN, LSTM, GRU) trained and run fast on the CPU.",
         discussion: """
             Environment: RECURRENT_THREADS (threads for the kernels), RECURRENT_BACKEND (auto, swift or blas), \
-            RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first).
+            RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first), RECURRENT_POOL (spin or dispatch: how work \
+            is handed to the threads).
             """,
         version: recurrentVersion,
         subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, CaptionCommand.self, TranslateCommand.self, SampleCommand.self, MemoryCommand.self, GatesCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])

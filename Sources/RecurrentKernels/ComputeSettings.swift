@@ -48,6 +48,7 @@ public enum ComputeSettingsError: Error, Equatable, CustomStringConvertible {
     case unknownBackend(String)
     case invalidThreadCount(String)
     case blasUnavailable(String)
+    case unknownPool(String)
 
     public var description: String {
         switch self {
@@ -57,6 +58,8 @@ public enum ComputeSettingsError: Error, Equatable, CustomStringConvertible {
             "invalid thread count '\(text)': expected a whole number from 1 to \(ComputeSettings.maximumThreads)"
         case .blasUnavailable(let why):
             "the BLAS backend was requested but no system BLAS could be loaded: \(why)"
+        case .unknownPool(let name):
+            "unknown RECURRENT_POOL '\(name)': expected spin or dispatch"
         }
     }
 }
@@ -70,6 +73,7 @@ public enum ComputeSettings {
         var threads: Int
         var preference: GEMMBackendPreference
         var environmentProblems: [ComputeSettingsError]
+        var dispatchPool: Bool
     }
 
     private static let state: Mutex<State> = Mutex(readEnvironment())
@@ -131,6 +135,12 @@ public enum ComputeSettings {
         }
     }
 
+    /// Whether `parallelFor` hands parts to Dispatch (RECURRENT_POOL=dispatch, the reference the spinning
+    /// worker pool is measured against) instead of the pool. Read once, from the environment.
+    public static var handsPartsToDispatch: Bool {
+        state.withLock { $0.dispatchPool }
+    }
+
     /// Problems found in RECURRENT_* environment variables (the defaults were used instead).
     public static var environmentProblems: [ComputeSettingsError] {
         state.withLock { $0.environmentProblems }
@@ -146,7 +156,15 @@ public enum ComputeSettings {
         if let text = environmentValue("RECURRENT_BACKEND") {
             do { preference = try GEMMBackendPreference(parsing: text) } catch { problems.append(error) }
         }
-        return State(threads: threads, preference: preference, environmentProblems: problems)
+        var dispatchPool = false
+        if let text = environmentValue("RECURRENT_POOL") {
+            switch text.trimmingSpaces {
+            case "spin": dispatchPool = false
+            case "dispatch": dispatchPool = true
+            default: problems.append(.unknownPool(text))
+            }
+        }
+        return State(threads: threads, preference: preference, environmentProblems: problems, dispatchPool: dispatchPool)
     }
 }
 

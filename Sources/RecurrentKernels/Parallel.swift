@@ -32,7 +32,9 @@ public func parallelFor(parts: Int, _ body: (Int) -> Void) {
     }
     WorkerPool.shared.run(parts: parts, body)
 }
-let useDispatch = getenv("RECURRENT_POOL").map { String(cString: $0) == "dispatch" } ?? false
+/// Read once: `RECURRENT_POOL=dispatch` (see `ComputeSettings.handsPartsToDispatch`). Both give the same results,
+/// since parts never share output.
+let useDispatch = ComputeSettings.handsPartsToDispatch
 
 /// Persistent worker threads taking parts of one job at a time.
 ///

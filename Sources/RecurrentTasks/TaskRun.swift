@@ -184,7 +184,7 @@ public struct RunDirectory: Sendable {
 public let taskOptionRanges: [String: ClosedRange<Double>] = [
     "hidden": 1...4096, "embedding": 1...4096, "layers": 1...8, "sequence": 2...100_000, "batch": 1...4096,
     "min-count": 1...1_000_000, "beam": 1...64, "clips": 20...10_000_000, "scenes": 20...10_000_000, "padding": 0...2,
-    "evaluate-limit": 1...100_000_000, "learning-rate": 1e-9...10, "pixel-mean": -1e6...1e6, "pixel-std": 1e-9...1e6,
+    "bucketing": 0...1, "evaluate-limit": 1...100_000_000, "learning-rate": 1e-9...10, "pixel-mean": -1e6...1e6, "pixel-std": 1e-9...1e6,
 ]
 let fractionalOptions: Set<String> = ["learning-rate", "pixel-mean", "pixel-std"]
 

@@ -236,7 +236,11 @@ public enum TranslateTask {
             count: trainingRows.count,
             batch: { batch($0.map { trainingRows[$0] }) },
             validate: { Metrics.measure(validationRows, chunk: 256, batch) },
-            plan: { generator in Batching.bucketedBatches(lengths: trainingRows.map { sources[$0].count }, batchSize: 64, using: &generator) })
+            // Bucketing (the default) batches sentences of one source length, shortest targets together, so
+            // few steps are padding; `--set bucketing=0` draws plain shuffled batches as the PyTorch recipe does.
+            plan: settings.integer("bucketing", default: 1) == 0 ? nil : { generator in
+                Batching.bucketedBatches(lengths: trainingRows.map { sources[$0].count * 1000 + targets[$0].count }, batchSize: 64, using: &generator)
+            })
         let evaluation = try evaluate(directory: request.output, data: nil)
         let example = validationRows.first.map { row in
             "a held-out sentence: \(corpus.sourceSentences[row]) → \(detokenize(targetVocabulary.decode(model.beam(sources[row], width: 4, maxLength: 30)))) (reference: \(detokenize(corpus.targets[row])))"
