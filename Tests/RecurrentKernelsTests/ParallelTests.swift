@@ -8,7 +8,8 @@ import Darwin
 #endif
 
 /// The worker pool behind `parallelFor`: every part runs exactly once, whether the workers are spinning, asleep
-/// (woken by the next job), nested inside a part, or asked from several threads at once.
+/// (woken by the next job), nested inside a part, or asked from several threads at once (the pool takes one job at
+/// a time; the others go to Dispatch).
 @Suite struct ParallelTests {
     /// Runs `parallelFor(parts:)` and returns how many times each part ran.
     func runCounts(_ parts: Int, inner: Int = 0) -> [Int] {
@@ -19,7 +20,7 @@ import Darwin
         parallelFor(parts: parts) { part in
             var innerRuns = 0
             if inner > 0 {
-                // A nested call runs its parts inline; its body still sees each of them once.
+                // A nested call finds the pool busy and goes to Dispatch; its body still sees each part once.
                 let seen = UnsafeMutablePointer<Int>.allocate(capacity: 1)
                 seen.initialize(to: 0)
                 let seenBox = UncheckedSendable(seen)
@@ -46,7 +47,7 @@ import Darwin
         }
     }
 
-    @Test func nestedCallsRunInline() {
+    @Test func nestedCallsComplete() {
         for _ in 0..<50 { #expect(runCounts(5, inner: 6) == Array(repeating: 1, count: 5)) }
     }
 
