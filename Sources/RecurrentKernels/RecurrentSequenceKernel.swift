@@ -181,73 +181,73 @@ public enum RecurrentSequenceKernel {
         let recurrentWeight = T.prepareRightOperand(transposed: true, b: weights.hiddenWeight, ldb: hidden, depth: hidden, columns: gateWidth)
         let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
         for t in 0..<steps {
-          parallelFor(parts: split.rows.count) { part in
-            let rows = split.rows[part], first = rows.lowerBound
-            for b in rows {
-                (buffers.hiddenBefore + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden)
-            }
-            // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).
-            if kind == .gru {
-                T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 0,
-                       c: hiddenProjection + first * gateWidth, ldc: gateWidth, threads: split.gemmThreads)
-            } else {
-                T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 1,
-                       c: gates + (first * steps + t) * gateWidth, ldc: stepStride, threads: split.gemmThreads)
-            }
-            for b in rows {
-                let row = b * steps + t
-                let p = gates + row * gateWidth
-                let h = state + b * hidden
-                let out = buffers.output + row * hidden
-                guard t < length(lengths, b, steps) else {
-                    // Past the length: state carried, output and saved gates zero.
-                    out.update(repeating: 0, count: hidden)
-                    p.update(repeating: 0, count: gateWidth)
-                    if kind == .lstm { (buffers.cells! + row * hidden).update(from: cell + b * hidden, count: hidden) }
-                    if kind == .gru { (buffers.candidateHidden! + row * hidden).update(repeating: 0, count: hidden) }
-                    continue
+            parallelFor(parts: split.rows.count) { part in
+                let rows = split.rows[part], first = rows.lowerBound
+                for b in rows {
+                    (buffers.hiddenBefore + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden)
                 }
-                switch kind {
-                case .rnnTanh:
-                    T.tanh(p, into: p, count: hidden)
-                    h.update(from: p, count: hidden)
-                    out.update(from: p, count: hidden)
-                case .rnnReLU:
-                    for j in 0..<hidden {
-                        let value = p[j] > 0 || p[j].isNaN ? p[j] : 0   // NaN propagates, as in PyTorch
-                        p[j] = value; h[j] = value; out[j] = value
+                // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).
+                if kind == .gru {
+                    T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 0,
+                           c: hiddenProjection + first * gateWidth, ldc: gateWidth, threads: split.gemmThreads)
+                } else {
+                    T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 1,
+                           c: gates + (first * steps + t) * gateWidth, ldc: stepStride, threads: split.gemmThreads)
+                }
+                for b in rows {
+                    let row = b * steps + t
+                    let p = gates + row * gateWidth
+                    let h = state + b * hidden
+                    let out = buffers.output + row * hidden
+                    guard t < length(lengths, b, steps) else {
+                        // Past the length: state carried, output and saved gates zero.
+                        out.update(repeating: 0, count: hidden)
+                        p.update(repeating: 0, count: gateWidth)
+                        if kind == .lstm { (buffers.cells! + row * hidden).update(from: cell + b * hidden, count: hidden) }
+                        if kind == .gru { (buffers.candidateHidden! + row * hidden).update(repeating: 0, count: hidden) }
+                        continue
                     }
-                case .lstm:
-                    // Activate the gate blocks in place (i, f: σ; g: tanh; o: σ), then update the state.
-                    let c = cell + b * hidden, saved = buffers.cells! + row * hidden
-                    T.sigmoid(inPlace: p, count: 2 * hidden)
-                    T.tanh(p + 2 * hidden, into: p + 2 * hidden, count: hidden)
-                    T.sigmoid(inPlace: p + 3 * hidden, count: hidden)
-                    let i = p, f = p + hidden, g = p + 2 * hidden, o = p + 3 * hidden
-                    for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * g[j] }
-                    saved.update(from: c, count: hidden)
-                    T.tanh(c, into: out, count: hidden)
-                    for j in 0..<hidden { out[j] *= o[j] }
-                    h.update(from: out, count: hidden)
-                case .gru:
-                    let q = hiddenProjection + b * gateWidth, candidate = buffers.candidateHidden! + row * hidden
-                    let candidateBias = weights.candidateBias!
-                    for j in 0..<(2 * hidden) { p[j] += q[j] }
-                    T.sigmoid(inPlace: p, count: 2 * hidden)
-                    let r = p, z = p + hidden, n = p + 2 * hidden
-                    for j in 0..<hidden {
-                        let hn = q[2 * hidden + j] + candidateBias[j]
-                        candidate[j] = hn
-                        n[j] += r[j] * hn
-                    }
-                    T.tanh(n, into: n, count: hidden)
-                    for j in 0..<hidden {
-                        let value = (1 - z[j]) * n[j] + z[j] * h[j]
-                        h[j] = value; out[j] = value
+                    switch kind {
+                    case .rnnTanh:
+                        T.tanh(p, into: p, count: hidden)
+                        h.update(from: p, count: hidden)
+                        out.update(from: p, count: hidden)
+                    case .rnnReLU:
+                        for j in 0..<hidden {
+                            let value = p[j] > 0 || p[j].isNaN ? p[j] : 0   // NaN propagates, as in PyTorch
+                            p[j] = value; h[j] = value; out[j] = value
+                        }
+                    case .lstm:
+                        // Activate the gate blocks in place (i, f: σ; g: tanh; o: σ), then update the state.
+                        let c = cell + b * hidden, saved = buffers.cells! + row * hidden
+                        T.sigmoid(inPlace: p, count: 2 * hidden)
+                        T.tanh(p + 2 * hidden, into: p + 2 * hidden, count: hidden)
+                        T.sigmoid(inPlace: p + 3 * hidden, count: hidden)
+                        let i = p, f = p + hidden, g = p + 2 * hidden, o = p + 3 * hidden
+                        for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * g[j] }
+                        saved.update(from: c, count: hidden)
+                        T.tanh(c, into: out, count: hidden)
+                        for j in 0..<hidden { out[j] *= o[j] }
+                        h.update(from: out, count: hidden)
+                    case .gru:
+                        let q = hiddenProjection + b * gateWidth, candidate = buffers.candidateHidden! + row * hidden
+                        let candidateBias = weights.candidateBias!
+                        for j in 0..<(2 * hidden) { p[j] += q[j] }
+                        T.sigmoid(inPlace: p, count: 2 * hidden)
+                        let r = p, z = p + hidden, n = p + 2 * hidden
+                        for j in 0..<hidden {
+                            let hn = q[2 * hidden + j] + candidateBias[j]
+                            candidate[j] = hn
+                            n[j] += r[j] * hn
+                        }
+                        T.tanh(n, into: n, count: hidden)
+                        for j in 0..<hidden {
+                            let value = (1 - z[j]) * n[j] + z[j] * h[j]
+                            h[j] = value; out[j] = value
+                        }
                     }
                 }
             }
-          }
         }
         buffers.finalHidden.update(from: state, count: batch * hidden)
         if kind.hasCellState { buffers.finalCell!.update(from: cell, count: batch * hidden) }
@@ -294,65 +294,65 @@ public enum RecurrentSequenceKernel {
         let recurrentWeight = T.prepareRightOperand(transposed: false, b: weights.hiddenWeight, ldb: hidden, depth: gateWidth, columns: hidden)
         let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
         for t in stride(from: steps - 1, through: 0, by: -1) {
-          let (stepDh, stepNextDh) = (dh, nextDh)
-          parallelFor(parts: split.rows.count) { part in
-            let rows = split.rows[part], first = rows.lowerBound
-            let tanhCells = tanhCells + part * hidden
-            let dh = stepDh, nextDh = stepNextDh
-            for b in rows {
-                let row = b * steps + t
-                let g = dh + b * hidden, next = nextDh + b * hidden
-                guard t < length(lengths, b, steps) else {
-                    // A carried step passes dh and dc through untouched.
-                    next.update(from: g, count: hidden)
-                    continue
-                }
-                let dy = outputGradient + row * hidden
-                for j in 0..<hidden { g[j] += dy[j] }
-                let saved = buffers.gates + row * gateWidth
-                let dp = inputSideGradient + row * gateWidth
-                switch kind {
-                case .rnnTanh:
-                    for j in 0..<hidden { dp[j] = g[j] * (1 - saved[j] * saved[j]) }
-                    next.update(repeating: 0, count: hidden)
-                case .rnnReLU:
-                    for j in 0..<hidden { dp[j] = saved[j] > 0 ? g[j] : 0 }
-                    next.update(repeating: 0, count: hidden)
-                case .lstm:
-                    let previousCell: UnsafePointer<T> = t > 0 ? UnsafePointer(buffers.cells! + (row - 1) * hidden) : initialCell! + b * hidden
-                    let cellGradient = dc + b * hidden
-                    T.tanh(buffers.cells! + row * hidden, into: tanhCells, count: hidden)
-                    for j in 0..<hidden {
-                        let i = saved[j], f = saved[hidden + j], gg = saved[2 * hidden + j], o = saved[3 * hidden + j]
-                        let tanhCell = tanhCells[j]
-                        let outputPath: T = g[j] * o * (1 - tanhCell * tanhCell)
-                        let dcTotal: T = cellGradient[j] + outputPath
-                        dp[j] = dcTotal * gg * i * (1 - i)
-                        dp[hidden + j] = dcTotal * previousCell[j] * f * (1 - f)
-                        dp[2 * hidden + j] = dcTotal * i * (1 - gg * gg)
-                        dp[3 * hidden + j] = g[j] * tanhCell * o * (1 - o)
-                        cellGradient[j] = dcTotal * f
+            let (stepDh, stepNextDh) = (dh, nextDh)
+            parallelFor(parts: split.rows.count) { part in
+                let rows = split.rows[part], first = rows.lowerBound
+                let tanhCells = tanhCells + part * hidden
+                let dh = stepDh, nextDh = stepNextDh
+                for b in rows {
+                    let row = b * steps + t
+                    let g = dh + b * hidden, next = nextDh + b * hidden
+                    guard t < length(lengths, b, steps) else {
+                        // A carried step passes dh and dc through untouched.
+                        next.update(from: g, count: hidden)
+                        continue
                     }
-                    next.update(repeating: 0, count: hidden)
-                case .gru:
-                    let h = buffers.hiddenBefore + row * hidden, candidate = buffers.candidateHidden! + row * hidden
-                    let dq = hiddenSideGradient + row * gateWidth
-                    for j in 0..<hidden {
-                        let r = saved[j], z = saved[hidden + j], n = saved[2 * hidden + j]
-                        let dn: T = g[j] * (1 - z) * (1 - n * n)
-                        let dz: T = g[j] * (h[j] - n) * (z * (1 - z))
-                        let dr: T = dn * candidate[j] * (r * (1 - r))
-                        dp[j] = dr; dp[hidden + j] = dz; dp[2 * hidden + j] = dn
-                        dq[j] = dr; dq[hidden + j] = dz; dq[2 * hidden + j] = dn * r
-                        next[j] = g[j] * z
+                    let dy = outputGradient + row * hidden
+                    for j in 0..<hidden { g[j] += dy[j] }
+                    let saved = buffers.gates + row * gateWidth
+                    let dp = inputSideGradient + row * gateWidth
+                    switch kind {
+                    case .rnnTanh:
+                        for j in 0..<hidden { dp[j] = g[j] * (1 - saved[j] * saved[j]) }
+                        next.update(repeating: 0, count: hidden)
+                    case .rnnReLU:
+                        for j in 0..<hidden { dp[j] = saved[j] > 0 ? g[j] : 0 }
+                        next.update(repeating: 0, count: hidden)
+                    case .lstm:
+                        let previousCell: UnsafePointer<T> = t > 0 ? UnsafePointer(buffers.cells! + (row - 1) * hidden) : initialCell! + b * hidden
+                        let cellGradient = dc + b * hidden
+                        T.tanh(buffers.cells! + row * hidden, into: tanhCells, count: hidden)
+                        for j in 0..<hidden {
+                            let i = saved[j], f = saved[hidden + j], gg = saved[2 * hidden + j], o = saved[3 * hidden + j]
+                            let tanhCell = tanhCells[j]
+                            let outputPath: T = g[j] * o * (1 - tanhCell * tanhCell)
+                            let dcTotal: T = cellGradient[j] + outputPath
+                            dp[j] = dcTotal * gg * i * (1 - i)
+                            dp[hidden + j] = dcTotal * previousCell[j] * f * (1 - f)
+                            dp[2 * hidden + j] = dcTotal * i * (1 - gg * gg)
+                            dp[3 * hidden + j] = g[j] * tanhCell * o * (1 - o)
+                            cellGradient[j] = dcTotal * f
+                        }
+                        next.update(repeating: 0, count: hidden)
+                    case .gru:
+                        let h = buffers.hiddenBefore + row * hidden, candidate = buffers.candidateHidden! + row * hidden
+                        let dq = hiddenSideGradient + row * gateWidth
+                        for j in 0..<hidden {
+                            let r = saved[j], z = saved[hidden + j], n = saved[2 * hidden + j]
+                            let dn: T = g[j] * (1 - z) * (1 - n * n)
+                            let dz: T = g[j] * (h[j] - n) * (z * (1 - z))
+                            let dr: T = dn * candidate[j] * (r * (1 - r))
+                            dp[j] = dr; dp[hidden + j] = dz; dp[2 * hidden + j] = dn
+                            dq[j] = dr; dq[hidden + j] = dz; dq[2 * hidden + j] = dn * r
+                            next[j] = g[j] * z
+                        }
                     }
                 }
+                // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
+                T.gemm(m: rows.count, a: hiddenSideGradient + (first * steps + t) * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1,
+                       c: nextDh + first * hidden, ldc: hidden, threads: split.gemmThreads)
             }
-            // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
-            T.gemm(m: rows.count, a: hiddenSideGradient + (first * steps + t) * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1,
-                   c: nextDh + first * hidden, ldc: hidden, threads: split.gemmThreads)
-          }
-          swap(&dh, &nextDh)
+            swap(&dh, &nextDh)
         }
 
         if let target = gradients.initialHidden { for i in 0..<(batch * hidden) { target[i] += dh[i] } }
