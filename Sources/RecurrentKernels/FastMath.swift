@@ -107,7 +107,8 @@ extension FastMath {
         return (maximum, sum)
     }
 
-    /// target_i = scale · e^(x_i − shift) for `count` floats (a softmax row when shift is its log-sum-exp).
+    /// target_i = scale · e^(x_i − shift) for `count` floats (a softmax row with shift = the row maximum m and
+    /// scale = 1 / Σ e^(x − m)).
     public static func scaledExp(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float, into target: UnsafeMutablePointer<Float>) {
         let shiftVector = Vector(repeating: shift), scaleVector = Vector(repeating: scale)
         apply(count, x, target) { scaleVector * exp($0 - shiftVector) }

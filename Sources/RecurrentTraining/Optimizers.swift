@@ -276,8 +276,14 @@ public enum GradientClipping {
             if let g = parameter.grad { total += g.squaredSum }
         }
         let norm = total.squareRoot()
-        if norm > maxNorm { scaleGradients(layer, by: maxNorm / (norm + 1e-6)) }
+        clip(layer, norm: norm, maxNorm: maxNorm)
         return norm
+    }
+
+    /// Scales the gradients of `layer`, whose global L2 norm the caller has measured as `norm`, to at most `maxNorm`.
+    public static func clip(_ layer: Layer, norm: Double, maxNorm: Double) {
+        require(maxNorm > 0, "clip: maxNorm \(maxNorm) must be > 0")
+        if norm > maxNorm { scaleGradients(layer, by: maxNorm / (norm + 1e-6)) }
     }
 
     /// Clamps every gradient element of `layer` to [−limit, limit].

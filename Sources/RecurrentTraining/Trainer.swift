@@ -154,8 +154,8 @@ public final class Trainer {
                 let loss = result.loss.doubles[0]
                 guard loss.isFinite else { throw TrainingError.nonFinite(step: step, what: "the loss (\(loss))") }
                 result.loss.backward()
-                try checkGradients()
-                if let clipNorm = configuration.clipNorm { GradientClipping.clipByGlobalNorm(model, maxNorm: clipNorm) }
+                let norm = try checkedGradientNorm()
+                if let clipNorm = configuration.clipNorm { GradientClipping.clip(model, norm: norm, maxNorm: clipNorm) }
                 optimizer.step(model)
                 step += 1
                 lossTotal += loss * Double(result.examples)
@@ -184,13 +184,19 @@ public final class Trainer {
         return try Metrics.measure(Array(0..<count), chunk: configuration.batchSize, batch)
     }
 
-    private func checkGradients() throws {
+    /// The global L2 norm of the gradients, read in one pass that also names the first non-finite gradient
+    /// (a squared sum is finite exactly when every element is, for Float32 gradients).
+    private func checkedGradientNorm() throws -> Double {
+        var total = 0.0
         var problem: String?
         model.visitParameters { name, parameter in
             guard problem == nil, let gradient = parameter.grad else { return }
-            if !gradient.isFinite { problem = "the gradient of \(name)" }
+            let squares = gradient.squaredSum
+            if !squares.isFinite && !gradient.isFinite { problem = "the gradient of \(name)" }
+            total += squares
         }
         if let problem { throw TrainingError.nonFinite(step: step, what: problem) }
+        return total.squareRoot()
     }
 
     private func notify(_ event: TrainingEvent) throws -> TrainingDecision {

@@ -141,10 +141,16 @@ extension Tensor {
     }
 
     /// Whether every element is finite (no NaN, no infinity); not recorded. Read in place, no copy.
-    public var isFinite: Bool { squaredSum.isFinite }
+    public var isFinite: Bool {
+        // Float32 squares summed in Float64 cannot overflow, so the vectorised, threaded squared sum answers it;
+        // a finite Float64 value can square to infinity, so Float64 is checked element by element.
+        if dtype == .float32 { return squaredSum.isFinite }
+        let x = storage.pointer(Double.self)
+        for i in 0..<elementCount where !x[i].isFinite { return false }
+        return true
+    }
 
-    /// Σ x², accumulated in Float64 per block; not recorded (gradient norms for clipping). Not finite exactly when
-    /// some element is not (Float32 squares summed in Float64 cannot overflow), so one pass answers both questions.
+    /// Σ x², accumulated in Float64 per block; not recorded (gradient norms for clipping).
     public var squaredSum: Double {
         func kernel<T: TensorScalar>(_: T.Type) -> Double {
             let x = UncheckedSendable(storage.pointer(T.self))
