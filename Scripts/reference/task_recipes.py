@@ -10,7 +10,8 @@ same machine in the same conditions.
 
 Prints one JSON line: task, metric, value, examples, seconds (training only). Splits follow Recurrent's rules
 (stratified 20 % for classifiers, a tenth of distinct source sentences for translation, the last tenth of the
-text for charlm) but not its exact random draws. Threads: --threads (default 2).
+text for charlm) but not its exact random draws; for translate, --held-out FILE takes the split a Recurrent run wrote
+(its held-out.tsv). Threads: --threads (default 2).
 """
 import argparse, json, math, os, random, struct, time
 import torch
@@ -145,7 +146,12 @@ def translate(args):
     groups = {}
     for i, (s, _) in enumerate(pairs): groups.setdefault(s, []).append(i)
     keys = sorted(groups); random.Random(1).shuffle(keys)
-    cut = len(keys) // 10
+    if args.held_out:   # Recurrent's own split: the held-out.tsv its translate run writes
+        chosen = {l.split("\t")[0] for l in open(args.held_out, encoding="utf-8").read().splitlines() if l}
+        keys = [k for k in keys if k in chosen] + [k for k in keys if k not in chosen]
+        cut = len(chosen)
+    else:
+        cut = len(keys) // 10
     held = sorted(i for k in keys[:cut] for i in groups[k]); train = sorted(i for k in keys[cut:] for i in groups[k])
     src = [tokens(s) for s, _ in pairs]; tgt = [tokens(t) for _, t in pairs]
     sv, tv = vocabulary([src[i] for i in train], 2), vocabulary([tgt[i] for i in train], 2)
@@ -253,6 +259,7 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps", type=int, help="charlm: training steps (default 4500)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--held-out", help="translate: hold out the source sentences of this TSV (a Recurrent run's held-out.tsv)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads); torch.manual_seed(args.seed); random.seed(args.seed)

@@ -169,12 +169,13 @@ public enum TranslateTask {
         var sources: [[String]]
         var targets: [[String]]
         var sourceSentences: [String]
+        var targetSentences: [String]
     }
 
     static func corpus(_ settings: RunSettings) throws -> Corpus {
         let pairs = try settings.data.map { try readSentencePairs($0) } ?? GeneratedLanguage.make(count: 5000, seed: settings.seed)
         let kept = pairs.prefix(limited(pairs.count, settings.limit))
-        return Corpus(sources: kept.map { WordTokenizer.tokens($0.source) }, targets: kept.map { WordTokenizer.tokens($0.target) }, sourceSentences: kept.map(\.source))
+        return Corpus(sources: kept.map { WordTokenizer.tokens($0.source) }, targets: kept.map { WordTokenizer.tokens($0.target) }, sourceSentences: kept.map(\.source), targetSentences: kept.map(\.target))
     }
 
     /// A tenth of the distinct source sentences (all their lines) held out, chosen by `seed`.
@@ -217,6 +218,9 @@ public enum TranslateTask {
         try createRunDirectory(folder, settings: settings)
         try folder.writeVocabulary(sourceVocabulary, name: "source.vocab")
         try folder.writeVocabulary(targetVocabulary, name: "target.vocab")
+        // The held-out pairs as a data file, so the split can be inspected, or given to another tool (the
+        // PyTorch recipe's --held-out) and to `evaluate --data` for the same score.
+        try writeAtomically(Data(validationRows.map { corpus.sourceSentences[$0] + "\t" + corpus.targetSentences[$0] + "\n" }.joined().utf8), to: folder.file("held-out.tsv"))
         let sources = corpus.sources.map { sourceVocabulary.encode($0) }, targets = corpus.targets.map { targetVocabulary.encode($0) + [Vocabulary.end] }
         let model = makeModel(settings, source: sourceVocabulary.count, target: targetVocabulary.count)
         func batch(_ rows: [Int]) -> BatchResult {
