@@ -21,6 +21,12 @@ public protocol KernelScalar: GEMMScalar {
     static func shiftedExpSum(_ x: UnsafePointer<Self>, count: Int) -> (maximum: Self, sum: Self)
     /// target_i = scale · e^(x_i − shift) for `count` elements (vectorised for Float).
     static func scaledExp(_ x: UnsafePointer<Self>, count: Int, shift: Self, scale: Self, into target: UnsafeMutablePointer<Self>)
+    /// One row of the LSTM's forward gate pass (see `LSTMGates`; vectorised for Float).
+    static func lstmGatesForward(gates: UnsafeMutablePointer<Self>, cell: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, hidden: Int)
+    /// One row of the LSTM's backward gate pass (see `LSTMGates`; vectorised for Float).
+    static func lstmGatesBackward(
+        gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
+        cellGradient: UnsafeMutablePointer<Self>, gateGradient: UnsafeMutablePointer<Self>, hidden: Int)
     /// Σ x² over `count` elements, in Float64 (Float sums blocks of eight lanes in Float32 first).
     static func squaredSum(_ x: UnsafePointer<Self>, count: Int) -> Double
     /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
@@ -70,6 +76,15 @@ extension Float: KernelScalar {
         FastMath.apply(count, source, target, FastMath.tanh)
     }
     public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) { FastMath.shiftedExpSum(x, count: count) }
+    public static func lstmGatesForward(gates: UnsafeMutablePointer<Float>, cell: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int) {
+        LSTMGates.forward(gates: gates, cell: cell, output: output, hidden: hidden)
+    }
+    public static func lstmGatesBackward(
+        gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,
+        cellGradient: UnsafeMutablePointer<Float>, gateGradient: UnsafeMutablePointer<Float>, hidden: Int
+    ) {
+        LSTMGates.backward(gates: gates, cell: cell, previousCell: previousCell, hiddenGradient: hiddenGradient, cellGradient: cellGradient, gateGradient: gateGradient, hidden: hidden)
+    }
     public static func squaredSum(_ x: UnsafePointer<Float>, count: Int) -> Double {
         var total = 0.0, start = 0
         // Blocks of 256: eight Float32 lanes of 32 squares each, then Float64 (relative error near 1e-6).
@@ -133,6 +148,15 @@ extension Double: KernelScalar {
         var sum = 0.0
         for j in 0..<count { sum += libmExp(x[j] - maximum) }
         return (maximum, sum)
+    }
+    public static func lstmGatesForward(gates: UnsafeMutablePointer<Double>, cell: UnsafeMutablePointer<Double>, output: UnsafeMutablePointer<Double>, hidden: Int) {
+        LSTMGates.forwardReference(gates: gates, cell: cell, output: output, hidden: hidden)
+    }
+    public static func lstmGatesBackward(
+        gates: UnsafePointer<Double>, cell: UnsafePointer<Double>, previousCell: UnsafePointer<Double>, hiddenGradient: UnsafePointer<Double>,
+        cellGradient: UnsafeMutablePointer<Double>, gateGradient: UnsafeMutablePointer<Double>, hidden: Int
+    ) {
+        LSTMGates.backwardReference(gates: gates, cell: cell, previousCell: previousCell, hiddenGradient: hiddenGradient, cellGradient: cellGradient, gateGradient: gateGradient, hidden: hidden)
     }
     public static func squaredSum(_ x: UnsafePointer<Double>, count: Int) -> Double {
         var total = 0.0

@@ -218,16 +218,9 @@ public enum RecurrentSequenceKernel {
                             p[j] = value; h[j] = value; out[j] = value
                         }
                     case .lstm:
-                        // Activate the gate blocks in place (i, f: σ; g: tanh; o: σ), then update the state.
-                        let c = cell + b * hidden, saved = buffers.cells! + row * hidden
-                        T.sigmoid(inPlace: p, count: 2 * hidden)
-                        T.tanh(p + 2 * hidden, into: p + 2 * hidden, count: hidden)
-                        T.sigmoid(inPlace: p + 3 * hidden, count: hidden)
-                        let i = p, f = p + hidden, g = p + 2 * hidden, o = p + 3 * hidden
-                        for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * g[j] }
-                        saved.update(from: c, count: hidden)
-                        T.tanh(c, into: out, count: hidden)
-                        for j in 0..<hidden { out[j] *= o[j] }
+                        let c = cell + b * hidden
+                        T.lstmGatesForward(gates: p, cell: c, output: out, hidden: hidden)
+                        (buffers.cells! + row * hidden).update(from: c, count: hidden)
                         h.update(from: out, count: hidden)
                     case .gru:
                         let q = hiddenProjection + b * gateWidth, candidate = buffers.candidateHidden! + row * hidden
@@ -280,9 +273,7 @@ public enum RecurrentSequenceKernel {
         nextDh.initialize(repeating: 0, count: batch * hidden)
         let dc = UnsafeMutablePointer<T>.allocate(capacity: kind.hasCellState ? batch * hidden : 0)
         if kind.hasCellState { dc.initialize(from: finalCellGradient!, count: batch * hidden) }
-        let tanhCells = UnsafeMutablePointer<T>.allocate(capacity: hidden * ComputeSettings.threads)
         defer {
-            tanhCells.deallocate()
             inputSideGradient.deallocate()
             if kind == .gru { hiddenSideGradient.deallocate() }
             dh.deallocate()
@@ -297,7 +288,6 @@ public enum RecurrentSequenceKernel {
             let (stepDh, stepNextDh) = (dh, nextDh)
             parallelFor(parts: split.rows.count) { part in
                 let rows = split.rows[part], first = rows.lowerBound
-                let tanhCells = tanhCells + part * hidden
                 let dh = stepDh, nextDh = stepNextDh
                 for b in rows {
                     let row = b * steps + t
@@ -320,19 +310,8 @@ public enum RecurrentSequenceKernel {
                         next.update(repeating: 0, count: hidden)
                     case .lstm:
                         let previousCell: UnsafePointer<T> = t > 0 ? UnsafePointer(buffers.cells! + (row - 1) * hidden) : initialCell! + b * hidden
-                        let cellGradient = dc + b * hidden
-                        T.tanh(buffers.cells! + row * hidden, into: tanhCells, count: hidden)
-                        for j in 0..<hidden {
-                            let i = saved[j], f = saved[hidden + j], gg = saved[2 * hidden + j], o = saved[3 * hidden + j]
-                            let tanhCell = tanhCells[j]
-                            let outputPath: T = g[j] * o * (1 - tanhCell * tanhCell)
-                            let dcTotal: T = cellGradient[j] + outputPath
-                            dp[j] = dcTotal * gg * i * (1 - i)
-                            dp[hidden + j] = dcTotal * previousCell[j] * f * (1 - f)
-                            dp[2 * hidden + j] = dcTotal * i * (1 - gg * gg)
-                            dp[3 * hidden + j] = g[j] * tanhCell * o * (1 - o)
-                            cellGradient[j] = dcTotal * f
-                        }
+                        T.lstmGatesBackward(gates: saved, cell: buffers.cells! + row * hidden, previousCell: previousCell, hiddenGradient: g,
+                                            cellGradient: dc + b * hidden, gateGradient: dp, hidden: hidden)
                         next.update(repeating: 0, count: hidden)
                     case .gru:
                         let h = buffers.hiddenBefore + row * hidden, candidate = buffers.candidateHidden! + row * hidden

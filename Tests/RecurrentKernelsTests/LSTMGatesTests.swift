@@ -1,0 +1,54 @@
+import Testing
+import RecurrentKernels
+
+/// The eight-lane LSTM gate pass against its scalar reference run in Float64, for widths that leave every
+/// possible tail (1…8 lanes) and values that saturate the gates.
+@Suite struct LSTMGatesTests {
+    struct Row {
+        var gates: [Float], cell: [Float], previousCell: [Float], hiddenGradient: [Float], cellGradient: [Float]
+    }
+
+    func row(hidden: Int, seed: UInt64) -> Row {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        func next(_ scale: Float) -> Float {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return (Float(state % 20_001) / 10_000 - 1) * scale
+        }
+        return Row(gates: (0..<(4 * hidden)).map { _ in next(6) }, cell: (0..<hidden).map { _ in next(3) },
+                   previousCell: (0..<hidden).map { _ in next(3) }, hiddenGradient: (0..<hidden).map { _ in next(1) },
+                   cellGradient: (0..<hidden).map { _ in next(1) })
+    }
+
+    func expectClose(_ actual: [Float], _ expected: [Double], _ what: String, hidden: Int) {
+        for (index, (a, e)) in zip(actual, expected).enumerated() {
+            #expect(Swift.abs(Double(a) - e) <= 2e-6 * Swift.max(1, Swift.abs(e)), "\(what)[\(index)] at H = \(hidden): \(a) vs \(e)")
+        }
+    }
+
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    func forwardMatchesReference(hidden: Int) {
+        let data = row(hidden: hidden, seed: UInt64(hidden))
+        var gates = data.gates, cell = data.cell, output = [Float](repeating: .nan, count: hidden)
+        LSTMGates.forward(gates: &gates, cell: &cell, output: &output, hidden: hidden)
+        var gates64 = data.gates.map(Double.init), cell64 = data.cell.map(Double.init), output64 = [Double](repeating: .nan, count: hidden)
+        LSTMGates.forwardReference(gates: &gates64, cell: &cell64, output: &output64, hidden: hidden)
+        expectClose(gates, gates64, "gates", hidden: hidden)
+        expectClose(cell, cell64, "cell", hidden: hidden)
+        expectClose(output, output64, "h", hidden: hidden)
+    }
+
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    func backwardMatchesReference(hidden: Int) {
+        let data = row(hidden: hidden, seed: UInt64(100 + hidden))
+        var activated = data.gates, scratchCell = data.previousCell, scratchOutput = [Float](repeating: 0, count: hidden)
+        LSTMGates.forwardReference(gates: &activated, cell: &scratchCell, output: &scratchOutput, hidden: hidden)
+        var cellGradient = data.cellGradient, gateGradient = [Float](repeating: .nan, count: 4 * hidden)
+        LSTMGates.backward(gates: activated, cell: data.cell, previousCell: data.previousCell, hiddenGradient: data.hiddenGradient,
+                           cellGradient: &cellGradient, gateGradient: &gateGradient, hidden: hidden)
+        var cellGradient64 = data.cellGradient.map(Double.init), gateGradient64 = [Double](repeating: .nan, count: 4 * hidden)
+        LSTMGates.backwardReference(gates: activated.map(Double.init), cell: data.cell.map(Double.init), previousCell: data.previousCell.map(Double.init),
+                                    hiddenGradient: data.hiddenGradient.map(Double.init), cellGradient: &cellGradient64, gateGradient: &gateGradient64, hidden: hidden)
+        expectClose(gateGradient, gateGradient64, "dp", hidden: hidden)
+        expectClose(cellGradient, cellGradient64, "dc", hidden: hidden)
+    }
+}
