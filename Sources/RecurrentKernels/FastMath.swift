@@ -17,22 +17,26 @@ import Darwin
 public enum FastMath {
     public typealias Vector = SIMD8<Float>
 
-    @inline(__always)
+    // Multiply-adds here are written `a + b * c`, not `a.addingProduct(b, c)`: the standard library spells the
+    // latter as a loop of eight scalar FMAs for LLVM to re-vectorise, and in these long chains it re-vectorised
+    // only some lanes (exp compiled to 77 instructions, 14 of them scalar; written this way, 51 and none).
+
+    @_transparent
     public static func exp(_ x: Vector) -> Vector {
         let low = Vector(repeating: -88.0), high = Vector(repeating: 88.0)
         let clamped = x.replacing(with: low, where: .!(x .>= low)).replacing(with: high, where: x .> high)   // NaN → −88
         // n = round(x / ln2) by the 1.5·2²³ trick: adding it leaves n in the low mantissa bits, so both the float
         // n and the integer n come without a conversion (Swift's SIMD float↔int conversions go lane by lane).
-        let shifted = clamped.addingProduct(clamped, Vector(repeating: 0.442_695_04)) + 12_582_912.0
+        let shifted = (clamped + clamped * Vector(repeating: 0.442_695_04)) + 12_582_912.0
         let n = shifted - 12_582_912.0
-        var r = clamped.addingProduct(n, Vector(repeating: -0.693_359_375))
-        r = r.addingProduct(n, Vector(repeating: 2.121_944_4e-4))
+        var r = clamped + n * Vector(repeating: -0.693_359_375)
+        r = r + n * Vector(repeating: 2.121_944_4e-4)
         var p = Vector(repeating: 1.987_569_15e-4)
-        p = Vector(repeating: 1.398_199_95e-3).addingProduct(p, r)
-        p = Vector(repeating: 8.333_451_9e-3).addingProduct(p, r)
-        p = Vector(repeating: 4.166_579_59e-2).addingProduct(p, r)
-        p = Vector(repeating: 1.666_666_55e-1).addingProduct(p, r)
-        p = Vector(repeating: 5.000_000_1e-1).addingProduct(p, r)
+        p = Vector(repeating: 1.398_199_95e-3) + p * r
+        p = Vector(repeating: 8.333_451_9e-3) + p * r
+        p = Vector(repeating: 4.166_579_59e-2) + p * r
+        p = Vector(repeating: 1.666_666_55e-1) + p * r
+        p = Vector(repeating: 5.000_000_1e-1) + p * r
         let y = (p * r * r + r) + 1
         // 2ⁿ: n + 127 in the exponent field (n ∈ [−127, 127] after the clamp).
         let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
@@ -41,10 +45,10 @@ public enum FastMath {
         return (y * unsafeBitCast(exponent, to: Vector.self)).replacing(with: 0, where: x .< low)
     }
 
-    @inline(__always)
+    @_transparent
     public static func sigmoid(_ x: Vector) -> Vector { 1 / (1 + exp(-x)) }
 
-    @inline(__always)
+    @_transparent
     public static func tanh(_ x: Vector) -> Vector {
         let magnitude = x.replacing(with: -x, where: x .< 0)
         // Large |x|: 1 − 2/(e^{2|x|} + 1), sign restored.
@@ -53,12 +57,12 @@ public enum FastMath {
         // Small |x|: x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 − 1382x¹¹/155925 + 21844x¹³/6081075.
         let x2 = x * x
         var p = Vector(repeating: 21844.0 / 6_081_075.0)
-        p = Vector(repeating: -1382.0 / 155_925.0).addingProduct(p, x2)
-        p = Vector(repeating: 62.0 / 2835.0).addingProduct(p, x2)
-        p = Vector(repeating: -17.0 / 315.0).addingProduct(p, x2)
-        p = Vector(repeating: 2.0 / 15.0).addingProduct(p, x2)
-        p = Vector(repeating: -1.0 / 3.0).addingProduct(p, x2)
-        let small = x.addingProduct(x * x2, p)
+        p = Vector(repeating: -1382.0 / 155_925.0) + p * x2
+        p = Vector(repeating: 62.0 / 2835.0) + p * x2
+        p = Vector(repeating: -17.0 / 315.0) + p * x2
+        p = Vector(repeating: 2.0 / 15.0) + p * x2
+        p = Vector(repeating: -1.0 / 3.0) + p * x2
+        let small = x + x * x2 * p
         return signed.replacing(with: small, where: magnitude .< 0.4)
     }
 

@@ -49,34 +49,69 @@ public enum LSTMGates {
 extension LSTMGates {
     typealias Vector = SIMD8<Float>
 
-    /// Loads `count` ≤ 8 floats (the rest zero): the tail of a row whose width is not a multiple of eight.
+    /// Runs `body` at offsets 0, 8, 16, … of a row of `hidden` units; a last partial group of lanes goes through
+    /// the same vector code on zero-padded copies (`pad` copies each of the row's arrays in and out), so the
+    /// loop body stays free of lane-by-lane branches the vectoriser would stumble on.
     @inline(__always)
-    static func load(_ source: UnsafePointer<Float>, _ count: Int) -> Vector {
-        if count == 8 { return UnsafeRawPointer(source).loadUnaligned(as: Vector.self) }
-        var value = Vector()
-        for lane in 0..<count { value[lane] = source[lane] }
-        return value
+    static func sweep(hidden: Int, _ body: (Int) -> Void, tail: (_ offset: Int, _ count: Int) -> Void) {
+        var j = 0
+        while j + 8 <= hidden {
+            body(j)
+            j += 8
+        }
+        if j < hidden { tail(j, hidden - j) }
     }
 
     @inline(__always)
-    static func store(_ value: Vector, _ target: UnsafeMutablePointer<Float>, _ count: Int) {
-        if count == 8 { UnsafeMutableRawPointer(target).storeBytes(of: value, as: Vector.self); return }
-        for lane in 0..<count { target[lane] = value[lane] }
+    static func load(_ source: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(source).loadUnaligned(as: Vector.self) }
+
+    @inline(__always)
+    static func store(_ value: Vector, _ target: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(target).storeBytes(of: value, as: Vector.self) }
+
+    /// Eight units of the forward pass; the gate blocks sit `stride` floats apart.
+    @inline(__always)
+    static func forwardLanes(gates p: UnsafeMutablePointer<Float>, stride: Int, cell c: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let i = FastMath.sigmoid(load(p)), f = FastMath.sigmoid(load(p + stride))
+        let g = FastMath.tanh(load(p + 2 * stride)), o = FastMath.sigmoid(load(p + 3 * stride))
+        store(i, p); store(f, p + stride); store(g, p + 2 * stride); store(o, p + 3 * stride)
+        let updated = f * load(c) + i * g
+        store(updated, c)
+        store(o * FastMath.tanh(updated), output)
+    }
+
+    /// Eight units of the backward pass.
+    @inline(__always)
+    static func backwardLanes(
+        gates saved: UnsafePointer<Float>, stride: Int, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
+        hiddenGradient dh: UnsafePointer<Float>, cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>
+    ) {
+        let i = load(saved), f = load(saved + stride), g = load(saved + 2 * stride), o = load(saved + 3 * stride)
+        let tanhCell = FastMath.tanh(load(cell)), gradient = load(dh)
+        let total = load(dc) + gradient * o * (1 - tanhCell * tanhCell)
+        store(total * g * i * (1 - i), dp)
+        store(total * load(previousCell) * f * (1 - f), dp + stride)
+        store(total * i * (1 - g * g), dp + 2 * stride)
+        store(gradient * tanhCell * o * (1 - o), dp + 3 * stride)
+        store(total * f, dc)
     }
 
     /// `forwardReference` for Float, eight hidden units at a time.
     public static func forward(gates p: UnsafeMutablePointer<Float>, cell c: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int) {
-        var j = 0
-        while j < hidden {
-            let n = min(8, hidden - j)
-            let i = FastMath.sigmoid(load(p + j, n)), f = FastMath.sigmoid(load(p + hidden + j, n))
-            let g = FastMath.tanh(load(p + 2 * hidden + j, n)), o = FastMath.sigmoid(load(p + 3 * hidden + j, n))
-            store(i, p + j, n); store(f, p + hidden + j, n); store(g, p + 2 * hidden + j, n); store(o, p + 3 * hidden + j, n)
-            let updated = f * load(c + j, n) + i * g
-            store(updated, c + j, n)
-            store(o * FastMath.tanh(updated), output + j, n)
-            j += 8
-        }
+        sweep(hidden: hidden, { j in
+            forwardLanes(gates: p + j, stride: hidden, cell: c + j, output: output + j)
+        }, tail: { j, count in
+            // Scratch: four gate groups, the cell and the output, eight lanes each.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { scratch in
+                let s = scratch.baseAddress!
+                s.initialize(repeating: 0, count: 48)
+                for gate in 0..<4 { (s + 8 * gate).update(from: p + gate * hidden + j, count: count) }
+                (s + 32).update(from: c + j, count: count)
+                forwardLanes(gates: s, stride: 8, cell: s + 32, output: s + 40)
+                for gate in 0..<4 { (p + gate * hidden + j).update(from: s + 8 * gate, count: count) }
+                (c + j).update(from: s + 32, count: count)
+                (output + j).update(from: s + 40, count: count)
+            }
+        })
     }
 
     /// `backwardReference` for Float, eight hidden units at a time.
@@ -84,18 +119,23 @@ extension LSTMGates {
         gates saved: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient dh: UnsafePointer<Float>,
         cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, hidden: Int
     ) {
-        var j = 0
-        while j < hidden {
-            let n = min(8, hidden - j)
-            let i = load(saved + j, n), f = load(saved + hidden + j, n), g = load(saved + 2 * hidden + j, n), o = load(saved + 3 * hidden + j, n)
-            let tanhCell = FastMath.tanh(load(cell + j, n)), gradient = load(dh + j, n)
-            let total = load(dc + j, n) + gradient * o * (1 - tanhCell * tanhCell)
-            store(total * g * i * (1 - i), dp + j, n)
-            store(total * load(previousCell + j, n) * f * (1 - f), dp + hidden + j, n)
-            store(total * i * (1 - g * g), dp + 2 * hidden + j, n)
-            store(gradient * tanhCell * o * (1 - o), dp + 3 * hidden + j, n)
-            store(total * f, dc + j, n)
-            j += 8
-        }
+        sweep(hidden: hidden, { j in
+            backwardLanes(gates: saved + j, stride: hidden, cell: cell + j, previousCell: previousCell + j,
+                          hiddenGradient: dh + j, cellGradient: dc + j, gateGradient: dp + j)
+        }, tail: { j, count in
+            // Scratch: four saved gates, cell, previous cell, dh, dc, then four gate gradients: eight lanes each.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 96) { scratch in
+                let s = scratch.baseAddress!
+                s.initialize(repeating: 0, count: 96)
+                for gate in 0..<4 { (s + 8 * gate).update(from: saved + gate * hidden + j, count: count) }
+                (s + 32).update(from: cell + j, count: count)
+                (s + 40).update(from: previousCell + j, count: count)
+                (s + 48).update(from: dh + j, count: count)
+                (s + 56).update(from: dc + j, count: count)
+                backwardLanes(gates: s, stride: 8, cell: s + 32, previousCell: s + 40, hiddenGradient: s + 48, cellGradient: s + 56, gateGradient: s + 64)
+                for gate in 0..<4 { (dp + gate * hidden + j).update(from: s + 64 + 8 * gate, count: count) }
+                (dc + j).update(from: s + 56, count: count)
+            }
+        })
     }
 }
