@@ -16,6 +16,10 @@
 //   GRU:  r, z = σ(W_i{r,z} x + W_h{r,z} h + b_{r,z});  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
 //         h' = (1 − z) ⊙ n + z ⊙ h
 //
+// One-hot inputs (`inputTokens`: the index of the one in each of the B·T rows; x is not read) take the gather
+// W_ihᵀ[token] for the input projection and a scatter-add for dW_ih: no (B·T, I)·(I, G·H) products for a
+// character model's 65-symbol alphabet, and no input gradient.
+//
 // `lengths` gives each sample's valid steps: past its length a sample's state is carried unchanged, its output
 // is zero and it contributes nothing to any gradient. Backward accumulates (+=) into every gradient buffer.
 
@@ -134,6 +138,15 @@ public enum RecurrentSequenceKernel {
         return (splitRanges(count: batch, parts: useful, granularity: 1), 1)
     }
 
+    /// W_ih (G·H, I) transposed to (I, G·H), so a one-hot input's projection is one contiguous row per token.
+    static func transposedInputWeight<T: KernelScalar>(_ weight: UnsafePointer<T>, gateWidth: Int, inputSize: Int) -> UnsafeMutablePointer<T> {
+        let table = UnsafeMutablePointer<T>.allocate(capacity: inputSize * gateWidth)
+        for gate in 0..<gateWidth {
+            for v in 0..<inputSize { table[v * gateWidth + gate] = weight[gate * inputSize + v] }
+        }
+        return table
+    }
+
     /// Valid steps of sample b (T when no lengths are given).
     @inline(__always)
     static func length(_ lengths: UnsafeBufferPointer<Int>?, _ b: Int, _ steps: Int) -> Int {
@@ -150,14 +163,20 @@ public enum RecurrentSequenceKernel {
     public static func forward<T: KernelScalar>(
         kind: RecurrentCellKind, shape: RecurrentSequenceShape, x: UnsafePointer<T>,
         weights: RecurrentSequenceWeights<T>, initialHidden: UnsafePointer<T>, initialCell: UnsafePointer<T>?,
-        lengths: UnsafeBufferPointer<Int>?, buffers: RecurrentSequenceBuffers<T>
+        lengths: UnsafeBufferPointer<Int>?, buffers: RecurrentSequenceBuffers<T>, inputTokens: UnsafePointer<Int>? = nil
     ) {
         let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
         let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
         let gates = buffers.gates
 
-        // P = X·W_ihᵀ + b over all B·T rows at once.
-        if batch * steps > 0 {
+        // P = X·W_ihᵀ + b over all B·T rows at once; for one-hot inputs, row v of W_ihᵀ for token v.
+        if let tokens = inputTokens {
+            let table = transposedInputWeight(weights.inputWeight, gateWidth: gateWidth, inputSize: inputSize)
+            defer { table.deallocate() }
+            for row in 0..<(batch * steps) {
+                (gates + row * gateWidth).update(from: table + tokens[row] * gateWidth, count: gateWidth)
+            }
+        } else if batch * steps > 0 {
             T.gemm(transposeA: false, transposeB: true, m: batch * steps, n: gateWidth, k: inputSize, alpha: 1,
                    a: x, lda: inputSize, b: weights.inputWeight, ldb: inputSize, beta: 0, c: gates, ldc: gateWidth)
         }
@@ -256,8 +275,9 @@ public enum RecurrentSequenceKernel {
         weights: RecurrentSequenceWeights<T>, initialCell: UnsafePointer<T>?,
         lengths: UnsafeBufferPointer<Int>?, buffers: RecurrentSequenceBuffers<T>,
         outputGradient: UnsafePointer<T>, finalHiddenGradient: UnsafePointer<T>, finalCellGradient: UnsafePointer<T>?,
-        gradients: RecurrentSequenceGradients<T>
+        gradients: RecurrentSequenceGradients<T>, inputTokens: UnsafePointer<Int>? = nil
     ) {
+        precondition(inputTokens == nil || gradients.input == nil, "one-hot inputs have no gradient")
         let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
         let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
         let rows = batch * steps
@@ -341,7 +361,19 @@ public enum RecurrentSequenceKernel {
             T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: hidden, k: rows, alpha: 1,
                    a: hiddenSideGradient, lda: gateWidth, b: buffers.hiddenBefore, ldb: hidden, beta: 1, c: target, ldc: hidden)
         }
-        if let target = gradients.inputWeight {
+        if let target = gradients.inputWeight, let tokens = inputTokens {
+            // dW_ih[:, v] += Σ over the rows reading token v of dP_row: summed as rows of a (I, G·H) table first.
+            let table = UnsafeMutablePointer<T>.allocate(capacity: inputSize * gateWidth)
+            table.initialize(repeating: 0, count: inputSize * gateWidth)
+            defer { table.deallocate() }
+            for row in 0..<rows {
+                let sum = table + tokens[row] * gateWidth, source = inputSideGradient + row * gateWidth
+                for j in 0..<gateWidth { sum[j] += source[j] }
+            }
+            for gate in 0..<gateWidth {
+                for v in 0..<inputSize { target[gate * inputSize + v] += table[v * gateWidth + gate] }
+            }
+        } else if let target = gradients.inputWeight {
             T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: inputSize, k: rows, alpha: 1,
                    a: inputSideGradient, lda: gateWidth, b: x, ldb: inputSize, beta: 1, c: target, ldc: inputSize)
         }

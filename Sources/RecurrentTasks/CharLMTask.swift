@@ -31,18 +31,10 @@ public final class CharacterModel: Layer {
 
     public func visitSublayers(_ visit: (Layer) -> Void) { visit(lstm); visit(output) }
 
-    func oneHot(_ sequences: [[Int]]) -> Tensor {
-        let steps = sequences[0].count
-        var values = [Float](repeating: 0, count: sequences.count * steps * vocabularySize)
-        for (row, sequence) in sequences.enumerated() {
-            for (t, symbol) in sequence.enumerated() { values[(row * steps + t) * vocabularySize + symbol] = 1 }
-        }
-        return Tensor(shape: [sequences.count, steps, vocabularySize], scalars: values)
-    }
-
     /// Logits (B·T, V) for equal-length sequences, and the final states.
     public func callAsFunction(_ sequences: [[Int]], states: [RecurrentState]? = nil) -> (logits: Tensor, states: [RecurrentState]) {
-        let result = lstm(oneHot(sequences), initialStates: states)
+        // The one-hot characters go in as indices: the LSTM gathers W_ih's columns instead of multiplying.
+        let result = lstm(oneHot: sequences.flatMap { $0 }, batch: sequences.count, steps: sequences[0].count, initialStates: states)
         let hidden = result.output.reshaped([sequences.count * sequences[0].count, lstm.hiddenSize])
         return (output(hidden), result.finalStates)
     }

@@ -135,6 +135,35 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         }
     }
 
+    /// Indices in place of a one-hot tensor: the same outputs, final states and parameter gradients (Float64,
+    /// so only summation order may differ), stacked and bidirectional with padding; then finite differences
+    /// through the gather and scatter themselves.
+    @Test(arguments: [RecurrentCellKind.lstm, .gru, .rnnTanh])
+    func oneHotIndicesEqualTheOneHotTensor(kind: RecurrentCellKind) {
+        let vocabulary = 5, batch = 3, steps = 4, lengths = [4, 2, 3]
+        let tokens = [0, 4, 2, 2, 1, 3, 0, 0, 4, 4, 1, 2]
+        var values = [Double](repeating: 0, count: batch * steps * vocabulary)
+        for (row, token) in tokens.enumerated() { values[row * vocabulary + token] = 1 }
+        let dense = Tensor(shape: [batch, steps, vocabulary], doubles: values, dtype: .float64)
+        let layer = RecurrentLayer(kind, inputSize: vocabulary, hiddenSize: 3, layerCount: 2, bidirectional: true, seed: 21, dtype: .float64)
+        let parameters = layer.namedParameters.map(\.value)
+        func loss(_ run: RecurrentLayerOutput) -> Tensor {
+            (run.output * randomTensor(run.output.shape, seed: 22)).sum() + (run.lastHidden * run.lastHidden).sum()
+        }
+        let viaTensor = layer(dense, lengths: lengths), viaIndices = layer(oneHot: tokens, batch: batch, steps: steps, lengths: lengths)
+        #expect(maxDifference(viaTensor.output, viaIndices.output) < 1e-12)
+        #expect(maxDifference(viaTensor.lastHidden, viaIndices.lastHidden) < 1e-12)
+        let expected = loss(viaTensor).gradients(withRespectTo: parameters), actual = loss(viaIndices).gradients(withRespectTo: parameters)
+        for (name, (e, a)) in zip(layer.namedParameters.map(\.name), zip(expected, actual)) {
+            #expect(maxDifference(e, a) < 1e-12, "\(kind) \(name)")
+        }
+        let check = GradientCheck.check(parameters) { p in
+            substitute(layer, p[...])
+            return loss(layer(oneHot: tokens, batch: batch, steps: steps, lengths: lengths)).reshaped([1])
+        }
+        #expect(check.passed, "\(kind): \(check)")
+    }
+
     @Test func givenAndLearnableInitialStatesReceiveGradients() {
         let learnable = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 3, layerCount: 2, learnableInitialState: true, seed: 6, dtype: .float64)
         let x = randomTensor([2, 3, 2], seed: 11)

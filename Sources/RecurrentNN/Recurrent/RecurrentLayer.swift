@@ -145,9 +145,25 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
     /// Runs the layer over `input` (B, T, I). `lengths` gives each sample's valid steps; `initialStates`
     /// (one per layer and direction, PyTorch's order) overrides the carried, learnable or zero start.
     public func callAsFunction(_ input: Tensor, lengths: [Int]? = nil, initialStates: [RecurrentState]? = nil) -> RecurrentLayerOutput {
+        require(input.rank == 3 && input.shape[2] == inputSize, "\(kind.displayName): input has shape \(input.shape), expected (batch, steps, \(inputSize))")
+        return run(.dense(input), batch: input.shape[0], steps: input.shape[1], lengths: lengths, initialStates: initialStates)
+    }
+
+    /// Runs the layer over one-hot inputs given by index: `tokens` (B·T values in 0..<inputSize, batch-major)
+    /// stands for the (B, T, inputSize) one-hot tensor. The same result as passing that tensor, without the
+    /// first layer's input products (a gather of W_ih's columns instead); no gradient reaches the input.
+    public func callAsFunction(oneHot tokens: [Int], batch: Int, steps: Int, lengths: [Int]? = nil, initialStates: [RecurrentState]? = nil) -> RecurrentLayerOutput {
+        require(tokens.count == batch * steps, "\(kind.displayName): \(tokens.count) one-hot indices for \(batch) sequences of \(steps) steps")
+        return run(.oneHot(tokens), batch: batch, steps: steps, lengths: lengths, initialStates: initialStates)
+    }
+
+    enum FirstLayerInput {
+        case dense(Tensor)
+        case oneHot([Int])
+    }
+
+    func run(_ input: FirstLayerInput, batch: Int, steps: Int, lengths: [Int]?, initialStates: [RecurrentState]?) -> RecurrentLayerOutput {
         let name = kind.displayName
-        require(input.rank == 3 && input.shape[2] == inputSize, "\(name): input has shape \(input.shape), expected (batch, steps, \(inputSize))")
-        let batch = input.shape[0]
         let stateCount = layerCount * directionCount
         if let initialStates {
             require(initialStates.count == stateCount, "\(name): \(initialStates.count) initial states given, expected \(stateCount) (layers × directions)")
@@ -164,7 +180,11 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
             require(state.hidden.shape == [batch, hiddenSize], "\(name): initial state \(index) has shape \(state.hidden.shape), expected (\(batch), \(hiddenSize))")
         }
 
-        var layerInput = input
+        var layerInput: Tensor
+        switch input {
+        case .dense(let tensor): layerInput = tensor
+        case .oneHot: layerInput = Tensor.zeros([0])   // unused: layer 0 reads the indices
+        }
         var finalStates: [RecurrentState] = []
         var gates: [Tensor] = [], cellStates: [Tensor?] = []
         var directionOutputs: [Tensor] = []
@@ -177,10 +197,18 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
                 let cell = cells[layer][direction]
                 let start = starts[layer * directionCount + direction]
                 let reversed = direction == 1
-                let sequence = reversed ? layerInput.reversingSequences(lengths: lengths) : layerInput
-                let result = Tensor.recurrentSequence(
-                    kind, input: sequence, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight, bias: cell.bias,
-                    candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths)
+                let result: RecurrentSequenceResult
+                if layer == 0, case .oneHot(let tokens) = input {
+                    let ordered = reversed ? Tensor.reversedSequenceOrder(batch: batch, steps: steps, lengths: lengths).map { tokens[$0] } : tokens
+                    result = Tensor.recurrentSequence(
+                        kind, oneHot: ordered, batch: batch, steps: steps, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight,
+                        bias: cell.bias, candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths)
+                } else {
+                    let sequence = reversed ? layerInput.reversingSequences(lengths: lengths) : layerInput
+                    result = Tensor.recurrentSequence(
+                        kind, input: sequence, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight, bias: cell.bias,
+                        candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths)
+                }
                 directionOutputs.append(reversed ? result.output.reversingSequences(lengths: lengths) : result.output)
                 finalStates.append(RecurrentState(hidden: result.finalHidden, cell: result.finalCell))
                 gates.append(reversed ? result.gates.reversingSequences(lengths: lengths) : result.gates)

@@ -33,13 +33,43 @@ extension Tensor {
         _ kind: RecurrentCellKind, input: Tensor, inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
         candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil
     ) -> RecurrentSequenceResult {
+        require(input.rank == 3, "\(kind.rawValue.uppercased()): input must be (batch, steps, features), got shape \(input.shape)")
+        return recurrentSequence(kind, input: input, tokens: nil, batch: input.shape[0], steps: input.shape[1], inputSize: input.shape[2],
+                                 inputWeight: inputWeight, hiddenWeight: hiddenWeight, bias: bias, candidateBias: candidateBias,
+                                 initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
+    }
+
+    /// The same sequence over one-hot inputs given by their indices: `tokens` holds B·T indices in 0..<I
+    /// (batch-major), standing for the (B, T, I) one-hot tensor without building it. The input projection
+    /// becomes a gather of W_ih's columns (and its gradient a scatter-add); there is no input gradient.
+    public static func recurrentSequence(
+        _ kind: RecurrentCellKind, oneHot tokens: [Int], batch: Int, steps: Int, inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
+        candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil
+    ) -> RecurrentSequenceResult {
         let name = kind.rawValue.uppercased()
-        require(input.rank == 3, "\(name): input must be (batch, steps, features), got shape \(input.shape)")
-        let batch = input.shape[0], steps = input.shape[1], inputSize = input.shape[2]
+        let inputSize = inputWeight.rank == 2 ? inputWeight.shape[1] : 0
+        require(tokens.count == batch * steps, "\(name): \(tokens.count) one-hot indices for \(batch) sequences of \(steps) steps")
+        if let bad = tokens.firstIndex(where: { !(0..<inputSize).contains($0) }) {
+            require(false, "\(name): one-hot index \(tokens[bad]) at position \(bad) is outside 0..<\(inputSize), the input size")
+        }
+        return recurrentSequence(kind, input: nil, tokens: tokens, batch: batch, steps: steps, inputSize: inputSize,
+                                 inputWeight: inputWeight, hiddenWeight: hiddenWeight, bias: bias, candidateBias: candidateBias,
+                                 initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
+    }
+
+    static func recurrentSequence(
+        _ kind: RecurrentCellKind, input denseInput: Tensor?, tokens: [Int]?, batch: Int, steps: Int, inputSize: Int,
+        inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
+        candidateBias: Tensor?, initialHidden: Tensor, initialCell: Tensor?, lengths: [Int]?
+    ) -> RecurrentSequenceResult {
+        let name = kind.rawValue.uppercased()
+        // One-hot inputs stand in the op's input list as a constant placeholder: no data is read from it.
+        let input = denseInput ?? Tensor.zeros([1])
+        let inputDescription = denseInput.map { "\($0.shape)" } ?? "one-hot (\(batch), \(steps), \(inputSize))"
         let hidden = hiddenWeight.rank == 2 ? hiddenWeight.shape[1] : -1
         let gateWidth = kind.gateCount * hidden
         require(hidden >= 0 && hiddenWeight.shape == [gateWidth, hidden], "\(name): hidden weight has shape \(hiddenWeight.shape), expected (\(kind.gateCount)·H, H)")
-        require(inputWeight.shape == [gateWidth, inputSize], "\(name): input weight has shape \(inputWeight.shape), expected \(Shape([gateWidth, inputSize])) for input \(input.shape) and hidden size \(hidden)")
+        require(inputWeight.shape == [gateWidth, inputSize], "\(name): input weight has shape \(inputWeight.shape), expected \(Shape([gateWidth, inputSize])) for input \(inputDescription) and hidden size \(hidden)")
         require(bias.shape == [gateWidth], "\(name): bias has shape \(bias.shape), expected \(Shape([gateWidth]))")
         require(initialHidden.shape == [batch, hidden], "\(name): initial hidden state has shape \(initialHidden.shape), expected \(Shape([batch, hidden]))")
         if kind == .gru {
@@ -86,15 +116,25 @@ extension Tensor {
                 candidateHidden: candidates?.pointer(T.self))
         }
         let hiddenIndex = kind == .gru ? 5 : 4
+        // The one-hot indices, pinned for the kernel calls (forward now, backward later).
+        nonisolated(unsafe) var tokenPointer: UnsafePointer<Int>?
+        func withTokens(_ body: () -> Void) {
+            guard let tokens else { return body() }
+            tokens.withUnsafeBufferPointer { buffer in
+                tokenPointer = buffer.baseAddress
+                body()
+                tokenPointer = nil
+            }
+        }
         func forward<T: TensorScalar>(_: T.Type) {
             let run = { (lengthBuffer: UnsafeBufferPointer<Int>?) in
                 RecurrentSequenceKernel.forward(
                     kind: kind, shape: shape, x: values[0].pointer(T.self), weights: weights(T.self),
                     initialHidden: values[hiddenIndex].pointer(T.self),
                     initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
-                    lengths: lengthBuffer, buffers: buffers(T.self))
+                    lengths: lengthBuffer, buffers: buffers(T.self), inputTokens: tokenPointer)
             }
-            if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+            withTokens { if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) } }
             // Lay the results side by side along time: (B, T, H) | (B, 1, H) | (B, 1, H).
             let target = packed.pointer(T.self), out = output.pointer(T.self)
             for b in 0..<batch {
@@ -134,9 +174,9 @@ extension Tensor {
                         initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
                         lengths: lengthBuffer, buffers: buffers(T.self), outputGradient: dOutput,
                         finalHiddenGradient: dFinalHidden, finalCellGradient: kind.hasCellState ? UnsafePointer(dFinalCell) : nil,
-                        gradients: gradients)
+                        gradients: gradients, inputTokens: tokenPointer)
                 }
-                if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+                withTokens { if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) } }
             }
             if dtype == .float32 { backward(Float.self) } else { backward(Double.self) }
             results = results.enumerated().map { index, value in value?.converted(to: inputs[index].dtype) }
@@ -157,14 +197,21 @@ extension Tensor {
     public func reversingSequences(lengths: [Int]?) -> Tensor {
         require(rank >= 2, "reversingSequences: needs (batch, steps, …), got shape \(shape)")
         let batch = shape[0], steps = shape[1], inner = elementCount / Swift.max(1, batch * steps)
-        let lengths = lengths ?? [Int](repeating: steps, count: batch)
-        require(lengths.count == batch && lengths.allSatisfy { (0...steps).contains($0) }, "reversingSequences: lengths \(lengths) do not fit shape \(shape)")
+        if let lengths {
+            require(lengths.count == batch && lengths.allSatisfy { (0...steps).contains($0) }, "reversingSequences: lengths \(lengths) do not fit shape \(shape)")
+        }
+        let flat = reshaped([batch * steps, inner])
+        return flat.indexSelect(Self.reversedSequenceOrder(batch: batch, steps: steps, lengths: lengths), alongAxis: 0).reshaped(shape.dimensions)
+    }
+
+    /// For each of the B·T (batch-major) positions, the position `reversingSequences` reads it from.
+    public static func reversedSequenceOrder(batch: Int, steps: Int, lengths: [Int]?) -> [Int] {
         var indices = [Int]()
         indices.reserveCapacity(batch * steps)
         for b in 0..<batch {
-            for t in 0..<steps { indices.append(b * steps + (t < lengths[b] ? lengths[b] - 1 - t : t)) }
+            let length = lengths?[b] ?? steps
+            for t in 0..<steps { indices.append(b * steps + (t < length ? length - 1 - t : t)) }
         }
-        let flat = reshaped([batch * steps, inner])
-        return flat.indexSelect(indices, alongAxis: 0).reshaped(shape.dimensions)
+        return indices
     }
 }
