@@ -45,8 +45,10 @@ public enum FastMath {
         return (y * unsafeBitCast(exponent, to: Vector.self)).replacing(with: 0, where: x .< low)
     }
 
+    /// Below −88 the result would be a denormal at most (e⁸⁸ is clamped): exactly 0 there, as the C library's
+    /// exp gives, so saturated gates hold no denormals to slow the arithmetic after them.
     @_transparent
-    public static func sigmoid(_ x: Vector) -> Vector { 1 / (1 + exp(-x)) }
+    public static func sigmoid(_ x: Vector) -> Vector { (1 / (1 + exp(-x))).replacing(with: 0, where: x .< -88) }
 
     @_transparent
     public static func tanh(_ x: Vector) -> Vector {

@@ -27,6 +27,14 @@ public protocol KernelScalar: GEMMScalar {
     static func lstmGatesBackward(
         gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
         cellGradient: UnsafeMutablePointer<Self>, gateGradient: UnsafeMutablePointer<Self>, hidden: Int)
+    /// One row of the GRU's forward gate pass (see `GRUGates`; vectorised for Float).
+    static func gruGatesForward(
+        gates: UnsafeMutablePointer<Self>, projection: UnsafePointer<Self>, candidateBias: UnsafePointer<Self>,
+        candidate: UnsafeMutablePointer<Self>, hidden: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, width: Int)
+    /// One row of the GRU's backward gate pass (see `GRUGates`; vectorised for Float).
+    static func gruGatesBackward(
+        gates: UnsafePointer<Self>, previousHidden: UnsafePointer<Self>, candidate: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
+        gateGradient: UnsafeMutablePointer<Self>, projectionGradient: UnsafeMutablePointer<Self>, previousHiddenGradient: UnsafeMutablePointer<Self>, width: Int)
     /// Σ x² over `count` elements, in Float64 (Float sums blocks of eight lanes in Float32 first).
     static func squaredSum(_ x: UnsafePointer<Self>, count: Int) -> Double
     /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
@@ -76,6 +84,19 @@ extension Float: KernelScalar {
         FastMath.apply(count, source, target, FastMath.tanh)
     }
     public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) { FastMath.shiftedExpSum(x, count: count) }
+    public static func gruGatesForward(
+        gates: UnsafeMutablePointer<Float>, projection: UnsafePointer<Float>, candidateBias: UnsafePointer<Float>,
+        candidate: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, width: Int
+    ) {
+        GRUGates.forward(gates: gates, projection: projection, candidateBias: candidateBias, candidate: candidate, hidden: hidden, output: output, hidden: width)
+    }
+    public static func gruGatesBackward(
+        gates: UnsafePointer<Float>, previousHidden: UnsafePointer<Float>, candidate: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,
+        gateGradient: UnsafeMutablePointer<Float>, projectionGradient: UnsafeMutablePointer<Float>, previousHiddenGradient: UnsafeMutablePointer<Float>, width: Int
+    ) {
+        GRUGates.backward(gates: gates, previousHidden: previousHidden, candidate: candidate, hiddenGradient: hiddenGradient,
+                                gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: width)
+    }
     public static func lstmGatesForward(gates: UnsafeMutablePointer<Float>, cell: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int) {
         LSTMGates.forward(gates: gates, cell: cell, output: output, hidden: hidden)
     }
@@ -148,6 +169,19 @@ extension Double: KernelScalar {
         var sum = 0.0
         for j in 0..<count { sum += libmExp(x[j] - maximum) }
         return (maximum, sum)
+    }
+    public static func gruGatesForward(
+        gates: UnsafeMutablePointer<Double>, projection: UnsafePointer<Double>, candidateBias: UnsafePointer<Double>,
+        candidate: UnsafeMutablePointer<Double>, hidden: UnsafeMutablePointer<Double>, output: UnsafeMutablePointer<Double>, width: Int
+    ) {
+        GRUGates.forwardReference(gates: gates, projection: projection, candidateBias: candidateBias, candidate: candidate, hidden: hidden, output: output, hidden: width)
+    }
+    public static func gruGatesBackward(
+        gates: UnsafePointer<Double>, previousHidden: UnsafePointer<Double>, candidate: UnsafePointer<Double>, hiddenGradient: UnsafePointer<Double>,
+        gateGradient: UnsafeMutablePointer<Double>, projectionGradient: UnsafeMutablePointer<Double>, previousHiddenGradient: UnsafeMutablePointer<Double>, width: Int
+    ) {
+        GRUGates.backwardReference(gates: gates, previousHidden: previousHidden, candidate: candidate, hiddenGradient: hiddenGradient,
+                                gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: width)
     }
     public static func lstmGatesForward(gates: UnsafeMutablePointer<Double>, cell: UnsafeMutablePointer<Double>, output: UnsafeMutablePointer<Double>, hidden: Int) {
         LSTMGates.forwardReference(gates: gates, cell: cell, output: output, hidden: hidden)

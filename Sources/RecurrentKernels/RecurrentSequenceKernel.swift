@@ -242,21 +242,8 @@ public enum RecurrentSequenceKernel {
                         (buffers.cells! + row * hidden).update(from: c, count: hidden)
                         h.update(from: out, count: hidden)
                     case .gru:
-                        let q = hiddenProjection + b * gateWidth, candidate = buffers.candidateHidden! + row * hidden
-                        let candidateBias = weights.candidateBias!
-                        for j in 0..<(2 * hidden) { p[j] += q[j] }
-                        T.sigmoid(inPlace: p, count: 2 * hidden)
-                        let r = p, z = p + hidden, n = p + 2 * hidden
-                        for j in 0..<hidden {
-                            let hn = q[2 * hidden + j] + candidateBias[j]
-                            candidate[j] = hn
-                            n[j] += r[j] * hn
-                        }
-                        T.tanh(n, into: n, count: hidden)
-                        for j in 0..<hidden {
-                            let value = (1 - z[j]) * n[j] + z[j] * h[j]
-                            h[j] = value; out[j] = value
-                        }
+                        T.gruGatesForward(gates: p, projection: hiddenProjection + b * gateWidth, candidateBias: weights.candidateBias!,
+                                          candidate: buffers.candidateHidden! + row * hidden, hidden: h, output: out, width: hidden)
                     }
                 }
             }
@@ -334,17 +321,9 @@ public enum RecurrentSequenceKernel {
                                             cellGradient: dc + b * hidden, gateGradient: dp, hidden: hidden)
                         next.update(repeating: 0, count: hidden)
                     case .gru:
-                        let h = buffers.hiddenBefore + row * hidden, candidate = buffers.candidateHidden! + row * hidden
-                        let dq = hiddenSideGradient + row * gateWidth
-                        for j in 0..<hidden {
-                            let r = saved[j], z = saved[hidden + j], n = saved[2 * hidden + j]
-                            let dn: T = g[j] * (1 - z) * (1 - n * n)
-                            let dz: T = g[j] * (h[j] - n) * (z * (1 - z))
-                            let dr: T = dn * candidate[j] * (r * (1 - r))
-                            dp[j] = dr; dp[hidden + j] = dz; dp[2 * hidden + j] = dn
-                            dq[j] = dr; dq[hidden + j] = dz; dq[2 * hidden + j] = dn * r
-                            next[j] = g[j] * z
-                        }
+                        T.gruGatesBackward(gates: saved, previousHidden: buffers.hiddenBefore + row * hidden, candidate: buffers.candidateHidden! + row * hidden,
+                                           hiddenGradient: g, gateGradient: dp, projectionGradient: hiddenSideGradient + row * gateWidth,
+                                           previousHiddenGradient: next, width: hidden)
                     }
                 }
                 // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).

@@ -12,6 +12,14 @@ protocol ElementwiseFunction {
     static var name: String { get }
     static func value<T: TensorScalar>(_ x: T) -> T
     static func derivative<T: TensorScalar>(x: T, y: T) -> T
+    /// y = f(x) over `count` elements; the kernels' vectorised form where there is one.
+    static func values<T: TensorScalar>(_ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int)
+}
+
+extension ElementwiseFunction {
+    static func values<T: TensorScalar>(_ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int) {
+        for i in 0..<count { y[i] = value(x[i]) }
+    }
 }
 
 /// σ(x) = 1 / (1 + e^-x), computed without overflow for either sign; σ' = y(1 − y).
@@ -19,6 +27,10 @@ enum SigmoidFunction: ElementwiseFunction {
     static let name = "sigmoid"
     @inline(__always) static func value<T: TensorScalar>(_ x: T) -> T { T.sigmoid(x) }
     @inline(__always) static func derivative<T: TensorScalar>(x: T, y: T) -> T { y * (1 - y) }
+    static func values<T: TensorScalar>(_ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int) {
+        y.update(from: x, count: count)
+        T.sigmoid(inPlace: y, count: count)
+    }
 }
 
 /// tanh; tanh' = 1 − y².
@@ -26,6 +38,9 @@ enum TanhFunction: ElementwiseFunction {
     static let name = "tanh"
     @inline(__always) static func value<T: TensorScalar>(_ x: T) -> T { T.tanh(x) }
     @inline(__always) static func derivative<T: TensorScalar>(x: T, y: T) -> T { 1 - y * y }
+    static func values<T: TensorScalar>(_ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int) {
+        T.tanh(x, into: y, count: count)
+    }
 }
 
 /// max(0, x); the derivative is 1 for x > 0 and 0 otherwise (0 at the kink, as PyTorch). NaN stays NaN, so a
@@ -75,9 +90,7 @@ extension Tensor {
     func applying<F: ElementwiseFunction>(_: F.Type) -> Tensor {
         func forward<T: TensorScalar>(_: T.Type) -> Tensor {
             let x = storage.pointer(T.self)
-            return Tensor.make(shape, T.self) { y in
-                for i in 0..<elementCount { y[i] = F.value(x[i]) }
-            }
+            return Tensor.make(shape, T.self) { y in F.values(x, into: y, count: elementCount) }
         }
         let result = dtype == .float32 ? forward(Float.self) : forward(Double.self)
         let input = self

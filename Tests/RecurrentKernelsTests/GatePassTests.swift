@@ -1,9 +1,10 @@
+import Foundation
 import Testing
 import RecurrentKernels
 
-/// The eight-lane LSTM gate pass against its scalar reference run in Float64, for widths that leave every
+/// The eight-lane gate passes against their scalar references run in Float64, for widths that leave every
 /// possible tail (1…8 lanes) and values that saturate the gates.
-@Suite struct LSTMGatesTests {
+@Suite struct GatePassTests {
     struct Row {
         var gates: [Float], cell: [Float], previousCell: [Float], hiddenGradient: [Float], cellGradient: [Float]
     }
@@ -50,5 +51,42 @@ import RecurrentKernels
                                     hiddenGradient: data.hiddenGradient.map(Double.init), cellGradient: &cellGradient64, gateGradient: &gateGradient64, hidden: hidden)
         expectClose(gateGradient, gateGradient64, "dp", hidden: hidden)
         expectClose(cellGradient, cellGradient64, "dc", hidden: hidden)
+    }
+
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    func gruForwardMatchesReference(hidden: Int) {
+        let data = row(hidden: hidden, seed: UInt64(200 + hidden)), other = row(hidden: hidden, seed: UInt64(300 + hidden))
+        let projection = Array(other.gates.prefix(3 * hidden)), bias = other.cell
+        var gates = Array(data.gates.prefix(3 * hidden)), state = data.cell
+        var candidate = [Float](repeating: .nan, count: hidden), output = [Float](repeating: .nan, count: hidden)
+        GRUGates.forward(gates: &gates, projection: projection, candidateBias: bias, candidate: &candidate, hidden: &state, output: &output, hidden: hidden)
+        var gates64 = gates.indices.map { Double(data.gates[$0]) }, state64 = data.cell.map(Double.init)
+        var candidate64 = [Double](repeating: .nan, count: hidden), output64 = [Double](repeating: .nan, count: hidden)
+        GRUGates.forwardReference(gates: &gates64, projection: projection.map(Double.init), candidateBias: bias.map(Double.init),
+                                  candidate: &candidate64, hidden: &state64, output: &output64, hidden: hidden)
+        expectClose(gates, gates64, "gates", hidden: hidden)
+        expectClose(candidate, candidate64, "candidate", hidden: hidden)
+        expectClose(state, state64, "h", hidden: hidden)
+        expectClose(output, output64, "output", hidden: hidden)
+    }
+
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    func gruBackwardMatchesReference(hidden: Int) {
+        let data = row(hidden: hidden, seed: UInt64(400 + hidden))
+        // Activated gates in (0, 1) for r, z and (−1, 1) for n, as the forward pass leaves them.
+        let activated = (0..<(3 * hidden)).map { index -> Float in
+            let x = data.gates[index]
+            return index < 2 * hidden ? 1 / (1 + Float(Foundation.exp(Double(-x)))) : Float(Foundation.tanh(Double(x)))
+        }
+        var dp = [Float](repeating: .nan, count: 3 * hidden), dq = dp, next = [Float](repeating: .nan, count: hidden)
+        GRUGates.backward(gates: activated, previousHidden: data.cell, candidate: data.previousCell, hiddenGradient: data.hiddenGradient,
+                          gateGradient: &dp, projectionGradient: &dq, previousHiddenGradient: &next, hidden: hidden)
+        var dp64 = [Double](repeating: .nan, count: 3 * hidden), dq64 = dp64, next64 = [Double](repeating: .nan, count: hidden)
+        GRUGates.backwardReference(gates: activated.map(Double.init), previousHidden: data.cell.map(Double.init), candidate: data.previousCell.map(Double.init),
+                                   hiddenGradient: data.hiddenGradient.map(Double.init), gateGradient: &dp64, projectionGradient: &dq64,
+                                   previousHiddenGradient: &next64, hidden: hidden)
+        expectClose(dp, dp64, "dp", hidden: hidden)
+        expectClose(dq, dq64, "dq", hidden: hidden)
+        expectClose(next, next64, "dh", hidden: hidden)
     }
 }
