@@ -116,25 +116,21 @@ extension Tensor {
                 candidateHidden: candidates?.pointer(T.self))
         }
         let hiddenIndex = kind == .gru ? 5 : 4
-        // The one-hot indices, pinned for the kernel calls (forward now, backward later).
-        nonisolated(unsafe) var tokenPointer: UnsafePointer<Int>?
-        func withTokens(_ body: () -> Void) {
-            guard let tokens else { return body() }
-            tokens.withUnsafeBufferPointer { buffer in
-                tokenPointer = buffer.baseAddress
-                body()
-                tokenPointer = nil
+        /// Runs `kernel` with the lengths and the one-hot indices (when there are any) pinned in memory.
+        func withPinned(_ kernel: (_ lengths: UnsafeBufferPointer<Int>?, _ tokens: UnsafePointer<Int>?) -> Void) {
+            func withTokens(_ lengthBuffer: UnsafeBufferPointer<Int>?) {
+                if let tokens { tokens.withUnsafeBufferPointer { kernel(lengthBuffer, $0.baseAddress) } } else { kernel(lengthBuffer, nil) }
             }
+            if let lengths { lengths.withUnsafeBufferPointer { withTokens($0) } } else { withTokens(nil) }
         }
         func forward<T: TensorScalar>(_: T.Type) {
-            let run = { (lengthBuffer: UnsafeBufferPointer<Int>?) in
+            withPinned { lengthBuffer, tokenPointer in
                 RecurrentSequenceKernel.forward(
                     kind: kind, shape: shape, x: values[0].pointer(T.self), weights: weights(T.self),
                     initialHidden: values[hiddenIndex].pointer(T.self),
                     initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
                     lengths: lengthBuffer, buffers: buffers(T.self), inputTokens: tokenPointer)
             }
-            withTokens { if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) } }
             // Lay the results side by side along time: (B, T, H) | (B, 1, H) | (B, 1, H).
             let target = packed.pointer(T.self), out = output.pointer(T.self)
             for b in 0..<batch {
@@ -168,7 +164,7 @@ extension Tensor {
                     input: pointer(0), inputWeight: pointer(1), hiddenWeight: pointer(2), bias: pointer(3),
                     candidateBias: kind == .gru ? pointer(4) : nil, initialHidden: pointer(hiddenIndex),
                     initialCell: kind.hasCellState ? pointer(hiddenIndex + 1) : nil)
-                let run = { (lengthBuffer: UnsafeBufferPointer<Int>?) in
+                withPinned { lengthBuffer, tokenPointer in
                     RecurrentSequenceKernel.backward(
                         kind: kind, shape: shape, x: values[0].pointer(T.self), weights: weights(T.self),
                         initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
@@ -176,7 +172,6 @@ extension Tensor {
                         finalHiddenGradient: dFinalHidden, finalCellGradient: kind.hasCellState ? UnsafePointer(dFinalCell) : nil,
                         gradients: gradients, inputTokens: tokenPointer)
                 }
-                withTokens { if let lengths { lengths.withUnsafeBufferPointer { run($0) } } else { run(nil) } }
             }
             if dtype == .float32 { backward(Float.self) } else { backward(Double.self) }
             results = results.enumerated().map { index, value in value?.converted(to: inputs[index].dtype) }
