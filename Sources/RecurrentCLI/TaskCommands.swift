@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Load a run's best checkpoint and print its task's metric on --data (default: the run's held-out split).")
+        abstract: "Load a run's best checkpoint (translation: its final one) and print its task's metric on --data (default: the run's held-out split).")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Option(name: .long, help: ArgumentHelp("Data file or folder to evaluate on.", valueName: "path")) var data: String?

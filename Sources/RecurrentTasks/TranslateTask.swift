@@ -264,7 +264,10 @@ public enum TranslateTask {
         let settings = try folder.trainedSettings(for: name)
         let source = try folder.readVocabulary(name: "source.vocab"), target = try folder.readVocabulary(name: "target.vocab")
         let model = makeModel(settings, source: source.count, target: target.count)
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, source: source.count, target: target.count))
+        // The final model, not the lowest validation loss: teacher-forced loss turns up while translations still
+        // improve (this recipe: lowest loss at epoch 7 of 12, greedy BLEU 25.1 there against 25.7 at the end), the
+        // loss is measured on the very tenth BLEU is scored on, and the PyTorch recipe scores its final model too.
+        try Checkpoint.loadModel(from: folder.lastCheckpoint, model: model, configuration: configuration(settings, source: source.count, target: target.count))
         return Trained(settings: settings, source: source, target: target, model: model)
     }
 
