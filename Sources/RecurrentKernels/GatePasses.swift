@@ -128,11 +128,11 @@ extension LSTMGates {
 /// One row of the GRU gate pass; gate rows hold the blocks r, z, n of `hidden` values each.
 public enum GRUGates {
     /// Activates `gates` (the input side p) in place to r, z, n with the hidden side `projection` (q), saves ĥ in
-    /// `candidate`, and replaces `hidden` (h) by h', also written to `output`.
+    /// `candidate`, and replaces `state` (h) by h', also written to `output`.
     @inline(__always)
     public static func forwardReference<T: KernelScalar>(
         gates p: UnsafeMutablePointer<T>, projection q: UnsafePointer<T>, candidateBias: UnsafePointer<T>,
-        candidate: UnsafeMutablePointer<T>, hidden h: UnsafeMutablePointer<T>, output: UnsafeMutablePointer<T>, hidden width: Int
+        candidate: UnsafeMutablePointer<T>, state h: UnsafeMutablePointer<T>, output: UnsafeMutablePointer<T>, hidden width: Int
     ) {
         for j in 0..<width {
             let r = T.sigmoid(p[j] + q[j]), z = T.sigmoid(p[width + j] + q[width + j])
@@ -171,7 +171,7 @@ extension GRUGates {
     @inline(__always)
     static func forwardLanes(
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, stride: Int, candidateBias: UnsafePointer<Float>,
-        candidate: UnsafeMutablePointer<Float>, hidden h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
+        candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
     ) {
         let r = FastMath.sigmoid(load(p) + load(q)), z = FastMath.sigmoid(load(p + stride) + load(q + stride))
         let hn = load(q + 2 * stride) + load(candidateBias)
@@ -201,10 +201,10 @@ extension GRUGates {
     /// `forwardReference` for Float, eight hidden units at a time.
     public static func forward(
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, candidateBias: UnsafePointer<Float>,
-        candidate: UnsafeMutablePointer<Float>, hidden h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden width: Int
+        candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden width: Int
     ) {
         sweep(hidden: width, { j in
-            forwardLanes(gates: p + j, projection: q + j, stride: width, candidateBias: candidateBias + j, candidate: candidate + j, hidden: h + j, output: output + j)
+            forwardLanes(gates: p + j, projection: q + j, stride: width, candidateBias: candidateBias + j, candidate: candidate + j, state: h + j, output: output + j)
         }, tail: { j, count in
             // Scratch, eight lanes each: p (3), q (3), b_hn, ĥ, h, output.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 80) { scratch in
@@ -216,7 +216,7 @@ extension GRUGates {
                 }
                 (s + 48).update(from: candidateBias + j, count: count)
                 (s + 64).update(from: h + j, count: count)
-                forwardLanes(gates: s, projection: s + 24, stride: 8, candidateBias: s + 48, candidate: s + 56, hidden: s + 64, output: s + 72)
+                forwardLanes(gates: s, projection: s + 24, stride: 8, candidateBias: s + 48, candidate: s + 56, state: s + 64, output: s + 72)
                 for gate in 0..<3 { (p + gate * width + j).update(from: s + 8 * gate, count: count) }
                 (candidate + j).update(from: s + 56, count: count)
                 (h + j).update(from: s + 64, count: count)

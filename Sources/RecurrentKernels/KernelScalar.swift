@@ -30,11 +30,11 @@ public protocol KernelScalar: GEMMScalar {
     /// One row of the GRU's forward gate pass (see `GRUGates`; vectorised for Float).
     static func gruGatesForward(
         gates: UnsafeMutablePointer<Self>, projection: UnsafePointer<Self>, candidateBias: UnsafePointer<Self>,
-        candidate: UnsafeMutablePointer<Self>, hidden: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, width: Int)
+        candidate: UnsafeMutablePointer<Self>, state: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, hidden: Int)
     /// One row of the GRU's backward gate pass (see `GRUGates`; vectorised for Float).
     static func gruGatesBackward(
         gates: UnsafePointer<Self>, previousHidden: UnsafePointer<Self>, candidate: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
-        gateGradient: UnsafeMutablePointer<Self>, projectionGradient: UnsafeMutablePointer<Self>, previousHiddenGradient: UnsafeMutablePointer<Self>, width: Int)
+        gateGradient: UnsafeMutablePointer<Self>, projectionGradient: UnsafeMutablePointer<Self>, previousHiddenGradient: UnsafeMutablePointer<Self>, hidden: Int)
     /// Σ x² over `count` elements, in Float64 (Float sums blocks of eight lanes in Float32 first).
     static func squaredSum(_ x: UnsafePointer<Self>, count: Int) -> Double
     /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
@@ -67,6 +67,34 @@ extension KernelScalar {
     }
 }
 
+// The gate passes default to their scalar references (Double's code); Float overrides them with the
+// eight-lane sweeps.
+extension KernelScalar {
+    public static func lstmGatesForward(gates: UnsafeMutablePointer<Self>, cell: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, hidden: Int) {
+        LSTMGates.forwardReference(gates: gates, cell: cell, output: output, hidden: hidden)
+    }
+    public static func lstmGatesBackward(
+        gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
+        cellGradient: UnsafeMutablePointer<Self>, gateGradient: UnsafeMutablePointer<Self>, hidden: Int
+    ) {
+        LSTMGates.backwardReference(gates: gates, cell: cell, previousCell: previousCell, hiddenGradient: hiddenGradient,
+                                    cellGradient: cellGradient, gateGradient: gateGradient, hidden: hidden)
+    }
+    public static func gruGatesForward(
+        gates: UnsafeMutablePointer<Self>, projection: UnsafePointer<Self>, candidateBias: UnsafePointer<Self>,
+        candidate: UnsafeMutablePointer<Self>, state: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, hidden: Int
+    ) {
+        GRUGates.forwardReference(gates: gates, projection: projection, candidateBias: candidateBias, candidate: candidate, state: state, output: output, hidden: hidden)
+    }
+    public static func gruGatesBackward(
+        gates: UnsafePointer<Self>, previousHidden: UnsafePointer<Self>, candidate: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
+        gateGradient: UnsafeMutablePointer<Self>, projectionGradient: UnsafeMutablePointer<Self>, previousHiddenGradient: UnsafeMutablePointer<Self>, hidden: Int
+    ) {
+        GRUGates.backwardReference(gates: gates, previousHidden: previousHidden, candidate: candidate, hiddenGradient: hiddenGradient,
+                                   gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: hidden)
+    }
+}
+
 extension Float: KernelScalar {
     // Recurrent steps multiply the same weight by a small batch T times: the Swift kernel with the weight packed
     // once beats any BLAS call, which repacks it every time, so Float always prepares it for the Swift kernel.
@@ -86,16 +114,16 @@ extension Float: KernelScalar {
     public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) { FastMath.shiftedExpSum(x, count: count) }
     public static func gruGatesForward(
         gates: UnsafeMutablePointer<Float>, projection: UnsafePointer<Float>, candidateBias: UnsafePointer<Float>,
-        candidate: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, width: Int
+        candidate: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int
     ) {
-        GRUGates.forward(gates: gates, projection: projection, candidateBias: candidateBias, candidate: candidate, hidden: hidden, output: output, hidden: width)
+        GRUGates.forward(gates: gates, projection: projection, candidateBias: candidateBias, candidate: candidate, state: state, output: output, hidden: hidden)
     }
     public static func gruGatesBackward(
         gates: UnsafePointer<Float>, previousHidden: UnsafePointer<Float>, candidate: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,
-        gateGradient: UnsafeMutablePointer<Float>, projectionGradient: UnsafeMutablePointer<Float>, previousHiddenGradient: UnsafeMutablePointer<Float>, width: Int
+        gateGradient: UnsafeMutablePointer<Float>, projectionGradient: UnsafeMutablePointer<Float>, previousHiddenGradient: UnsafeMutablePointer<Float>, hidden: Int
     ) {
         GRUGates.backward(gates: gates, previousHidden: previousHidden, candidate: candidate, hiddenGradient: hiddenGradient,
-                                gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: width)
+                          gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: hidden)
     }
     public static func lstmGatesForward(gates: UnsafeMutablePointer<Float>, cell: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int) {
         LSTMGates.forward(gates: gates, cell: cell, output: output, hidden: hidden)
@@ -169,28 +197,6 @@ extension Double: KernelScalar {
         var sum = 0.0
         for j in 0..<count { sum += libmExp(x[j] - maximum) }
         return (maximum, sum)
-    }
-    public static func gruGatesForward(
-        gates: UnsafeMutablePointer<Double>, projection: UnsafePointer<Double>, candidateBias: UnsafePointer<Double>,
-        candidate: UnsafeMutablePointer<Double>, hidden: UnsafeMutablePointer<Double>, output: UnsafeMutablePointer<Double>, width: Int
-    ) {
-        GRUGates.forwardReference(gates: gates, projection: projection, candidateBias: candidateBias, candidate: candidate, hidden: hidden, output: output, hidden: width)
-    }
-    public static func gruGatesBackward(
-        gates: UnsafePointer<Double>, previousHidden: UnsafePointer<Double>, candidate: UnsafePointer<Double>, hiddenGradient: UnsafePointer<Double>,
-        gateGradient: UnsafeMutablePointer<Double>, projectionGradient: UnsafeMutablePointer<Double>, previousHiddenGradient: UnsafeMutablePointer<Double>, width: Int
-    ) {
-        GRUGates.backwardReference(gates: gates, previousHidden: previousHidden, candidate: candidate, hiddenGradient: hiddenGradient,
-                                gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: width)
-    }
-    public static func lstmGatesForward(gates: UnsafeMutablePointer<Double>, cell: UnsafeMutablePointer<Double>, output: UnsafeMutablePointer<Double>, hidden: Int) {
-        LSTMGates.forwardReference(gates: gates, cell: cell, output: output, hidden: hidden)
-    }
-    public static func lstmGatesBackward(
-        gates: UnsafePointer<Double>, cell: UnsafePointer<Double>, previousCell: UnsafePointer<Double>, hiddenGradient: UnsafePointer<Double>,
-        cellGradient: UnsafeMutablePointer<Double>, gateGradient: UnsafeMutablePointer<Double>, hidden: Int
-    ) {
-        LSTMGates.backwardReference(gates: gates, cell: cell, previousCell: previousCell, hiddenGradient: hiddenGradient, cellGradient: cellGradient, gateGradient: gateGradient, hidden: hidden)
     }
     public static func squaredSum(_ x: UnsafePointer<Double>, count: Int) -> Double {
         var total = 0.0

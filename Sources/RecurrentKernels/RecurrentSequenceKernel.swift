@@ -243,7 +243,7 @@ public enum RecurrentSequenceKernel {
                         h.update(from: out, count: hidden)
                     case .gru:
                         T.gruGatesForward(gates: p, projection: hiddenProjection + b * gateWidth, candidateBias: weights.candidateBias!,
-                                          candidate: buffers.candidateHidden! + row * hidden, hidden: h, output: out, width: hidden)
+                                          candidate: buffers.candidateHidden! + row * hidden, state: h, output: out, hidden: hidden)
                     }
                 }
             }
@@ -323,7 +323,7 @@ public enum RecurrentSequenceKernel {
                     case .gru:
                         T.gruGatesBackward(gates: saved, previousHidden: buffers.hiddenBefore + row * hidden, candidate: buffers.candidateHidden! + row * hidden,
                                            hiddenGradient: g, gateGradient: dp, projectionGradient: hiddenSideGradient + row * gateWidth,
-                                           previousHiddenGradient: next, width: hidden)
+                                           previousHiddenGradient: next, hidden: hidden)
                     }
                 }
                 // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).

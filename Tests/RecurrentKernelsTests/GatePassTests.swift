@@ -59,11 +59,11 @@ import RecurrentKernels
         let projection = Array(other.gates.prefix(3 * hidden)), bias = other.cell
         var gates = Array(data.gates.prefix(3 * hidden)), state = data.cell
         var candidate = [Float](repeating: .nan, count: hidden), output = [Float](repeating: .nan, count: hidden)
-        GRUGates.forward(gates: &gates, projection: projection, candidateBias: bias, candidate: &candidate, hidden: &state, output: &output, hidden: hidden)
+        GRUGates.forward(gates: &gates, projection: projection, candidateBias: bias, candidate: &candidate, state: &state, output: &output, hidden: hidden)
         var gates64 = gates.indices.map { Double(data.gates[$0]) }, state64 = data.cell.map(Double.init)
         var candidate64 = [Double](repeating: .nan, count: hidden), output64 = [Double](repeating: .nan, count: hidden)
         GRUGates.forwardReference(gates: &gates64, projection: projection.map(Double.init), candidateBias: bias.map(Double.init),
-                                  candidate: &candidate64, hidden: &state64, output: &output64, hidden: hidden)
+                                  candidate: &candidate64, state: &state64, output: &output64, hidden: hidden)
         expectClose(gates, gates64, "gates", hidden: hidden)
         expectClose(candidate, candidate64, "candidate", hidden: hidden)
         expectClose(state, state64, "h", hidden: hidden)

@@ -49,9 +49,8 @@ extension Tensor {
         let name = kind.rawValue.uppercased()
         let inputSize = inputWeight.rank == 2 ? inputWeight.shape[1] : 0
         require(tokens.count == batch * steps, "\(name): \(tokens.count) one-hot indices for \(batch) sequences of \(steps) steps")
-        if let bad = tokens.firstIndex(where: { !(0..<inputSize).contains($0) }) {
-            require(false, "\(name): one-hot index \(tokens[bad]) at position \(bad) is outside 0..<\(inputSize), the input size")
-        }
+        let bad = tokens.firstIndex { !(0..<inputSize).contains($0) }
+        require(bad == nil, "\(name): one-hot index \(tokens[bad!]) at position \(bad!) is outside 0..<\(inputSize), the input size")
         return recurrentSequence(kind, input: nil, tokens: tokens, batch: batch, steps: steps, inputSize: inputSize,
                                  inputWeight: inputWeight, hiddenWeight: hiddenWeight, bias: bias, candidateBias: candidateBias,
                                  initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
