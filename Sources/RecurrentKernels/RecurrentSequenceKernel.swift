@@ -1,9 +1,9 @@
 // Fused recurrent sequences (one layer, one direction), forward and backward, for the vanilla RNN, LSTM and
 // GRU, as cuDNN and oneDNN do it:
 //
-//   forward:  P = X·W_ihᵀ + b                          one GEMM over all B·T rows
+//   forward:  P = X·W_ihᵀ                              one GEMM over all B·T rows
 //             for t: P_t += h_{t-1}·W_hhᵀ              one small GEMM per step
-//                    one fused pass: gates, state update, output
+//                    P_t += b, then one fused pass: gates, state update, output
 //   backward: for t from T−1 down: one fused pass turning dh, dc into gate gradients dP_t,
 //                                  and dh_{t-1} = dP_t·W_hh (one small GEMM per step)
 //             dW_ih = dPᵀ·X, dW_hh = dPᵀ·H_prev, db = Σ dP, dX = dP·W_ih   big GEMMs over all steps
@@ -61,8 +61,8 @@ public struct RecurrentSequenceBuffers<T: KernelScalar> {
     public var finalCell: UnsafeMutablePointer<T>?
     /// (B, T, G·H): the activated gates (LSTM i f g o; GRU r z n; RNN h').
     public var gates: UnsafeMutablePointer<T>
-    /// (B, T, H): h_{t-1}, the state each step started from.
-    public var hiddenBefore: UnsafeMutablePointer<T>
+    /// (B, T, H): h_{t-1}, the state each step started from; backward needs it, inference may pass nil.
+    public var hiddenBefore: UnsafeMutablePointer<T>?
     /// (B, T, H): LSTM c_t after each step (carried past the length).
     public var cells: UnsafeMutablePointer<T>?
     /// (B, T, H): GRU W_hn h_{t-1} + b_hn.
@@ -70,7 +70,7 @@ public struct RecurrentSequenceBuffers<T: KernelScalar> {
 
     public init(
         output: UnsafeMutablePointer<T>, finalHidden: UnsafeMutablePointer<T>, finalCell: UnsafeMutablePointer<T>?,
-        gates: UnsafeMutablePointer<T>, hiddenBefore: UnsafeMutablePointer<T>, cells: UnsafeMutablePointer<T>?,
+        gates: UnsafeMutablePointer<T>, hiddenBefore: UnsafeMutablePointer<T>?, cells: UnsafeMutablePointer<T>?,
         candidateHidden: UnsafeMutablePointer<T>?
     ) {
         self.output = output
@@ -180,10 +180,6 @@ public enum RecurrentSequenceKernel {
             T.gemm(transposeA: false, transposeB: true, m: batch * steps, n: gateWidth, k: inputSize, alpha: 1,
                    a: x, lda: inputSize, b: weights.inputWeight, ldb: inputSize, beta: 0, c: gates, ldc: gateWidth)
         }
-        for row in 0..<(batch * steps) {
-            let target = gates + row * gateWidth
-            for j in 0..<gateWidth { target[j] += weights.bias[j] }
-        }
 
         let state = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
         state.initialize(from: initialHidden, count: batch * hidden)
@@ -202,8 +198,8 @@ public enum RecurrentSequenceKernel {
         for t in 0..<steps {
             parallelFor(parts: split.rows.count) { part in
                 let rows = split.rows[part], first = rows.lowerBound
-                for b in rows {
-                    (buffers.hiddenBefore + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden)
+                if let saved = buffers.hiddenBefore {
+                    for b in rows { (saved + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden) }
                 }
                 // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).
                 if kind == .gru {
@@ -226,6 +222,9 @@ public enum RecurrentSequenceKernel {
                         if kind == .gru { (buffers.candidateHidden! + row * hidden).update(repeating: 0, count: hidden) }
                         continue
                     }
+                    // The bias joins here, while the step's GEMM has just left the row in cache (a pass of its
+                    // own over all B·T rows ran from memory).
+                    for j in 0..<gateWidth { p[j] += weights.bias[j] }
                     switch kind {
                     case .rnnTanh:
                         T.tanh(p, into: p, count: hidden)
@@ -265,6 +264,7 @@ public enum RecurrentSequenceKernel {
         gradients: RecurrentSequenceGradients<T>, inputTokens: UnsafePointer<Int>? = nil
     ) {
         precondition(inputTokens == nil || gradients.input == nil, "one-hot inputs have no gradient")
+        guard let hiddenBefore = buffers.hiddenBefore else { preconditionFailure("backward needs the forward pass's saved h_{t-1}") }
         let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
         let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
         let rows = batch * steps
@@ -321,7 +321,7 @@ public enum RecurrentSequenceKernel {
                                             cellGradient: dc + b * hidden, gateGradient: dp, hidden: hidden)
                         next.update(repeating: 0, count: hidden)
                     case .gru:
-                        T.gruGatesBackward(gates: saved, previousHidden: buffers.hiddenBefore + row * hidden, candidate: buffers.candidateHidden! + row * hidden,
+                        T.gruGatesBackward(gates: saved, previousHidden: hiddenBefore + row * hidden, candidate: buffers.candidateHidden! + row * hidden,
                                            hiddenGradient: g, gateGradient: dp, projectionGradient: hiddenSideGradient + row * gateWidth,
                                            previousHiddenGradient: next, hidden: hidden)
                     }
@@ -338,7 +338,7 @@ public enum RecurrentSequenceKernel {
         guard rows > 0 else { return }
         if let target = gradients.hiddenWeight {
             T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: hidden, k: rows, alpha: 1,
-                   a: hiddenSideGradient, lda: gateWidth, b: buffers.hiddenBefore, ldb: hidden, beta: 1, c: target, ldc: hidden)
+                   a: hiddenSideGradient, lda: gateWidth, b: hiddenBefore, ldb: hidden, beta: 1, c: target, ldc: hidden)
         }
         if let target = gradients.inputWeight, let tokens = inputTokens {
             // dW_ih[:, v] += Σ over the rows reading token v of dP_row: summed as rows of a (I, G·H) table first.

@@ -96,7 +96,9 @@ extension Tensor {
         // Saved for backward (and the diagnostics).
         let packed = TensorStorage(dtype: dtype, count: batch * packedSteps * hidden)
         let gates = TensorStorage(dtype: dtype, count: batch * steps * gateWidth)
-        let hiddenBefore = TensorStorage(dtype: dtype, count: batch * steps * hidden)
+        // h_{t-1} only matters to backward: not kept when nothing will be differentiated.
+        let recordsBackward = isRecordingGradients && inputs.contains(where: \.requiresGradient)
+        let hiddenBefore = recordsBackward ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let cells = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let candidates = kind == .gru ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let output = TensorStorage(dtype: dtype, count: batch * steps * hidden)
@@ -111,7 +113,7 @@ extension Tensor {
         func buffers<T: TensorScalar>(_: T.Type) -> RecurrentSequenceBuffers<T> {
             RecurrentSequenceBuffers(
                 output: output.pointer(T.self), finalHidden: finalHidden.pointer(T.self), finalCell: finalCell?.pointer(T.self),
-                gates: gates.pointer(T.self), hiddenBefore: hiddenBefore.pointer(T.self), cells: cells?.pointer(T.self),
+                gates: gates.pointer(T.self), hiddenBefore: hiddenBefore?.pointer(T.self), cells: cells?.pointer(T.self),
                 candidateHidden: candidates?.pointer(T.self))
         }
         let hiddenIndex = kind == .gru ? 5 : 4
