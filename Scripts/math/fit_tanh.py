@@ -5,6 +5,8 @@ least squares, with the rational fit linearised (Sanathanan–Koerner: divide ea
 previous t·Q, so the weighted residual is the relative error), in the scaled variable u = x²/CLAMP² so the
 normal equations stay well conditioned. The coefficients are then rounded to Float32, and the Float32
 evaluation (Horner in x², one division) is measured against float64 tanh at every Float32 in [1e-4, CLAMP].
+P(0) = Q(0) = 1, so tiny x come back exactly. Degrees 5/3 (the default) are what FastMath uses: 4/3 measured
+8.5e-7 in Float32, and 6/3 or 4/4 gain nothing over 5/3 once Float32 rounding dominates (3.6–4.1e-7).
 Run: python3 Scripts/math/fit_tanh.py [P_DEGREE Q_DEGREE]   (numpy only)
 """
 import sys
@@ -65,7 +67,9 @@ def main():
     ulp = np.abs(got - want) / np.spacing(want.astype(np.float32)).astype(np.float64)
     print(f"degrees {P_DEGREE}/{Q_DEGREE}: fitted max relative error (float64) {bound:.3e}")
     print(f"Float32 evaluation, every float in [1e-4, {CLAMP}]: max relative {relative.max():.3e} at {every[relative.argmax()]}, max ulp {ulp.max():.2f}")
-    print(f"largest value {got.max():.9f} (must not pass 1), monotone: {bool(np.all(np.diff(got) >= 0))}")
+    # Rounding leaves the ratio a few ulp past 1 near the clamp and not quite monotone ulp by ulp: FastMath.tanh
+    # clamps its result to ±1.
+    print(f"largest value {got.max():.9f}, monotone to the ulp: {bool(np.all(np.diff(got) >= 0))}")
     print("numerator (x, x³, …):", ", ".join(f"{c:.9e}" for c in p32))
     print("denominator (1, x², …):", ", ".join(f"{c:.9e}" for c in q32))
 
