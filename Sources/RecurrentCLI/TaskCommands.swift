@@ -51,19 +51,24 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
+extension SavedModel: ExpressibleByArgument {}
+
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Load a run's best checkpoint (translation: its final one) and print its task's metric on --data (default: the run's held-out split).")
+        abstract: "Load a run's final model (or --model best) and print its task's metric on --data (default: the run's held-out split).")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Option(name: .long, help: ArgumentHelp("Data file or folder to evaluate on.", valueName: "path")) var data: String?
+    @Option(name: .long, help: ArgumentHelp(
+        "last: the model after the final epoch; best: the epoch that did best on the held-out split (chosen on the data the default evaluation measures, so score it on other --data).",
+        valueName: "last|best")) var model: SavedModel = .last
     @Flag(name: .long, help: "Print one JSON object: task, metric, value, examples.") var json = false
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         try compute.apply()
-        let evaluation = try Tasks.evaluate(directory: directory, data: data)
+        let evaluation = try Tasks.evaluate(directory: directory, data: data, model: model)
         print(json ? evaluation.json : evaluation.text)
     }
 }

@@ -159,12 +159,12 @@ public enum ActionTask {
     }
 
     /// Accuracy on the run's held-out clips, with the average-frame baseline's as `average_frame_accuracy`.
-    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+    public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
         let folder = RunDirectory(directory)
         if let data { throw TaskError("--data \(data): the action task evaluates on its own generated clips") }
         var settings = try folder.trainedSettings(for: name)
         let model = makeModel(settings)
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: "action lstm hidden \(settings.integer("hidden", default: 64))")
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: "action lstm hidden \(settings.integer("hidden", default: 64))")
         settings.data = nil
         let clips = try clips(settings)
         let validationRows = Batching.stratifiedSplit(labels: clips.map(\.label), validationFraction: 0.2, seed: settings.seed &+ 1).validation

@@ -203,20 +203,20 @@ public enum CaptionTask {
                            notes: ["a held-out scene: \(example.captions[0]) → \(said)"])
     }
 
-    static func loadTrained(_ directory: String) throws -> (RunSettings, Vocabulary, CaptionModel) {
+    static func loadTrained(_ directory: String, model saved: SavedModel = .last) throws -> (RunSettings, Vocabulary, CaptionModel) {
         let folder = RunDirectory(directory)
         let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
         return (settings, vocabulary, model)
     }
 
     /// Corpus BLEU-4 (every reference caption of a scene counts) on the run's held-out scenes: by beam search
     /// of width `beam` as the value, greedy as `greedy_bleu4`.
-    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+    public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
         if let data { throw TaskError("--data \(data): the caption task evaluates on its own generated scenes") }
-        let (settings, vocabulary, model) = try loadTrained(directory)
+        let (settings, vocabulary, model) = try loadTrained(directory, model: saved)
         var generatedSettings = settings
         generatedSettings.data = nil
         let scenes = try scenes(generatedSettings)

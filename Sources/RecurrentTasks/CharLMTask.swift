@@ -124,7 +124,7 @@ public enum CharLMTask {
         }
     }
 
-    static func loadTrained(_ directory: String) throws -> (RunSettings, [Character], CharacterModel) {
+    static func loadTrained(_ directory: String, model saved: SavedModel = .last) throws -> (RunSettings, [Character], CharacterModel) {
         let folder = RunDirectory(directory)
         let settings = try folder.trainedSettings(for: name)
         guard let stored = try? String(contentsOfFile: folder.file("alphabet.txt"), encoding: .utf8) else {
@@ -132,13 +132,13 @@ public enum CharLMTask {
         }
         let alphabet = [unknownCharacter] + Array(stored)
         let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: 0)
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, alphabet: alphabet.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, alphabet: alphabet.count))
         return (settings, alphabet, model)
     }
 
     /// Validation loss in nats per character: on `data` (the whole file), or on the run's held-out tenth.
-    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
-        let (settings, alphabet, model) = try loadTrained(directory)
+    public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
+        let (settings, alphabet, model) = try loadTrained(directory, model: saved)
         let symbols: [Int]
         if let data {
             symbols = encode(try readTextCorpus(data), alphabet: alphabet)

@@ -102,9 +102,9 @@ public enum DigitsTask {
         return Metrics.measure(rows, chunk: 256) { batchResult(model, images, $0, settings: settings) }
     }
 
-    /// Loads the best checkpoint. `data` nil: the run's own held-out split; a path: every image in it.
-    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
-        let (settings, model, images) = try load(directory, data: data)
+    /// Loads the saved model. `data` nil: the run's own held-out split; a path: every image in it.
+    public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
+        let (settings, model, images) = try load(directory, data: data, saved: saved)
         let rows = data == nil
             ? Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1).validation
             : Array(0..<images.count)
@@ -112,7 +112,7 @@ public enum DigitsTask {
         return Evaluation(task: name, metric: "accuracy", value: metrics.accuracy ?? 0, examples: metrics.examples)
     }
 
-    static func load(_ directory: String, data: String?) throws -> (RunSettings, Sequential, ImageSet) {
+    static func load(_ directory: String, data: String?, saved: SavedModel = .last) throws -> (RunSettings, Sequential, ImageSet) {
         let folder = RunDirectory(directory)
         let settings = try folder.trainedSettings(for: name)
         let images = try data.map { try loadImages($0, seed: 0, limit: nil) } ?? loadImages(settings.data, seed: settings.seed, limit: settings.limit)
@@ -121,7 +121,7 @@ public enum DigitsTask {
             throw DataFileError(file: data ?? "", line: nil, problem: "images are \(images.width)×\(images.height); the model was trained on \(trained.width)×\(trained.height)")
         }
         let model = makeModel(settings.model, width: images.width, height: images.height, seed: 0, padding: padding(settings, width: images.width))
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, images))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, images))
         return (settings, model, images)
     }
 
@@ -152,7 +152,7 @@ public enum DigitsTask {
         }
         let images = ImageSet(width: width, height: height, pixels: [pixels], labels: [0])
         let model = makeModel(settings.model, width: width, height: height, seed: 0, padding: padding(settings, width: width))
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, images))
+        try Checkpoint.loadModel(from: folder.lastCheckpoint, model: model, configuration: configuration(settings, images))
         let probabilities = model.predict(batchInput(images, [0], model: settings.model, settings: settings)).softmax(alongAxis: 1).doubles
         return probabilities.enumerated().map { (label: $0.offset, probability: $0.element) }.sorted { $0.probability > $1.probability }
     }

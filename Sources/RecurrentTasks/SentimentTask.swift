@@ -122,20 +122,20 @@ public enum SentimentTask {
         var bagOfWords: BagOfWordsClassifier?
     }
 
-    static func loadTrained(_ directory: String) throws -> Trained {
+    static func loadTrained(_ directory: String, model saved: SavedModel = .last) throws -> Trained {
         let folder = RunDirectory(directory)
         let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
-        try Checkpoint.loadModel(from: folder.bestCheckpoint, model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
         let bagOfWords = try? BagOfWordsClassifier.load(from: folder.file("bag-of-words.safetensors"), vocabularySize: vocabulary.count)
         return Trained(settings: settings, vocabulary: vocabulary, model: model, bagOfWords: bagOfWords)
     }
 
     /// The LSTM's accuracy (and the bag-of-words baseline's as `bag_of_words_accuracy`) on `data`, or on the
     /// run's own held-out split.
-    public static func evaluate(directory: String, data path: String?) throws -> Evaluation {
-        let trained = try loadTrained(directory)
+    public static func evaluate(directory: String, data path: String?, model saved: SavedModel = .last) throws -> Evaluation {
+        let trained = try loadTrained(directory, model: saved)
         let data = try path.map { try load($0, seed: 0, limit: nil) } ?? load(trained.settings.data, seed: trained.settings.seed, limit: trained.settings.limit)
         let rows = path == nil ? split(data, seed: trained.settings.seed).validation : Array(0..<data.labels.count)
         let sequences = rows.map { trained.vocabulary.encode(data.sentences[$0]) }, labels = rows.map { data.labels[$0] }

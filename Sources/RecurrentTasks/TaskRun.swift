@@ -5,7 +5,8 @@
 //   DIR/*.vocab              vocabularies, one token per line, when the task has them
 //   DIR/last.safetensors     after every epoch: model, optimizer, loop state (what --resume continues from)
 //   DIR/best.safetensors     the best epoch: highest validation accuracy for classifiers, else lowest validation
-//                            loss (what evaluate and the use commands load)
+//                            loss, on the held-out split; evaluate and the use commands load last.safetensors
+//                            unless asked for this one (see SavedModel)
 //   DIR/metrics.csv          per epoch: loss, accuracy, validation loss and accuracy
 //   DIR/events.out.tfevents.*  the same for TensorBoard, plus per-batch loss
 //   DIR/training.svg         the loss curves
@@ -133,6 +134,7 @@ public struct RunDirectory: Sendable {
     public var settingsFile: String { path + "/task.json" }
     public var lastCheckpoint: String { path + "/last.safetensors" }
     public var bestCheckpoint: String { path + "/best.safetensors" }
+    public func checkpoint(_ saved: SavedModel) -> String { saved == .last ? lastCheckpoint : bestCheckpoint }
     public var metricsFile: String { path + "/metrics.csv" }
     public func file(_ name: String) -> String { path + "/" + name }
 
@@ -164,20 +166,25 @@ public struct RunDirectory: Sendable {
     }
 
     /// The settings of a trained `task` run: what evaluate and the use commands start from. Refuses another
-    /// task's run and a run with no best checkpoint yet, each with a clear message.
+    /// task's run and a run with no checkpoint yet, each with a clear message.
     public func trainedSettings(for task: String) throws -> RunSettings {
         let settings = try readSettings()
         guard settings.task == task else { throw TaskError("\(path) holds a \(settings.task) run, not \(task)") }
-        try requireBestCheckpoint()
+        guard FileManager.default.fileExists(atPath: lastCheckpoint) else {
+            throw TaskError("\(path): no last.safetensors yet — train for at least one epoch first")
+        }
         return settings
     }
+}
 
-    /// Checks the best checkpoint is there, so evaluate and the use commands fail with a clear message.
-    public func requireBestCheckpoint() throws {
-        guard FileManager.default.fileExists(atPath: bestCheckpoint) else {
-            throw TaskError("\(path): no best.safetensors yet — train for at least one epoch first")
-        }
-    }
+/// Which of a run's two saved models evaluate and the use commands load.
+public enum SavedModel: String, CaseIterable, Sendable {
+    /// The model after the last epoch (the default). The held-out split is what picks `best`, so `best` scored on
+    /// that same split reports a number chosen on the data it measures; the PyTorch recipes score their final
+    /// models too.
+    case last
+    /// The epoch that did best on the held-out split: for scoring on other data (`--data`), or to compare.
+    case best
 }
 
 /// The task options `--set key=value` accepts, with their ranges (not every task reads every one).

@@ -9,22 +9,22 @@ public enum Tasks {
         public let summary: String
         public let models: [String]
         let train: @Sendable (TrainRequest) throws -> TrainReport
-        let evaluate: @Sendable (String, String?) throws -> Evaluation
+        let evaluate: @Sendable (String, String?, SavedModel) throws -> Evaluation
     }
 
     public static let all: [Entry] = [
         Entry(name: DigitsTask.name, shape: "one-to-one", summary: "image → digit class (8×8 CSV, 28×28 IDX, or generated digits)",
-              models: DigitsTask.models, train: DigitsTask.train, evaluate: DigitsTask.evaluate),
+              models: DigitsTask.models, train: DigitsTask.train, evaluate: { try DigitsTask.evaluate(directory: $0, data: $1, model: $2) }),
         Entry(name: SentimentTask.name, shape: "many-to-one", summary: "sentence → positive or negative (label<TAB>sentence TSV, or generated reviews)",
-              models: SentimentTask.models, train: SentimentTask.train, evaluate: SentimentTask.evaluate),
+              models: SentimentTask.models, train: SentimentTask.train, evaluate: { try SentimentTask.evaluate(directory: $0, data: $1, model: $2) }),
         Entry(name: ActionTask.name, shape: "many-to-one", summary: "generated clip of a moving shape → its motion, where only frame order tells",
-              models: ActionTask.models, train: ActionTask.train, evaluate: ActionTask.evaluate),
+              models: ActionTask.models, train: ActionTask.train, evaluate: { try ActionTask.evaluate(directory: $0, data: $1, model: $2) }),
         Entry(name: CaptionTask.name, shape: "one-to-many", summary: "generated scene → a sentence describing it (CNN encoder, LSTM decoder, beam search)",
-              models: CaptionTask.models, train: CaptionTask.train, evaluate: CaptionTask.evaluate),
+              models: CaptionTask.models, train: CaptionTask.train, evaluate: { try CaptionTask.evaluate(directory: $0, data: $1, model: $2) }),
         Entry(name: TranslateTask.name, shape: "many-to-many", summary: "English sentence → French (source<TAB>target TSV, or a generated toy language), GRU encoder–decoder with attention",
-              models: TranslateTask.models, train: TranslateTask.train, evaluate: TranslateTask.evaluate),
+              models: TranslateTask.models, train: TranslateTask.train, evaluate: { try TranslateTask.evaluate(directory: $0, data: $1, model: $2) }),
         Entry(name: CharLMTask.name, shape: "many-to-many", summary: "text → the next character at every step (plain text, or generated lines)",
-              models: CharLMTask.models, train: CharLMTask.train, evaluate: CharLMTask.evaluate),
+              models: CharLMTask.models, train: CharLMTask.train, evaluate: { try CharLMTask.evaluate(directory: $0, data: $1, model: $2) }),
     ]
 
     public static var names: [String] { all.map(\.name) }
@@ -41,8 +41,8 @@ public enum Tasks {
     }
 
     /// Evaluates the run in `directory` (its task read from task.json) on `data`, or on its own held-out split.
-    public static func evaluate(directory: String, data: String?) throws -> Evaluation {
+    public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
         let settings = try RunDirectory(directory).readSettings()
-        return try entry(settings.task).evaluate(directory, data)
+        return try entry(settings.task).evaluate(directory, data, saved)
     }
 }

@@ -33,7 +33,7 @@ import Recurrent
         ["translate", "/nonexistent-run", "hello"], ["train", "action", "--data", "/etc/hostname", "--out", "/tmp/never"],
         ["train", "charlm", "--set", "sequence=0", "--out", "/tmp/never"], ["train", "charlm", "--set", "hidden=abc", "--out", "/tmp/never"],
         ["train", "sentiment", "--set", "colour=blue", "--out", "/tmp/never"], ["train", "translate", "--set", "hidden=2.5", "--out", "/tmp/never"],
-        ["train", "digits", "--set", "learning-rate=-1", "--out", "/tmp/never"],
+        ["train", "digits", "--set", "learning-rate=-1", "--out", "/tmp/never"], ["evaluate", "/nonexistent-run", "--model", "worst"],
     ])
     func badTaskRequestExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
@@ -51,6 +51,13 @@ import Recurrent
         let object = try JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as? [String: Any]
         #expect(object?["task"] as? String == "digits" && object?["metric"] as? String == "accuracy")
         #expect((object?["value"] as? Double).map { (0...1).contains($0) } == true && object?["examples"] as? Int == 300)
+        // The final model by default; the best epoch on request, and a clear error once its file is gone.
+        guard let best = try runRecurrent(["evaluate", folder, "--model", "best"]) else { return }
+        #expect(best.status == 0 && best.output.hasPrefix("digits: accuracy"), "\(best.output) \(best.error)")
+        try FileManager.default.removeItem(atPath: folder + "/best.safetensors")
+        guard let missing = try runRecurrent(["evaluate", folder, "--model", "best"]), let last = try runRecurrent(["evaluate", folder, "--json"]) else { return }
+        #expect(missing.status == 2 && missing.error.contains("best.safetensors"), "\(missing.error)")
+        #expect(last.status == 0 && last.output == evaluated.output, "\(last.output) \(last.error)")
         // A PGM image of a generated "1": a vertical bar.
         let image = folder + "/one.pgm"
         let pixels = (0..<64).map { $0 % 8 == 3 || $0 % 8 == 4 ? "16" : "0" }.joined(separator: " ")
