@@ -111,22 +111,49 @@ extension GEMM {
         rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
     ) {
-        for ir in stride(from: 0, to: rows, by: microRows) {
+        let panels = RowPanels(rows: rows)
+        for index in 0..<panels.count {
+            let (start, count) = panels[index]
             for jr in stride(from: 0, to: columns, by: microColumns) {
-                tile(row: ir, column: jr, rows: rows, columns: columns, depth: depth, a: a, b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
+                tile(row: start, panelRows: count, a: a + index * microRows * depth, column: jr, columns: columns, depth: depth,
+                     b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
             }
+        }
+    }
+
+    /// How an A block's rows are cut into micro-panels: six-row panels, then — when that covers an even row count
+    /// exactly — one or two four-row panels (32 = 6·4 + 4·2, 16 = 6·2 + 4), so no kernel multiplies padding rows;
+    /// any other count ends in one partial panel. Every panel is packed six rows wide (the four-row kernel reads
+    /// that layout too), panel i at i·MR·KC, and there are never more panels than ⌈rows / 6⌉.
+    struct RowPanels {
+        let sixes: Int, fours: Int, partial: Int
+
+        init(rows: Int) {
+            let remainder = rows % 6
+            fours = remainder == 4 ? 1 : (remainder == 2 && rows >= 8 ? 2 : 0)
+            sixes = (rows - 4 * fours) / 6
+            partial = rows - 6 * sixes - 4 * fours
+        }
+
+        var count: Int { sixes + fours + (partial > 0 ? 1 : 0) }
+
+        /// The first row and the row count of panel `index`.
+        subscript(index: Int) -> (start: Int, count: Int) {
+            if index < sixes { return (6 * index, 6) }
+            if index < sixes + fours { return (6 * sixes + 4 * (index - sixes), 4) }
+            return (6 * sixes, partial)
         }
     }
 
     /// One MR × NR tile of C: the six- or four-row kernel straight into C, or into scratch and merged at edges.
     @inline(__always)
     static func tile(
-        row ir: Int, column jr: Int, rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        row ir: Int, panelRows: Int, a aPanel: UnsafePointer<Float>, column jr: Int, columns: Int, depth: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
     ) {
         let mr = microRows, nr = microColumns
-        let panelRows = min(mr, rows - ir), panelColumns = min(nr, columns - jr)
-        let aPanel = a + ir * depth, bPanel = b + jr * depth, cTile = c + ir * ldc + jr
+        let panelColumns = min(nr, columns - jr)
+        let bPanel = b + jr * depth, cTile = c + ir * ldc + jr
         if panelRows == mr && panelColumns == nr {
             microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
         } else if panelRows == 4 && panelColumns == nr {
@@ -197,9 +224,10 @@ extension GEMM {
         alpha: Float, into packed: UnsafeMutablePointer<Float>
     ) {
         let mr = microRows
-        for panelStart in stride(from: 0, to: rows, by: mr) {
-            let panel = packed + panelStart * depth
-            let validRows = min(mr, rows - panelStart)
+        let panels = RowPanels(rows: rows)
+        for index in 0..<panels.count {
+            let (panelStart, validRows) = panels[index]
+            let panel = packed + index * mr * depth
             if transposeA {
                 // A stored (K, M): the MR values for one k are contiguous.
                 for p in 0..<depth {

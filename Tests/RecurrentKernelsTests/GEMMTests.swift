@@ -23,9 +23,12 @@ struct MatrixFixture {
 
 @Suite struct GEMMTests {
     /// Shapes chosen to cross every blocking boundary: edge tiles (M % 6, N % 16), several depth blocks
-    /// (K > 256), several row blocks (M > 144), narrow column blocks (N > 256) and a tiny K.
+    /// (K > 256), several row blocks (M > 144), narrow column blocks (N > 256) and a tiny K; and every way rows are
+    /// cut into panels: six-row only, then one four-row panel (64, and 148 in its second row block), two (32, 8),
+    /// or a partial one (2, 7, 13).
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 33, 257), (150, 20, 31), (37, 300, 19), (145, 70, 520), (64, 48, 600),
+        (32, 40, 70), (8, 16, 5), (2, 20, 9), (148, 24, 30),
     ]
 
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
@@ -111,7 +114,7 @@ struct MatrixFixture {
 @Suite struct PackedGEMMTests {
     @Test(arguments: [false, true])
     func prepackedMatchesReference(transposed: Bool) {
-        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1)] {
+        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1), (32, 48, 40), (20, 33, 17)] {
             for threads in [1, 2] {
                 let fixture = MatrixFixture(transposeA: false, transposeB: transposed, m: m, n: n, k: k, padding: 1, seed: UInt64(m + n))
                 var expected = fixture.c, actual = fixture.c
