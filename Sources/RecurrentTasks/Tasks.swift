@@ -14,17 +14,17 @@ public enum Tasks {
 
     public static let all: [Entry] = [
         Entry(name: DigitsTask.name, shape: "one-to-one", summary: "image → digit class (8×8 CSV, 28×28 IDX, or generated digits)",
-              models: DigitsTask.models, train: DigitsTask.train, evaluate: { try DigitsTask.evaluate(directory: $0, data: $1, model: $2) }),
+              models: DigitsTask.models, train: DigitsTask.train, evaluate: DigitsTask.evaluate),
         Entry(name: SentimentTask.name, shape: "many-to-one", summary: "sentence → positive or negative (label<TAB>sentence TSV, or generated reviews)",
-              models: SentimentTask.models, train: SentimentTask.train, evaluate: { try SentimentTask.evaluate(directory: $0, data: $1, model: $2) }),
+              models: SentimentTask.models, train: SentimentTask.train, evaluate: SentimentTask.evaluate),
         Entry(name: ActionTask.name, shape: "many-to-one", summary: "generated clip of a moving shape → its motion, where only frame order tells",
-              models: ActionTask.models, train: ActionTask.train, evaluate: { try ActionTask.evaluate(directory: $0, data: $1, model: $2) }),
+              models: ActionTask.models, train: ActionTask.train, evaluate: ActionTask.evaluate),
         Entry(name: CaptionTask.name, shape: "one-to-many", summary: "generated scene → a sentence describing it (CNN encoder, LSTM decoder, beam search)",
-              models: CaptionTask.models, train: CaptionTask.train, evaluate: { try CaptionTask.evaluate(directory: $0, data: $1, model: $2) }),
+              models: CaptionTask.models, train: CaptionTask.train, evaluate: CaptionTask.evaluate),
         Entry(name: TranslateTask.name, shape: "many-to-many", summary: "English sentence → French (source<TAB>target TSV, or a generated toy language), GRU encoder–decoder with attention",
-              models: TranslateTask.models, train: TranslateTask.train, evaluate: { try TranslateTask.evaluate(directory: $0, data: $1, model: $2) }),
+              models: TranslateTask.models, train: TranslateTask.train, evaluate: TranslateTask.evaluate),
         Entry(name: CharLMTask.name, shape: "many-to-many", summary: "text → the next character at every step (plain text, or generated lines)",
-              models: CharLMTask.models, train: CharLMTask.train, evaluate: { try CharLMTask.evaluate(directory: $0, data: $1, model: $2) }),
+              models: CharLMTask.models, train: CharLMTask.train, evaluate: CharLMTask.evaluate),
     ]
 
     public static var names: [String] { all.map(\.name) }

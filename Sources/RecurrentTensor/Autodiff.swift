@@ -91,13 +91,19 @@ extension Tensor {
         storage = value.storage.converted(to: dtype)
     }
 
-    /// Records `result` as computed by `op` from `inputs`, when recording is on and some input needs a gradient.
+    /// Whether `record` will keep an op with these inputs: recording is on and some input needs a gradient. An op
+    /// asks first when it can skip saving what only its backward reads.
+    static func willRecord(_ inputs: [Tensor]) -> Bool {
+        GradientRecording.isEnabled && inputs.contains(where: { $0.node != nil })
+    }
+
+    /// Records `result` as computed by `op` from `inputs`, when `willRecord(inputs)`.
     /// `backward` receives the gradient of the result and returns one gradient per input, each of that input's
     /// shape (nil for inputs that need none or get zero).
     static func record(
         _ op: String, result: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]
     ) -> Tensor {
-        guard GradientRecording.isEnabled, inputs.contains(where: { $0.node != nil }) else { return result }
+        guard willRecord(inputs) else { return result }
         var output = result
         output.node = AutodiffNode(
             op: op, shape: result.shape, dtype: result.dtype, inputs: inputs.map(\.node), backward: backward)

@@ -97,8 +97,7 @@ extension Tensor {
         let packed = TensorStorage(dtype: dtype, count: batch * packedSteps * hidden)
         let gates = TensorStorage(dtype: dtype, count: batch * steps * gateWidth)
         // h_{t-1} only matters to backward: not kept when nothing will be differentiated.
-        let recordsBackward = isRecordingGradients && inputs.contains(where: \.requiresGradient)
-        let hiddenBefore = recordsBackward ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
+        let hiddenBefore = Tensor.willRecord(inputs) ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let cells = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let candidates = kind == .gru ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let output = TensorStorage(dtype: dtype, count: batch * steps * hidden)
