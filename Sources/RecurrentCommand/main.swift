@@ -1,4 +1,5 @@
 import RecurrentCLI
+import RecurrentKernels
 
 #if canImport(Glibc)
 import Glibc
@@ -6,4 +7,5 @@ import Glibc
 import Darwin
 #endif
 
+MemoryRetention.keepFreedMemory()
 exit(RecurrentCommand.run(arguments: Array(CommandLine.arguments.dropFirst())))
