@@ -1,6 +1,7 @@
 """PyTorch's side of `recurrent bench rnn`: the same shapes and modes, timed the same way.
 
-Reads one JSON object per line on stdin ({"cell": "lstm", "shape": "a", "T": .., "B": .., "I": .., "H": .., "L": ..,
+Prints {"ready": true} once torch is imported (and exits non-zero when it cannot be), then reads one JSON object
+per line on stdin ({"cell": "lstm", "shape": "a", "T": .., "B": .., "I": .., "H": .., "L": ..,
 "modes": [...], "iterations": n, "threads": n}) and prints one JSON object per measurement:
 {"cell", "shape", "mode", "ms"} with ms the median over the timed iterations, after two warm-up ones.
 """
@@ -36,6 +37,7 @@ def run(request):
         print(json.dumps({"cell": request["cell"], "shape": request["shape"], "mode": mode, "ms": statistics.median(times)}), flush=True)
 
 
+print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
     if line.strip():
         run(json.loads(line))

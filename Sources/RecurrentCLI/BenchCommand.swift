@@ -133,7 +133,7 @@ struct RNNBenchCommand: ParsableCommand {
             Shapes (T, B, I, H, L): LSTM a (64,32,32,16,1), b (100,64,128,128,1), c (100,64,256,256,1), \
             d (50,64,512,512,1), e (100,32,64,512,2); GRU and RNN at c. Modes: infer; train (forward and backward \
             of the sum of all outputs, weights' gradients only); train+dx (the input's gradient too). Times are \
-            medians after two warm-up iterations; GFLOP/s counts the forward GEMMs, 2·T·B·G·H·(I+H) per layer, \
+            medians after two warm-up iterations (with --rounds, the median of the rounds' medians); GFLOP/s counts the forward GEMMs, 2·T·B·G·H·(I+H) per layer, \
             three times for a training step. PyTorch runs from Scripts/bench/pytorch_rnn.py with --python.
             """)
 
@@ -142,6 +142,9 @@ struct RNNBenchCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Timed iterations per measurement.", valueName: "n"))
     var iterations: Int = 10
+
+    @Option(name: .long, help: ArgumentHelp("Rounds per measurement, ours and PyTorch's alternating; times are the rounds' medians.", valueName: "n"))
+    var rounds: Int = 1
 
     @Option(name: .long, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c (default: all).", valueName: "list"))
     var cases: String?
@@ -179,6 +182,7 @@ struct RNNBenchCommand: ParsableCommand {
         _ = try selectedCases()
         _ = try selectedModes()
         guard (1...10_000).contains(iterations) else { throw ValidationError("--iterations: \(iterations) is not between 1 and 10000") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds: \(rounds) is not between 1 and 100") }
     }
 
     func run() throws {
@@ -192,24 +196,41 @@ struct RNNBenchCommand: ParsableCommand {
         if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench rnn` for real numbers") }
         let peak = MachinePeak.measureSingleCore()
         log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s; GEMM backend: \(ComputeSettings.activeBackend) (\(ComputeSettings.backendReason)); threads: \(threadCount)")
-        let torch = python == "none" ? nil : RNNBenchmark.pytorchTimes(cases: cases, modes: modes, iterations: iterations, threads: threadCount, python: python)
-        log(torch == nil ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone" : "PyTorch: timed in the same run")
+        var torch = python == "none" ? nil : RNNBenchmark.PyTorchSession(python: python)
+        if let session = torch, !session.waitUntilReady() { torch = nil }
+        log(torch == nil
+            ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone"
+            : "PyTorch: timed beside each measurement, alternating with ours over \(rounds) round\(rounds == 1 ? "" : "s"); ratio = median of the rounds' ratios")
         if !json {
             print(pad("cell", 6) + pad("shape", 6) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8) + (torch != nil ? pad("torch ms", 10) + pad("ours/torch", 12) : ""))
         }
         for benchmarkCase in cases {
             for mode in modes {
-                let ms = RNNBenchmark.time(benchmarkCase, mode: mode, iterations: iterations)
+                var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+                for round in 0..<rounds {
+                    // Who goes first alternates, so neither side always runs on a cache the other just warmed.
+                    var torchMs: Double?
+                    if round % 2 == 1 { torchMs = torch?.time(benchmarkCase, mode: mode, iterations: iterations, threads: threadCount) }
+                    let ms = RNNBenchmark.time(benchmarkCase, mode: mode, iterations: iterations)
+                    if round % 2 == 0 { torchMs = torch?.time(benchmarkCase, mode: mode, iterations: iterations, threads: threadCount) }
+                    ours.append(ms)
+                    if let torchMs {
+                        theirs.append(torchMs)
+                        ratios.append(ms / torchMs)
+                    }
+                }
+                let ms = median(ours)
                 let gflops = benchmarkCase.forwardFlops * mode.flopFactor / ms / 1e6
-                let torchMs = torch?["\(benchmarkCase.pytorchCell)/\(benchmarkCase.label)/\(mode.rawValue)"]
+                let torchMs = theirs.count == rounds ? median(theirs) : nil, ratio = median(ratios)
                 if json {
                     var line = "{\"bench\":\"rnn\",\"cell\":\"\(benchmarkCase.pytorchCell)\",\"shape\":\"\(benchmarkCase.label)\",\"T\":\(benchmarkCase.steps),\"B\":\(benchmarkCase.batch),\"I\":\(benchmarkCase.input),\"H\":\(benchmarkCase.hidden),\"L\":\(benchmarkCase.layers),\"mode\":\"\(mode.rawValue)\",\"threads\":\(threadCount),\"ms\":\(format(ms, 3)),\"gflops\":\(format(gflops, 2))"
-                    if let torchMs { line += ",\"torch_ms\":\(format(torchMs, 3)),\"ratio\":\(format(ms / torchMs, 3))" }
+                    if rounds > 1 { line += ",\"rounds\":\(rounds)" }
+                    if let torchMs { line += ",\"torch_ms\":\(format(torchMs, 3)),\"ratio\":\(format(ratio, 3))" }
                     print(line + "}")
                 } else {
                     var row = pad(benchmarkCase.pytorchCell, 6) + pad(benchmarkCase.label, 6) + pad(mode.rawValue, 10) + pad(format(ms, 2), 10)
                         + pad(format(gflops, 1), 9) + pad(format(100 * gflops / (peak * Double(threadCount)), 0) + "%", 8)
-                    if let torchMs { row += pad(format(torchMs, 2), 10) + pad(format(ms / torchMs, 2) + "×", 12) }
+                    if let torchMs { row += pad(format(torchMs, 2), 10) + pad(format(ratio, 2) + "×", 12) }
                     print(row)
                 }
             }

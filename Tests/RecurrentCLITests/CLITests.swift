@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Dispatch
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -7,7 +8,8 @@ import RecurrentCLI
 import Recurrent
 
 /// Runs the built `recurrent` executable when it is present next to the test bundle, capturing its output.
-func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String)? {
+/// With `timeout`, a run that takes longer is killed (and fails its test) instead of hanging the suite.
+func runRecurrent(_ arguments: [String], environment: [String: String] = [:], timeout: Double? = nil) throws -> (status: Int32, output: String, error: String)? {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let candidates = [bundle.appendingPathComponent("recurrent"), bundle.deletingLastPathComponent().appendingPathComponent("recurrent")]
     guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
@@ -23,9 +25,17 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
     process.standardOutput = output
     process.standardError = error
     try process.run()
+    let watchdog = DispatchWorkItem { [process] in
+        if process.isRunning {
+            Issue.record("recurrent \(arguments.joined(separator: " ")) ran longer than \(timeout ?? 0) s and was killed")
+            process.terminate()
+        }
+    }
+    if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
     let outputData = output.fileHandleForReading.readDataToEndOfFile()
     let errorData = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    watchdog.cancel()
     return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
 }
 
@@ -34,7 +44,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
         ["info", "--threads", "0"], ["info", "--threads=-3"], ["info", "--threads", "lots"], ["info", "--backend", "cuda"],
         ["bench", "gemm", "--threads", "1,0"], ["bench", "gemm", "--shapes", "5x"], ["bench", "gemm", "--shapes", "0"],
         ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
-        ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"],
+        ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
         ["_train-digits", "--data", "x.csv", "--epochs=-1", "--weights", "w"],
     ])
@@ -78,6 +88,43 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:]) th
             #expect(object?["threads"] as? Int == 1)
         }
         #expect(result.error.contains("self-check"), "\(result.error)")
+    }
+
+    /// `bench rnn` asks the PyTorch script for one measurement at a time, beside ours. A stand-in for Python speaks
+    /// the script's protocol (ready, then one reply per request, each taking 1,000 ms) and logs every request, so the
+    /// test sees the alternation, the request fields and the ratio computed from the replies.
+    @Test func benchRNNAsksPyTorchBesideEachMeasurement() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-rnn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let requestLog = folder.appendingPathComponent("requests.jsonl"), fakePython = folder.appendingPathComponent("python")
+        try """
+            #!/bin/sh
+            echo '{"ready": true}'
+            while IFS= read -r line; do
+              echo "$line" >> '\(requestLog.path)'
+              echo '{"cell": "lstm", "shape": "a", "mode": "infer", "ms": 1000.0}'
+            done
+            """.write(to: fakePython, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fakePython.path)
+        guard let result = try runRecurrent(["bench", "rnn", "--json", "--cases", "lstm:a", "--modes", "infer,train", "--iterations", "2",
+                                             "--rounds", "3", "--python", fakePython.path], timeout: 120) else { return }
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.error.contains("alternating with ours over 3 rounds"), "\(result.error)")
+        let requests = try String(contentsOf: requestLog, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(requests.map { ($0?["modes"] as? [String])?.first } == ["infer", "infer", "infer", "train", "train", "train"])
+        #expect(requests.allSatisfy { $0?["T"] as? Int == 64 && $0?["H"] as? Int == 16 && $0?["threads"] as? Int == 1 && $0?["iterations"] as? Int == 2 })
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let ms = try #require(object?["ms"] as? Double), ratio = try #require(object?["ratio"] as? Double)
+            #expect(object?["torch_ms"] as? Double == 1000 && object?["rounds"] as? Int == 3)
+            // Ours take well under a second, so each round's ratio is ours / 1000 and their median follows ours'.
+            #expect(abs(ratio - ms / 1000) < 1e-3 * max(1, ms), "ratio \(ratio) for \(ms) ms against 1000 ms")
+        }
     }
 }
 

@@ -59,40 +59,67 @@ struct RNNBenchmark {
         return median(samples)
     }
 
-    /// PyTorch's times for the same cases, keyed by "cell/shape/mode", or nil when torch cannot be imported.
-    static func pytorchTimes(cases: [Case], modes: [Mode], iterations: Int, threads: Int, python: String) -> [String: Double]? {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scripts/bench/pytorch_rnn.py")
-        guard FileManager.default.fileExists(atPath: script.path) else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script.path]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        var requests = ""
-        for benchmarkCase in cases {
+    /// A running `Scripts/bench/pytorch_rnn.py`, asked for one measurement at a time, so that PyTorch's time for a
+    /// case is taken right beside ours: on a shared machine the load drifts over minutes, and timing all of one side
+    /// before the other moved ratios by 0.3 from run to run.
+    final class PyTorchSession {
+        private let process: Process
+        private let requests: FileHandle
+        private let replies: FileHandle
+        private var pending = Data()
+
+        /// Starts the script with `python`; nil when the script is missing or the interpreter cannot start.
+        init?(python: String) {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scripts/bench/pytorch_rnn.py")
+            guard FileManager.default.fileExists(atPath: script.path) else { return nil }
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [python, script.path]
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            // A script that dies mid-run must not take the benchmark with it: a write to its closed pipe then fails
+            // with EPIPE instead of raising SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
+            do { try process.run() } catch { return nil }
+            requests = input.fileHandleForWriting
+            replies = output.fileHandleForReading
+        }
+
+        deinit {
+            try? requests.close()
+            process.waitUntilExit()
+        }
+
+        /// The script answers `{"ready": true}` once torch is imported, or exits when it cannot import it.
+        func waitUntilReady() -> Bool { readReply()?["ready"] as? Bool == true }
+
+        /// PyTorch's median milliseconds for one case and mode, or nil if the script stopped answering.
+        func time(_ benchmarkCase: Case, mode: Mode, iterations: Int, threads: Int) -> Double? {
             let request: [String: Any] = [
                 "cell": benchmarkCase.pytorchCell, "shape": benchmarkCase.label, "T": benchmarkCase.steps, "B": benchmarkCase.batch,
                 "I": benchmarkCase.input, "H": benchmarkCase.hidden, "L": benchmarkCase.layers,
-                "modes": modes.map(\.rawValue), "iterations": iterations, "threads": threads,
+                "modes": [mode.rawValue], "iterations": iterations, "threads": threads,
             ]
-            if let data = try? JSONSerialization.data(withJSONObject: request) { requests += String(decoding: data, as: UTF8.self) + "\n" }
+            guard let data = try? JSONSerialization.data(withJSONObject: request),
+                  (try? requests.write(contentsOf: data + Data("\n".utf8))) != nil else { return nil }
+            return readReply()?["ms"] as? Double
         }
-        input.fileHandleForWriting.write(Data(requests.utf8))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        var times: [String: Double] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let cell = object["cell"] as? String, let shape = object["shape"] as? String,
-                  let mode = object["mode"] as? String, let ms = object["ms"] as? Double else { continue }
-            times["\(cell)/\(shape)/\(mode)"] = ms
+
+        private func readReply() -> [String: Any]? {
+            while true {
+                if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending = Data(pending[pending.index(after: newline)...])
+                    return (try? JSONSerialization.jsonObject(with: line)) as? [String: Any]
+                }
+                // availableData returns what the pipe holds now (read(upToCount:) would wait for the whole count).
+                let chunk = replies.availableData
+                guard !chunk.isEmpty else { return nil }
+                pending += chunk
+            }
         }
-        return times
     }
 }
