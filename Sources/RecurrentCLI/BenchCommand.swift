@@ -210,9 +210,17 @@ struct RNNBenchCommand: ParsableCommand {
                 for round in 0..<rounds {
                     // Who goes first alternates, so neither side always runs on a cache the other just warmed.
                     var torchMs: Double?
-                    if round % 2 == 1 { torchMs = torch?.time(benchmarkCase, mode: mode, iterations: iterations, threads: threadCount) }
+                    func timePyTorch() {
+                        guard let session = torch else { return }
+                        torchMs = session.time(benchmarkCase, mode: mode, iterations: iterations, threads: threadCount)
+                        if torchMs == nil {
+                            log("PyTorch stopped answering at \(benchmarkCase.pytorchCell) \(benchmarkCase.label) \(mode.rawValue): Recurrent alone from here")
+                            torch = nil
+                        }
+                    }
+                    if round % 2 == 1 { timePyTorch() }
                     let ms = RNNBenchmark.time(benchmarkCase, mode: mode, iterations: iterations)
-                    if round % 2 == 0 { torchMs = torch?.time(benchmarkCase, mode: mode, iterations: iterations, threads: threadCount) }
+                    if round % 2 == 0 { timePyTorch() }
                     ours.append(ms)
                     if let torchMs {
                         theirs.append(torchMs)

@@ -26,9 +26,9 @@ struct InfoCommand: ParsableCommand {
             lines.append("             (auto: products under \(GEMM.smallProductLimit) multiply-adds run on the Swift kernel, where BLAS's call overhead dominates)")
         }
         lines.append("  recurrent  steps multiply by weights packed once per sequence on the Swift kernel (BLAS would repack them each step)")
-        lines.append("  memory     " + (MemoryRetention.isKeepingFreedMemory
-            ? "freed blocks stay in the process (glibc mmap threshold \(MemoryRetention.mmapThreshold >> 20) MB, trim threshold \(MemoryRetention.trimThreshold >> 20) MB)"
-            : "the allocator's defaults"))
+        lines.append("  memory     " + (MemoryRetention.mmapThreshold.map {
+            "freed blocks stay in the process (glibc mmap threshold \($0 >> 20) MB, trim threshold \(MemoryRetention.trimThreshold >> 20) MB)"
+        } ?? "the allocator's defaults"))
         lines.append("  threads    \(ComputeSettings.threads) of \(ComputeSettings.processorCount) processors")
         lines.append("  SIMD       \(KernelInfo.simdDescription)")
         lines.append("  FMA        \(KernelInfo.fmaCompiledIn ? "compiled in" : "not compiled in (addingProduct falls back to a library call)")")

@@ -12,18 +12,26 @@ import Glibc
 import Synchronization
 
 public enum MemoryRetention {
-    /// Blocks below this size come from the heap, so a freed one is reused by the next allocation.
-    public static let mmapThreshold = 256 << 20
+    /// Blocks below the mmap threshold come from the heap, so a freed one is reused by the next allocation. glibc
+    /// 2.36 accepts the first value; older releases refuse anything above 32 MB (half their largest heap), so
+    /// the second is the fallback.
+    static let mmapThresholdChoices = [256 << 20, 32 << 20]
     /// Free memory at the heap top is returned to the system only beyond this much.
     public static let trimThreshold = 1 << 30
-    private static let applied = Atomic<Bool>(false)
+    /// The mmap threshold set, 0 until `keepFreedMemory()` succeeds.
+    private static let mmapThresholdSet = Atomic<Int>(0)
 
     /// Whether `keepFreedMemory()` set the thresholds in this process.
-    public static var isKeepingFreedMemory: Bool { applied.load(ordering: .relaxed) }
+    public static var isKeepingFreedMemory: Bool { mmapThreshold != nil }
+    /// The mmap threshold in force when `keepFreedMemory()` set it.
+    public static var mmapThreshold: Int? {
+        let value = mmapThresholdSet.load(ordering: .relaxed)
+        return value > 0 ? value : nil
+    }
 
     /// Raises glibc's mmap and trim thresholds for this process (Linux; elsewhere it does nothing and returns
     /// false). The memory kept is bounded by the peak the process already reached. A `GLIBC_TUNABLES` setting
-    /// that names malloc is the user's own choice and is left alone. Returns whether the thresholds were set.
+    /// that names malloc is the user's own choice and is left alone. Returns whether both thresholds were set.
     @discardableResult
     public static func keepFreedMemory() -> Bool {
         #if canImport(Glibc)
@@ -33,9 +41,10 @@ public enum MemoryRetention {
         let (trimThresholdOption, mmapThresholdOption): (Int32, Int32) = (-1, -3)   // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
         guard let symbol = dlsym(nil, "mallopt") else { return false }
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        let set = mallopt(mmapThresholdOption, Int32(mmapThreshold)) == 1 && mallopt(trimThresholdOption, Int32(trimThreshold)) == 1
-        applied.store(set, ordering: .relaxed)
-        return set
+        guard let threshold = mmapThresholdChoices.first(where: { mallopt(mmapThresholdOption, Int32($0)) == 1 }),
+              mallopt(trimThresholdOption, Int32(trimThreshold)) == 1 else { return false }
+        mmapThresholdSet.store(threshold, ordering: .relaxed)
+        return true
         #else
         return false
         #endif

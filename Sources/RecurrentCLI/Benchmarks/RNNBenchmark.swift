@@ -67,6 +67,7 @@ struct RNNBenchmark {
         private let requests: FileHandle
         private let replies: FileHandle
         private var pending = Data()
+        private let previousBrokenPipeHandler: sighandler_t?
 
         /// Starts the script with `python`; nil when the script is missing or the interpreter cannot start.
         init?(python: String) {
@@ -80,17 +81,21 @@ struct RNNBenchmark {
             process.standardInput = input
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
-            // A script that dies mid-run must not take the benchmark with it: a write to its closed pipe then fails
-            // with EPIPE instead of raising SIGPIPE.
-            signal(SIGPIPE, SIG_IGN)
-            do { try process.run() } catch { return nil }
             requests = input.fileHandleForWriting
             replies = output.fileHandleForReading
+            // A script that dies mid-run must not take the benchmark with it: while the session lasts, a write to
+            // its closed pipe fails with EPIPE instead of raising SIGPIPE.
+            previousBrokenPipeHandler = signal(SIGPIPE, SIG_IGN)
+            do { try process.run() } catch {
+                signal(SIGPIPE, previousBrokenPipeHandler)
+                return nil
+            }
         }
 
         deinit {
             try? requests.close()
             process.waitUntilExit()
+            signal(SIGPIPE, previousBrokenPipeHandler)
         }
 
         /// The script answers `{"ready": true}` once torch is imported, or exits when it cannot import it.
@@ -105,15 +110,25 @@ struct RNNBenchmark {
             ]
             guard let data = try? JSONSerialization.data(withJSONObject: request),
                   (try? requests.write(contentsOf: data + Data("\n".utf8))) != nil else { return nil }
-            return readReply()?["ms"] as? Double
+            // Anything else the script (or a library it loads) prints is passed over: only the reply for this
+            // request counts, so one stray line cannot shift every later reply onto the wrong case.
+            while let reply = readReply() {
+                if reply["cell"] as? String == benchmarkCase.pytorchCell, reply["shape"] as? String == benchmarkCase.label,
+                   reply["mode"] as? String == mode.rawValue, let ms = reply["ms"] as? Double {
+                    return ms
+                }
+            }
+            return nil
         }
 
+        /// The next line of output that is a JSON object; nil once the script has exited.
         private func readReply() -> [String: Any]? {
             while true {
                 if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = pending[pending.startIndex..<newline]
                     pending = Data(pending[pending.index(after: newline)...])
-                    return (try? JSONSerialization.jsonObject(with: line)) as? [String: Any]
+                    if let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any] { return object }
+                    continue
                 }
                 // availableData returns what the pipe holds now (read(upToCount:) would wait for the whole count).
                 let chunk = replies.availableData
