@@ -23,11 +23,14 @@ public enum GEMM {
         checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         let threads = threads ?? ComputeSettings.threads
         let chosen = backend ?? ComputeSettings.activeBackend
-        // Left to choose, small products stay on the Swift kernel: below ~4M multiply-adds a BLAS call's fixed
-        // cost (argument checks, thread hand-off, its own packing) outweighs its kernel (measured: 48 vs 36
-        // GFLOP/s at 32×16·16×64, 78 vs 64 at 64³).
+        // Left to choose, small and shallow products stay on the Swift kernel. Below ~4M multiply-adds a BLAS
+        // call's fixed cost (argument checks, thread hand-off, its own packing) outweighs its kernel (measured:
+        // 48 vs 36 GFLOP/s at 32×16·16×64, 78 vs 64 at 64³). At depth 64 or less (the input projection of a
+        // small input, the recurrent step of a small layer) OpenBLAS spends a separate pass zeroing C and its
+        // packing is a large share of the work: the Swift kernel measured 1.33–1.67× its GFLOP/s at
+        // 2048×32·32×64, 3200×64·64×256, 6400×64·64×512 and 3200×32·32×1024, with 1 and 2 threads.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
-        let backend = automatic && m * n * k < Self.smallProductLimit ? .swift : chosen
+        let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k) ? .swift : chosen
         if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
             blas.sgemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
@@ -63,6 +66,13 @@ public enum GEMM {
 
     /// Products smaller than this (in multiply-adds) run on the Swift kernel when the backend is automatic.
     public static let smallProductLimit = 1 << 22
+    /// Products this shallow or shallower (K) run on the Swift kernel when the backend is automatic.
+    public static let shallowDepthLimit = 64
+
+    /// Whether the automatic backend keeps an (M, K)·(K, N) product on the Swift kernel even when a BLAS is loaded.
+    public static func prefersSwiftKernel(m: Int, n: Int, k: Int) -> Bool {
+        m * n * k < smallProductLimit || k <= shallowDepthLimit
+    }
 
     /// Strides too small for the shapes would read or write out of bounds: that is a bug in the caller.
     static func checkStrides(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) {

@@ -89,6 +89,17 @@ struct MatrixFixture {
         #expect(zip(fixture.c, expected).allSatisfy { Swift.abs($0 - $1) < 1e-4 })
     }
 
+    /// The automatic backend's rule, by the shapes it was measured on: tiny and shallow products stay on the Swift
+    /// kernel, the big squares and the RNN step shape (depth 512) go to a loaded BLAS.
+    @Test func automaticBackendKeepsSmallAndShallowProductsOnSwift() {
+        #expect(GEMM.prefersSwiftKernel(m: 32, n: 64, k: 16))
+        #expect(GEMM.prefersSwiftKernel(m: 2048, n: 64, k: 32))
+        #expect(GEMM.prefersSwiftKernel(m: 6400, n: 512, k: 64))
+        #expect(!GEMM.prefersSwiftKernel(m: 6400, n: 512, k: 65))
+        #expect(!GEMM.prefersSwiftKernel(m: 64, n: 2048, k: 512))
+        #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 1024, k: 1024))
+    }
+
     @Test func splitRangesCoverWithoutOverlap() {
         for (count, parts, granularity) in [(100, 2, 16), (5, 4, 6), (1024, 3, 16), (17, 8, 1)] {
             let ranges = splitRanges(count: count, parts: parts, granularity: granularity)
