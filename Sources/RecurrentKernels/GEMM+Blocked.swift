@@ -225,18 +225,29 @@ extension GEMM {
     ) {
         let mr = microRows
         let panels = RowPanels(rows: rows)
+        if transposeA {
+            // A stored (K, M): stored row p holds the k = p value of every row of the block, so it is read once
+            // and dealt out to the panels (reading it panel by panel re-read each line once per panel).
+            for p in 0..<depth {
+                let source = a + (column + p) * lda + row
+                for index in 0..<panels.count {
+                    let (panelStart, validRows) = panels[index]
+                    let from = source + panelStart, target = packed + index * mr * depth + p * mr
+                    if validRows == mr {
+                        target[0] = alpha * from[0]; target[1] = alpha * from[1]; target[2] = alpha * from[2]
+                        target[3] = alpha * from[3]; target[4] = alpha * from[4]; target[5] = alpha * from[5]
+                    } else {
+                        for r in 0..<validRows { target[r] = alpha * from[r] }
+                        for r in validRows..<mr { target[r] = 0 }
+                    }
+                }
+            }
+            return
+        }
         for index in 0..<panels.count {
             let (panelStart, validRows) = panels[index]
             let panel = packed + index * mr * depth
-            if transposeA {
-                // A stored (K, M): the MR values for one k are contiguous.
-                for p in 0..<depth {
-                    let source = a + (column + p) * lda + row + panelStart
-                    let target = panel + p * mr
-                    for r in 0..<validRows { target[r] = alpha * source[r] }
-                    for r in validRows..<mr { target[r] = 0 }
-                }
-            } else if validRows == mr {
+            if validRows == mr {
                 // Six rows read side by side: six sequential streams, one contiguous write stream.
                 let r0 = a + (row + panelStart) * lda + column
                 let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
@@ -244,6 +255,15 @@ extension GEMM {
                     let target = panel + p * mr
                     target[0] = alpha * r0[p]; target[1] = alpha * r1[p]; target[2] = alpha * r2[p]
                     target[3] = alpha * r3[p]; target[4] = alpha * r4[p]; target[5] = alpha * r5[p]
+                }
+            } else if validRows == 4 {
+                // The same for a four-row panel. Its last two values per k stay unwritten: only the four-row
+                // kernel reads such a panel, and it reads four.
+                let r0 = a + (row + panelStart) * lda + column
+                let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda
+                for p in 0..<depth {
+                    let target = panel + p * mr
+                    target[0] = alpha * r0[p]; target[1] = alpha * r1[p]; target[2] = alpha * r2[p]; target[3] = alpha * r3[p]
                 }
             } else {
                 for r in 0..<mr {
