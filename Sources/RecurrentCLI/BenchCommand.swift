@@ -26,7 +26,7 @@ struct GEMMBenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Thread counts to measure, comma-separated.", valueName: "list"))
     var threads: String = "1,2"
 
-    @Option(name: .long, help: ArgumentHelp("Square sizes or MxNxK shapes, comma-separated (default: the standard set).", valueName: "list"))
+    @Option(name: .long, help: ArgumentHelp("Square sizes or MxNxK shapes, comma-separated, each optionally ending :nt, :tn or :tt to store B, A or both transposed (default: the standard set).", valueName: "list"))
     var shapes: String?
 
     @Option(name: .long, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
@@ -44,15 +44,23 @@ struct GEMMBenchCommand: ParsableCommand {
     func parsedShapes() throws -> [GEMMBenchmark.ProblemShape] {
         guard let shapes else { return GEMMBenchmark.standardShapes }
         return try shapes.split(separator: ",").map { token in
-            let parts = token.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            let invalid = ValidationError("--shapes: '\(token)' is not a size (1 to 16384) or an MxNxK shape, optionally ending :nn, :nt, :tn or :tt")
+            let pieces = token.split(separator: ":", omittingEmptySubsequences: false)
+            guard pieces.count <= 2 else { throw invalid }
+            var transposeA = false, transposeB = false
+            if pieces.count == 2 {
+                guard let form = ["nn", "nt", "tn", "tt"].first(where: { $0 == pieces[1].lowercased() }) else { throw invalid }
+                transposeA = form.hasPrefix("t"); transposeB = form.hasSuffix("t")
+            }
+            let parts = pieces[0].split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
             if parts.count == 1, let size = parts[0], size > 0, size <= 16384 {
-                return .init(m: size, n: size, k: size)
+                return .init(m: size, n: size, k: size, transposeA: transposeA, transposeB: transposeB)
             }
             if parts.count == 3, let m = parts[0], let n = parts[1], let k = parts[2],
                [m, n, k].allSatisfy({ (1...16384).contains($0) }) {
-                return .init(m: m, n: n, k: k)
+                return .init(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
             }
-            throw ValidationError("--shapes: '\(token)' is not a size (1 to 16384) or an MxNxK shape")
+            throw invalid
         }
     }
 

@@ -41,6 +41,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
     @Test(arguments: [
         ["info", "--threads", "0"], ["info", "--threads=-3"], ["info", "--threads", "lots"], ["info", "--backend", "cuda"],
         ["bench", "gemm", "--threads", "1,0"], ["bench", "gemm", "--shapes", "5x"], ["bench", "gemm", "--shapes", "0"],
+        ["bench", "gemm", "--shapes", "8x20x12:nx"], ["bench", "gemm", "--shapes", "8x20x12:nt:tn"],
         ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
         ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
@@ -73,7 +74,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
     }
 
     @Test func benchGEMMPrintsOneJSONObjectPerMeasurement() throws {
-        guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12", "--threads", "1", "--rounds", "1"]) else { return }
+        guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12:nt", "--threads", "1", "--rounds", "1"]) else { return }
         #expect(result.status == 0, "\(result.error)")
         let lines = result.output.split(separator: "\n")
         let implementations = result.error.contains("no system BLAS") ? 1 : (lines.count / 2)
@@ -84,6 +85,8 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
             #expect(["swift", "blas"].contains(object?["impl"] as? String))
             #expect((object?["gflops"] as? Double).map { $0 > 0 } == true)
             #expect(object?["threads"] as? Int == 1)
+            // The transposed form is named; the plain one keeps the documented fields only.
+            #expect(object?["form"] as? String == (object?["m"] as? Int == 8 ? "nt" : nil))
         }
         #expect(result.error.contains("self-check"), "\(result.error)")
     }

@@ -4,10 +4,17 @@
 import Recurrent
 
 struct GEMMBenchmark {
+    /// C (M, N) = op(A) (M, K) · op(B) (K, N), with A and/or B stored transposed: backward's products are
+    /// A·Bᵀ (a layer's forward pass, X·Wᵀ), Aᵀ·B (weight gradients) and A·B (input gradients).
     struct ProblemShape: CustomStringConvertible {
         let m: Int, n: Int, k: Int
-        var description: String { "\(m)×\(k)·\(k)×\(n)" }
+        var transposeA = false, transposeB = false
+        /// "nn", "nt", "tn" or "tt": which operands are stored transposed.
+        var form: String { (transposeA ? "t" : "n") + (transposeB ? "t" : "n") }
+        var description: String { "\(m)×\(k)·\(k)×\(n)" + (form == "nn" ? "" : " " + form.uppercased()) }
         var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+        var lda: Int { transposeA ? m : k }
+        var ldb: Int { transposeB ? k : n }
     }
 
     struct Measurement {
@@ -18,7 +25,10 @@ struct GEMMBenchmark {
         var gigaflops: Double { shape.flops / milliseconds / 1e6 }
 
         var json: String {
-            "{\"bench\":\"gemm\",\"m\":\(shape.m),\"n\":\(shape.n),\"k\":\(shape.k),\"threads\":\(threads),\"impl\":\"\(implementation)\",\"ms\":\(format(milliseconds, 4)),\"gflops\":\(format(gigaflops, 2))}"
+            // The form is named only when an operand is transposed, so the standard rows keep the documented fields.
+            "{\"bench\":\"gemm\",\"m\":\(shape.m),\"n\":\(shape.n),\"k\":\(shape.k),"
+                + (shape.form == "nn" ? "" : "\"form\":\"\(shape.form)\",")
+                + "\"threads\":\(threads),\"impl\":\"\(implementation)\",\"ms\":\(format(milliseconds, 4)),\"gflops\":\(format(gigaflops, 2))}"
         }
     }
 
@@ -69,7 +79,7 @@ struct GEMMBenchmark {
         }
         for shape in shapes {
             for implementation in implementations {
-                compare(shape, transposeA: false, transposeB: false, alpha: 1, beta: 0,
+                compare(shape, transposeA: shape.transposeA, transposeB: shape.transposeB, alpha: 1, beta: 0,
                         implementation: implementation, threads: 2, sampled: true, into: &report)
             }
         }
@@ -115,7 +125,8 @@ struct GEMMBenchmark {
     ) -> [Measurement] {
         let operands = Operands(shape)
         func call(_ implementation: GEMMBackend) {
-            GEMM.multiply(m: shape.m, n: shape.n, k: shape.k, a: operands.a, lda: shape.k, b: operands.b, ldb: shape.n,
+            GEMM.multiply(transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
+                          a: operands.a, lda: shape.lda, b: operands.b, ldb: shape.ldb,
                           c: operands.c, ldc: shape.n, backend: implementation, threads: threads)
         }
         // Warm up and size each round to at least `minimumRoundSeconds`.
