@@ -25,10 +25,13 @@ public enum GEMM {
         let chosen = backend ?? ComputeSettings.activeBackend
         // Left to choose, small and shallow products stay on the Swift kernel. Below ~4M multiply-adds a BLAS
         // call's fixed cost (argument checks, thread hand-off, its own packing) outweighs its kernel (measured:
-        // 48 vs 36 GFLOP/s at 32×16·16×64, 78 vs 64 at 64³). At depth 64 or less (the input projection of a
-        // small input, the recurrent step of a small layer) OpenBLAS spends a separate pass zeroing C and its
-        // packing is a large share of the work: the Swift kernel measured 1.33–1.67× its GFLOP/s at
-        // 2048×32·32×64, 3200×64·64×256, 6400×64·64×512 and 3200×32·32×1024, with 1 and 2 threads.
+        // 48 vs 36 GFLOP/s at 32×16·16×64, 78 vs 64 at 64³). At depth 256 or less (a layer's input projection,
+        // X·W_ihᵀ, for inputs up to 256 wide; an output layer over 256 units) OpenBLAS spends a separate pass
+        // zeroing C and its packing is a large share of the work. The Swift kernel measured, against its
+        // GFLOP/s, 1 and 2 threads: 1.33–1.67× at depth 32–64 (2048×32·32×64, 3200×64·64×256, 6400×64·64×512,
+        // 3200×32·32×1024) and 1.11–1.29× at depth 256 (6400×256·256×1024 NN and NT, 3200×256·256×1024 NT,
+        // 2048×256·256×2048 NT). Deeper products stay on BLAS: 1.03–1.06× at depth 512–1024 NN, and 0.90–0.94×
+        // for the weight-gradient form 1024×3200·3200×256 TN.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
         let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k) ? .swift : chosen
         if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
@@ -67,7 +70,7 @@ public enum GEMM {
     /// Products smaller than this (in multiply-adds) run on the Swift kernel when the backend is automatic.
     public static let smallProductLimit = 1 << 22
     /// Products this shallow or shallower (K) run on the Swift kernel when the backend is automatic.
-    public static let shallowDepthLimit = 64
+    public static let shallowDepthLimit = 256
 
     /// Whether the automatic backend keeps an (M, K)·(K, N) product on the Swift kernel even when a BLAS is loaded.
     public static func prefersSwiftKernel(m: Int, n: Int, k: Int) -> Bool {

@@ -90,13 +90,16 @@ struct MatrixFixture {
     }
 
     /// The automatic backend's rule, by the shapes it was measured on: tiny and shallow products stay on the Swift
-    /// kernel, the big squares and the RNN step shape (depth 512) go to a loaded BLAS.
+    /// kernel; the big squares, the RNN step shape (depth 512) and the weight gradients (depth B·T) go to a loaded
+    /// BLAS.
     @Test func automaticBackendKeepsSmallAndShallowProductsOnSwift() {
         #expect(GEMM.prefersSwiftKernel(m: 32, n: 64, k: 16))
         #expect(GEMM.prefersSwiftKernel(m: 2048, n: 64, k: 32))
         #expect(GEMM.prefersSwiftKernel(m: 6400, n: 512, k: 64))
-        #expect(!GEMM.prefersSwiftKernel(m: 6400, n: 512, k: 65))
+        #expect(GEMM.prefersSwiftKernel(m: 6400, n: 1024, k: 256))
+        #expect(!GEMM.prefersSwiftKernel(m: 6400, n: 1024, k: 257))
         #expect(!GEMM.prefersSwiftKernel(m: 64, n: 2048, k: 512))
+        #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 256, k: 3200))
         #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 1024, k: 1024))
     }
 
