@@ -148,6 +148,19 @@ public enum RecurrentSequenceKernel {
         parallelFor(parts: ranges.count) { body(ranges[$0]) }
     }
 
+    /// target(row)[j] += source(row)[j] for every row and j < width: split over the cores by column ranges, so
+    /// each column is still summed in row order on one core (the same result for any thread count).
+    static func addRows<T: KernelScalar>(
+        _ rows: Int, width: Int, from source: (Int) -> UnsafePointer<T>, into target: (Int) -> UnsafeMutablePointer<T>
+    ) {
+        forRanges(of: width, elements: rows * width, granularity: 16) { columns in
+            for row in 0..<rows {
+                let from = source(row), to = target(row)
+                for j in columns { to[j] += from[j] }
+            }
+        }
+    }
+
     /// W_ih (G·H, I) transposed to (I, G·H), so a one-hot input's projection is one contiguous row per token.
     static func transposedInputWeight<T: KernelScalar>(_ weight: UnsafePointer<T>, gateWidth: Int, inputSize: Int) -> UnsafeMutablePointer<T> {
         let table = UnsafeMutablePointer<T>.allocate(capacity: inputSize * gateWidth)
@@ -358,12 +371,7 @@ public enum RecurrentSequenceKernel {
             let table = UnsafeMutablePointer<T>.allocate(capacity: inputSize * gateWidth)
             table.initialize(repeating: 0, count: inputSize * gateWidth)
             defer { table.deallocate() }
-            forRanges(of: gateWidth, elements: rows * gateWidth, granularity: 16) { columns in
-                for row in 0..<rows {
-                    let sum = table + tokens[row] * gateWidth, source = inputSideGradient + row * gateWidth
-                    for j in columns { sum[j] += source[j] }
-                }
-            }
+            addRows(rows, width: gateWidth, from: { UnsafePointer(inputSideGradient + $0 * gateWidth) }, into: { table + tokens[$0] * gateWidth })
             for gate in 0..<gateWidth {
                 for v in 0..<inputSize { target[gate * inputSize + v] += table[v * gateWidth + gate] }
             }
@@ -371,23 +379,12 @@ public enum RecurrentSequenceKernel {
             T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: inputSize, k: rows, alpha: 1,
                    a: inputSideGradient, lda: gateWidth, b: x, ldb: inputSize, beta: 1, c: target, ldc: inputSize)
         }
-        // Bias gradients: column sums, each column summed in row order on one core (the same result for any
-        // thread count).
+        // Bias gradients: column sums of the gate gradients.
         if let target = gradients.bias {
-            forRanges(of: gateWidth, elements: rows * gateWidth, granularity: 16) { columns in
-                for row in 0..<rows {
-                    let source = inputSideGradient + row * gateWidth
-                    for j in columns { target[j] += source[j] }
-                }
-            }
+            addRows(rows, width: gateWidth, from: { UnsafePointer(inputSideGradient + $0 * gateWidth) }, into: { _ in target })
         }
         if let target = gradients.candidateBias, kind == .gru {
-            forRanges(of: hidden, elements: rows * hidden, granularity: 16) { columns in
-                for row in 0..<rows {
-                    let source = hiddenSideGradient + row * gateWidth + 2 * hidden
-                    for j in columns { target[j] += source[j] }
-                }
-            }
+            addRows(rows, width: hidden, from: { UnsafePointer(hiddenSideGradient + $0 * gateWidth + 2 * hidden) }, into: { _ in target })
         }
         if let target = gradients.input {
             T.gemm(transposeA: false, transposeB: false, m: rows, n: inputSize, k: gateWidth, alpha: 1,
