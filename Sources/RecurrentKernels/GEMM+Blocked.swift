@@ -36,6 +36,10 @@ extension GEMM {
             scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
             return
         }
+        if prefersRowDots(transposeA: transposeA, transposeB: transposeB, m: m) {
+            rowDots(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+            return
+        }
         let usefulThreads = max(1, min(threads, m * n * k / minimumWorkPerThread))
         // Split the longer side of C (in whole tiles) so each thread keeps full-width micro-kernels.
         let splitColumns = (n + microColumns - 1) / microColumns >= (m + microRows - 1) / microRows

@@ -31,9 +31,10 @@ public enum GEMM {
         // GFLOP/s, 1 and 2 threads: 1.33–1.67× at depth 32–64 (2048×32·32×64, 3200×64·64×256, 6400×64·64×512,
         // 3200×32·32×1024) and 1.11–1.29× at depth 256 (6400×256·256×1024 NN and NT, 3200×256·256×1024 NT,
         // 2048×256·256×2048 NT). Deeper products stay on BLAS: 1.03–1.06× at depth 512–1024 NN, and 0.90–0.94×
-        // for the weight-gradient form 1024×3200·3200×256 TN.
+        // for the weight-gradient form 1024×3200·3200×256 TN. A few rows times a transposed B (a decoder step)
+        // take the row-dot kernel at any depth: 2.4× at 6×512·512×2048, 1.1× at 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
-        let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k) ? .swift : chosen
+        let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
         if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
             blas.sgemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
@@ -73,8 +74,8 @@ public enum GEMM {
     public static let shallowDepthLimit = 256
 
     /// Whether the automatic backend keeps an (M, K)·(K, N) product on the Swift kernel even when a BLAS is loaded.
-    public static func prefersSwiftKernel(m: Int, n: Int, k: Int) -> Bool {
-        m * n * k < smallProductLimit || k <= shallowDepthLimit
+    public static func prefersSwiftKernel(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false) -> Bool {
+        m * n * k < smallProductLimit || k <= shallowDepthLimit || prefersRowDots(transposeA: transposeA, transposeB: transposeB, m: m)
     }
 
     /// Strides too small for the shapes would read or write out of bounds: that is a bug in the caller.

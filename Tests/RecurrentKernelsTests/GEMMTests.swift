@@ -29,6 +29,9 @@ struct MatrixFixture {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 33, 257), (150, 20, 31), (37, 300, 19), (145, 70, 520), (64, 48, 600),
         (32, 40, 70), (8, 16, 5), (2, 20, 9), (148, 24, 30),
+        // A few rows times a transposed B take the row-dot kernel: odd row counts, B rows not a multiple of four,
+        // depths with a tail past the last eight.
+        (3, 37, 21), (4, 130, 300), (5, 9, 64), (23, 30, 8), (24, 2, 17), (25, 33, 40),
     ]
 
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
@@ -101,6 +104,11 @@ struct MatrixFixture {
         #expect(!GEMM.prefersSwiftKernel(m: 64, n: 2048, k: 512))
         #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 256, k: 3200))
         #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 1024, k: 1024))
+        // A decoder step: a beam of four times an output layer stored (N, K), deep or not.
+        #expect(GEMM.prefersSwiftKernel(m: 4, n: 5728, k: 512, transposeB: true))
+        #expect(GEMM.prefersSwiftKernel(m: 24, n: 2048, k: 512, transposeB: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 25, n: 2048, k: 512, transposeB: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 4, n: 5728, k: 512))
     }
 
     @Test func splitRangesCoverWithoutOverlap() {
