@@ -37,8 +37,9 @@ public protocol KernelScalar: GEMMScalar {
         gateGradient: UnsafeMutablePointer<Self>, projectionGradient: UnsafeMutablePointer<Self>, previousHiddenGradient: UnsafeMutablePointer<Self>, hidden: Int)
     /// Σ x² over `count` elements, in Float64 (Float sums blocks of eight lanes in Float32 first).
     static func squaredSum(_ x: UnsafePointer<Self>, count: Int) -> Double
-    /// op(B) made ready for many products C = A·op(B) (packed once for Float; kept as is otherwise).
-    static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Self>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Self>
+    /// op(B) made ready for `uses` products C = A·op(B) (packed once for Float when used more than once; kept as is
+    /// otherwise).
+    static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Self>, ldb: Int, depth: Int, columns: Int, uses: Int) -> PreparedRightOperand<Self>
     /// C = A·op(B) + beta·C with a prepared op(B); A is (m, depth) with row stride lda. `threads` nil: the settings'.
     static func gemm(m: Int, a: UnsafePointer<Self>, lda: Int, prepared: PreparedRightOperand<Self>, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threads: Int?)
     /// GEMM with the active backend, for this element type.
@@ -97,13 +98,19 @@ extension KernelScalar {
 
 extension Float: KernelScalar {
     // Recurrent steps multiply the same weight by a small batch T times: the Swift kernel with the weight packed
-    // once beats any BLAS call, which repacks it every time, so Float always prepares it for the Swift kernel.
-    public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Float> {
+    // once beats any BLAS call, which repacks it every time, so Float prepares it for the Swift kernel. A single
+    // step (a decoder fed one token at a time) would pack the whole weight for one product: it is left as is.
+    public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, uses: Int) -> PreparedRightOperand<Float> {
         PreparedRightOperand(matrix: b, ldb: ldb, transposed: transposed, depth: depth, columns: columns,
-                             packed: PackedGEMMOperand(transposed: transposed, b: b, ldb: ldb, depth: depth, columns: columns))
+                             packed: uses > 1 ? PackedGEMMOperand(transposed: transposed, b: b, ldb: ldb, depth: depth, columns: columns) : nil)
     }
     public static func gemm(m: Int, a: UnsafePointer<Float>, lda: Int, prepared: PreparedRightOperand<Float>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int?) {
-        GEMM.multiply(m: m, a: a, lda: lda, packed: prepared.packed!, beta: beta, c: c, ldc: ldc, threads: threads)
+        if let packed = prepared.packed {
+            GEMM.multiply(m: m, a: a, lda: lda, packed: packed, beta: beta, c: c, ldc: ldc, threads: threads)
+        } else {
+            GEMM.multiply(transposeA: false, transposeB: prepared.transposed, m: m, n: prepared.columns, k: prepared.depth, alpha: 1,
+                          a: a, lda: lda, b: prepared.matrix, ldb: prepared.ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
     }
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Float>, count: Int) {
         FastMath.apply(count, x, x, FastMath.sigmoid)
@@ -176,7 +183,7 @@ extension Float: KernelScalar {
 }
 
 extension Double: KernelScalar {
-    public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Double>, ldb: Int, depth: Int, columns: Int) -> PreparedRightOperand<Double> {
+    public static func prepareRightOperand(transposed: Bool, b: UnsafePointer<Double>, ldb: Int, depth: Int, columns: Int, uses: Int) -> PreparedRightOperand<Double> {
         PreparedRightOperand(matrix: b, ldb: ldb, transposed: transposed, depth: depth, columns: columns, packed: nil)
     }
     public static func gemm(m: Int, a: UnsafePointer<Double>, lda: Int, prepared: PreparedRightOperand<Double>, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, threads: Int?) {

@@ -218,7 +218,7 @@ public enum RecurrentSequenceKernel {
         }
 
         // h·W_hhᵀ at every step: W_hhᵀ (H, G·H) prepared once.
-        let recurrentWeight = T.prepareRightOperand(transposed: true, b: weights.hiddenWeight, ldb: hidden, depth: hidden, columns: gateWidth)
+        let recurrentWeight = T.prepareRightOperand(transposed: true, b: weights.hiddenWeight, ldb: hidden, depth: hidden, columns: gateWidth, uses: steps)
         let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
         for t in 0..<steps {
             parallelFor(parts: split.rows.count) { part in
@@ -313,7 +313,7 @@ public enum RecurrentSequenceKernel {
         }
 
         // dP_t·W_hh at every step: W_hh (G·H, H) prepared once.
-        let recurrentWeight = T.prepareRightOperand(transposed: false, b: weights.hiddenWeight, ldb: hidden, depth: gateWidth, columns: hidden)
+        let recurrentWeight = T.prepareRightOperand(transposed: false, b: weights.hiddenWeight, ldb: hidden, depth: gateWidth, columns: hidden, uses: steps)
         let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
         for t in stride(from: steps - 1, through: 0, by: -1) {
             let (stepDh, stepNextDh) = (dh, nextDh)
