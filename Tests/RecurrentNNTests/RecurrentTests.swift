@@ -63,6 +63,35 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         }
     }
 
+    /// Float32 takes the packed Swift kernels: a weight packed once for a sequence, left unpacked for a single
+    /// step (a decoder fed one token at a time). Both must agree with the cell loop, gradients included.
+    @Test(arguments: RecurrentCellKind.allCases)
+    func float32SingleStepAndSequenceMatchCellLoop(kind: RecurrentCellKind) {
+        for steps in [1, 3] {
+            var generator = SeededGenerator(seed: 21)
+            let cell = RecurrentCell(kind, inputSize: 20, hiddenSize: 24, generator: &generator, dtype: .float32)
+            func random(_ shape: Shape, _ seed: UInt64) -> Tensor {
+                var generator = SeededGenerator(seed: seed)
+                return Tensor.uniform(shape, low: -1, high: 1, dtype: .float32, using: &generator)
+            }
+            let x = random([5, steps, 20], 1).requiringGradient()
+            let h0 = random([5, 24], 2).requiringGradient()
+            let c0 = kind.hasCellState ? random([5, 24], 3).requiringGradient() : nil
+            let fused = Tensor.recurrentSequence(kind, input: x, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight,
+                                                 bias: cell.bias, candidateBias: cell.candidateBias, initialHidden: h0, initialCell: c0, lengths: nil)
+            let reference = referenceSequence(cell, x, RecurrentState(hidden: h0, cell: c0), lengths: nil)
+            #expect(maxDifference(fused.output, reference.output) < 1e-5, "\(kind), \(steps) steps: output")
+            let weights = random([5, steps, 24], 4)
+            var wrt = [x, h0, cell.inputWeight, cell.hiddenWeight, cell.bias]
+            if let c0 { wrt.append(c0) }
+            let fusedGradients = ((fused.output * weights).sum() + fused.finalHidden.sum()).gradients(withRespectTo: wrt)
+            let referenceGradients = ((reference.output * weights).sum() + reference.final.hidden.sum()).gradients(withRespectTo: wrt)
+            for (index, (a, b)) in zip(fusedGradients, referenceGradients).enumerated() {
+                #expect(maxDifference(a, b) < 1e-4, "\(kind), \(steps) steps: gradient \(index)")
+            }
+        }
+    }
+
     @Test(arguments: RecurrentCellKind.allCases)
     func finiteDifferencesThroughTime(kind: RecurrentCellKind) {
         var generator = SeededGenerator(seed: 12)
