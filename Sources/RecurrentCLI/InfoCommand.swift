@@ -23,7 +23,7 @@ struct InfoCommand: ParsableCommand {
             lines.append("             (also available: \(blas.versionDescription) [\(blas.path)])")
         }
         if ComputeSettings.backendPreference == .automatic && ComputeSettings.activeBackend == .blas {
-            lines.append("             (auto: products under \(GEMM.smallProductLimit) multiply-adds or of depth ≤ \(GEMM.shallowDepthLimit), and up to \(GEMM.rowDotRowLimit) rows times a transposed B, run on the Swift kernel, where it is faster)")
+            lines.append("             (auto: the Swift kernel, measured faster or even, except for weight gradients Aᵀ·B deeper than \(GEMM.shallowDepthLimit) with \(GEMM.smallProductLimit)+ multiply-adds)")
         }
         lines.append("  recurrent  steps multiply by weights packed once per sequence on the Swift kernel (BLAS would repack them each step)")
         lines.append("  memory     " + (MemoryRetention.mmapThreshold.map {

@@ -23,16 +23,16 @@ public enum GEMM {
         checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         let threads = threads ?? ComputeSettings.threads
         let chosen = backend ?? ComputeSettings.activeBackend
-        // Left to choose, small and shallow products stay on the Swift kernel. Below ~4M multiply-adds a BLAS
-        // call's fixed cost (argument checks, thread hand-off, its own packing) outweighs its kernel (measured:
-        // 48 vs 36 GFLOP/s at 32×16·16×64, 78 vs 64 at 64³). At depth 256 or less (a layer's input projection,
-        // X·W_ihᵀ, for inputs up to 256 wide; an output layer over 256 units) OpenBLAS spends a separate pass
-        // zeroing C and its packing is a large share of the work. The Swift kernel measured, against its
-        // GFLOP/s, 1 and 2 threads: 1.33–1.67× at depth 32–64 (2048×32·32×64, 3200×64·64×256, 6400×64·64×512,
-        // 3200×32·32×1024) and 1.11–1.29× at depth 256 (6400×256·256×1024 NN and NT, 3200×256·256×1024 NT,
-        // 2048×256·256×2048 NT). Deeper products stay on BLAS: 1.03–1.06× at depth 512–1024 NN, and 0.90–0.94×
-        // for the weight-gradient form 1024×3200·3200×256 TN. A few rows times a transposed B (a decoder step)
-        // take the row-dot kernel at any depth: 2.4× at 6×512·512×2048, 1.1× at 24×512·512×2048.
+        // Left to choose, only deep products in the weight-gradient form (Aᵀ·B, depth > 256) go to the BLAS; the
+        // Swift kernel measured faster or even everywhere else. Below ~4M multiply-adds a BLAS call's fixed cost
+        // (argument checks, thread hand-off, its own packing) outweighs its kernel (48 vs 36 GFLOP/s at
+        // 32×16·16×64). At depth ≤ 256 OpenBLAS spends a separate pass zeroing C and its packing is a large share
+        // of the work: 1.33–1.67× at depth 32–64, 1.11–1.29× at depth 256 (1 and 2 threads). Deeper A·B and A·Bᵀ
+        // measured 0.99–1.10× (3200×512·512×2048 NT, 3200×2048·2048×512, 512×5728·5728×256, 2048³ NT,
+        // 64×2048·2048×32), and in place, a whole LSTM training step on the Swift kernel alone ran 2–5 % faster
+        // (shapes d and e). The weight gradients, Aᵀ·B with depth B·T, measured 0.90–1.09×: they stay on the
+        // BLAS. A few rows times a transposed B (a decoder step) take the row-dot kernel: 2.4× at
+        // 6×512·512×2048, 1.1× at 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
         let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
         if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
@@ -73,9 +73,10 @@ public enum GEMM {
     /// Products this shallow or shallower (K) run on the Swift kernel when the backend is automatic.
     public static let shallowDepthLimit = 256
 
-    /// Whether the automatic backend keeps an (M, K)·(K, N) product on the Swift kernel even when a BLAS is loaded.
+    /// Whether the automatic backend keeps op(A)·op(B) on the Swift kernel even when a BLAS is loaded: everything
+    /// but a deep, large product with A transposed (a weight gradient).
     public static func prefersSwiftKernel(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false) -> Bool {
-        m * n * k < smallProductLimit || k <= shallowDepthLimit || prefersRowDots(transposeA: transposeA, transposeB: transposeB, m: m)
+        !transposeA || m * n * k < smallProductLimit || k <= shallowDepthLimit
     }
 
     /// Strides too small for the shapes would read or write out of bounds: that is a bug in the caller.

@@ -92,23 +92,20 @@ struct MatrixFixture {
         #expect(zip(fixture.c, expected).allSatisfy { Swift.abs($0 - $1) < 1e-4 })
     }
 
-    /// The automatic backend's rule, by the shapes it was measured on: tiny and shallow products stay on the Swift
-    /// kernel; the big squares, the RNN step shape (depth 512) and the weight gradients (depth B·T) go to a loaded
-    /// BLAS.
-    @Test func automaticBackendKeepsSmallAndShallowProductsOnSwift() {
+    /// The automatic backend's rule, by the shapes it was measured on: only deep, large weight gradients (Aᵀ·B)
+    /// go to a loaded BLAS; every A·B and A·Bᵀ, and every small or shallow product, stays on the Swift kernel.
+    @Test func automaticBackendSendsOnlyDeepWeightGradientsToBLAS() {
         #expect(GEMM.prefersSwiftKernel(m: 32, n: 64, k: 16))
-        #expect(GEMM.prefersSwiftKernel(m: 2048, n: 64, k: 32))
-        #expect(GEMM.prefersSwiftKernel(m: 6400, n: 512, k: 64))
-        #expect(GEMM.prefersSwiftKernel(m: 6400, n: 1024, k: 256))
-        #expect(!GEMM.prefersSwiftKernel(m: 6400, n: 1024, k: 257))
-        #expect(!GEMM.prefersSwiftKernel(m: 64, n: 2048, k: 512))
-        #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 256, k: 3200))
-        #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 1024, k: 1024))
-        // A decoder step: a beam of four times an output layer stored (N, K), deep or not.
+        #expect(GEMM.prefersSwiftKernel(m: 6400, n: 1024, k: 256, transposeB: true))
+        #expect(GEMM.prefersSwiftKernel(m: 3200, n: 2048, k: 512, transposeB: true))
+        #expect(GEMM.prefersSwiftKernel(m: 3200, n: 512, k: 2048))
         #expect(GEMM.prefersSwiftKernel(m: 4, n: 5728, k: 512, transposeB: true))
-        #expect(GEMM.prefersSwiftKernel(m: 24, n: 2048, k: 512, transposeB: true))
-        #expect(!GEMM.prefersSwiftKernel(m: 25, n: 2048, k: 512, transposeB: true))
-        #expect(!GEMM.prefersSwiftKernel(m: 4, n: 5728, k: 512))
+        #expect(GEMM.prefersSwiftKernel(m: 1024, n: 1024, k: 1024))
+        #expect(GEMM.prefersSwiftKernel(m: 768, n: 256, k: 256, transposeA: true))
+        #expect(GEMM.prefersSwiftKernel(m: 16, n: 16, k: 4096, transposeA: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 256, k: 3200, transposeA: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 2048, n: 512, k: 3200, transposeA: true, transposeB: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 768, n: 256, k: 257, transposeA: true))
     }
 
     @Test func splitRangesCoverWithoutOverlap() {
