@@ -2,7 +2,7 @@
 // every value of C is the dot product of two contiguous rows. A decoder step is this form — a beam of one to
 // four hidden states times an output layer thousands of words wide, or times a GRU's input weight — and for it
 // the blocked kernel's packing of all of B on every call costs more than the multiply itself (measured: 12.5
-// GFLOP/s at 4×256·256×5728, the whole of a beam search's time). Here B streams through once, four rows at a
+// GFLOP/s at 4×256·256×5728, most of a beam search's time). Here B streams through once, four rows at a
 // time, and each pass over K serves two rows of A from eight accumulators.
 
 extension GEMM {
