@@ -30,8 +30,9 @@ public enum GEMM {
         // of the work: 1.33–1.67× at depth 32–64, 1.11–1.29× at depth 256 (1 and 2 threads). Deeper A·B and A·Bᵀ
         // measured 0.99–1.10× (3200×512·512×2048 NT, 3200×2048·2048×512, 512×5728·5728×256, 2048³ NT,
         // 64×2048·2048×32); whole LSTM training steps (shapes d and e) came out the same within noise either way.
-        // The weight gradients, Aᵀ·B with depth B·T, measured 0.90–1.09×: they stay on the BLAS. A few rows times a transposed B (a decoder step) take the row-dot kernel: 2.4× at
-        // 6×512·512×2048, 1.1× at 24×512·512×2048.
+        // The weight gradients, Aᵀ·B with depth B·T, measured 0.90–1.09×: they stay on the BLAS. A few rows
+        // times a transposed B (a decoder step) take the row-dot kernel: 2.4× at 6×512·512×2048, 1.1× at
+        // 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
         let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
         if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
