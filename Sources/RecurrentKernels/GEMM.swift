@@ -24,15 +24,15 @@ public enum GEMM {
         let threads = threads ?? ComputeSettings.threads
         let chosen = backend ?? ComputeSettings.activeBackend
         // Left to choose, only deep products in the weight-gradient form (Aᵀ·B, depth > 256) go to the BLAS; the
-        // Swift kernel measured faster or even everywhere else. Below ~4M multiply-adds a BLAS call's fixed cost
-        // (argument checks, thread hand-off, its own packing) outweighs its kernel (48 vs 36 GFLOP/s at
-        // 32×16·16×64). At depth ≤ 256 OpenBLAS spends a separate pass zeroing C and its packing is a large share
-        // of the work: 1.33–1.67× at depth 32–64, 1.11–1.29× at depth 256 (1 and 2 threads). Deeper A·B and A·Bᵀ
-        // measured 0.99–1.10× (3200×512·512×2048 NT, 3200×2048·2048×512, 512×5728·5728×256, 2048³ NT,
-        // 64×2048·2048×32); whole LSTM training steps (shapes d and e) came out the same within noise either way.
-        // The weight gradients, Aᵀ·B with depth B·T, measured 0.90–1.09×: they stay on the BLAS. A few rows
-        // times a transposed B (a decoder step) take the row-dot kernel: 2.4× at 6×512·512×2048, 1.1× at
-        // 24×512·512×2048.
+        // Swift kernel measured faster or even everywhere else. At depth ≤ 256 OpenBLAS spends a separate pass
+        // zeroing C, its packing is a large share of the work and its call overhead shows on small products:
+        // 1.33–1.67× at depth 32–64 and 1.11–1.29× at depth 256 (1 and 2 threads), 48 vs 36 GFLOP/s at
+        // 32×16·16×64. Deeper A·B and A·Bᵀ measured 0.99–1.10× (3200×512·512×2048 NT, 3200×2048·2048×512,
+        // 512×5728·5728×256, 2048³ NT, 64×2048·2048×32); whole LSTM training steps (shapes d and e) came out the
+        // same within noise either way. Deep weight gradients Aᵀ·B measured 0.38–0.92× at every size tried, from
+        // 16×4096·4096×16 to 2048×3200·3200×1024 (a later run 1.09× at 1024×3200·3200×256): they go to the BLAS.
+        // A few rows times a transposed B (a decoder step) take the row-dot kernel: 2.4× at 6×512·512×2048,
+        // 1.1× at 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
         let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
         if backend == .blas, m > 0, n > 0, k > 0, let blas = SystemBLAS.shared, SystemBLAS.fits(m, n, k, lda, ldb, ldc) {
@@ -68,15 +68,13 @@ public enum GEMM {
         }
     }
 
-    /// Products smaller than this (in multiply-adds) run on the Swift kernel when the backend is automatic.
-    public static let smallProductLimit = 1 << 22
-    /// Products this shallow or shallower (K) run on the Swift kernel when the backend is automatic.
+    /// Products with A transposed this shallow or shallower (K) run on the Swift kernel when the backend is automatic.
     public static let shallowDepthLimit = 256
 
     /// Whether the automatic backend keeps op(A)·op(B) on the Swift kernel even when a BLAS is loaded: everything
-    /// but a deep, large product with A transposed (a weight gradient).
+    /// but a deep product with A transposed (a weight gradient).
     public static func prefersSwiftKernel(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false) -> Bool {
-        !transposeA || m * n * k < smallProductLimit || k <= shallowDepthLimit
+        !transposeA || k <= shallowDepthLimit
     }
 
     /// Strides too small for the shapes would read or write out of bounds: that is a bug in the caller.

@@ -92,8 +92,8 @@ struct MatrixFixture {
         #expect(zip(fixture.c, expected).allSatisfy { Swift.abs($0 - $1) < 1e-4 })
     }
 
-    /// The automatic backend's rule, by the shapes it was measured on: only deep, large weight gradients (Aᵀ·B)
-    /// go to a loaded BLAS; every A·B and A·Bᵀ, and every small or shallow product, stays on the Swift kernel.
+    /// The automatic backend's rule, by the shapes it was measured on: only deep weight gradients (Aᵀ·B), small
+    /// or large, go to a loaded BLAS; every A·B and A·Bᵀ, and every shallow product, stays on the Swift kernel.
     @Test func automaticBackendSendsOnlyDeepWeightGradientsToBLAS() {
         #expect(GEMM.prefersSwiftKernel(m: 32, n: 64, k: 16))
         #expect(GEMM.prefersSwiftKernel(m: 6400, n: 1024, k: 256, transposeB: true))
@@ -102,7 +102,8 @@ struct MatrixFixture {
         #expect(GEMM.prefersSwiftKernel(m: 4, n: 5728, k: 512, transposeB: true))
         #expect(GEMM.prefersSwiftKernel(m: 1024, n: 1024, k: 1024))
         #expect(GEMM.prefersSwiftKernel(m: 768, n: 256, k: 256, transposeA: true))
-        #expect(GEMM.prefersSwiftKernel(m: 16, n: 16, k: 4096, transposeA: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 16, n: 16, k: 4096, transposeA: true))
+        #expect(!GEMM.prefersSwiftKernel(m: 64, n: 16, k: 2048, transposeA: true))
         #expect(!GEMM.prefersSwiftKernel(m: 1024, n: 256, k: 3200, transposeA: true))
         #expect(!GEMM.prefersSwiftKernel(m: 2048, n: 512, k: 3200, transposeA: true, transposeB: true))
         #expect(!GEMM.prefersSwiftKernel(m: 768, n: 256, k: 257, transposeA: true))
