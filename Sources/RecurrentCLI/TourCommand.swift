@@ -69,7 +69,7 @@ struct TourCommand: ParsableCommand {
     func foundations(_ say: (String) -> Void) throws {
         for line in InfoCommand.report() { say(line) }
 
-        var implementations: [GEMMBackend] = [.swift]
+        var implementations: [GEMMBenchImplementation] = [.swift]
         if SystemBLAS.shared != nil { implementations.append(.blas) }
         let check = GEMMBenchmark.selfCheck(shapes: [.init(m: 64, n: 2048, k: 512)], implementations: implementations)
         guard check.worstRelativeError < 1e-4 else {

@@ -77,17 +77,22 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12:nt", "--threads", "1", "--rounds", "1"]) else { return }
         #expect(result.status == 0, "\(result.error)")
         let lines = result.output.split(separator: "\n")
-        let implementations = result.error.contains("no system BLAS") ? 1 : (lines.count / 2)
+        // Two shapes, one thread count: swift, swift-prepacked, and blas when one loads.
+        let implementations = result.error.contains("no system BLAS") ? 2 : 3
         #expect(lines.count == 2 * implementations)
+        var seen: Set<String> = []
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             #expect(object?["bench"] as? String == "gemm")
-            #expect(["swift", "blas"].contains(object?["impl"] as? String))
+            let implementation = object?["impl"] as? String ?? ""
+            #expect(["swift", "swift-prepacked", "blas"].contains(implementation))
+            seen.insert(implementation)
             #expect((object?["gflops"] as? Double).map { $0 > 0 } == true)
             #expect(object?["threads"] as? Int == 1)
             // The transposed form is named; the plain one keeps the documented fields only.
             #expect(object?["form"] as? String == (object?["m"] as? Int == 8 ? "nt" : nil))
         }
+        #expect(seen.count == implementations)
         #expect(result.error.contains("self-check"), "\(result.error)")
     }
 

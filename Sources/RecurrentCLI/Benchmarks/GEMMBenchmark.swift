@@ -3,6 +3,20 @@
 
 import Recurrent
 
+/// What `bench gemm` times: a backend's one-call product, or the Swift kernel against a right-hand operand packed
+/// once outside the timed loop — how a recurrent layer multiplies every step by the same weight, which a BLAS call
+/// must repack each time.
+enum GEMMBenchImplementation: String, CaseIterable, CustomStringConvertible {
+    case swift
+    case prepacked = "swift-prepacked"
+    case blas
+
+    init(_ backend: GEMMBackend) { self = backend == .blas ? .blas : .swift }
+
+    var backend: GEMMBackend { self == .blas ? .blas : .swift }
+    var description: String { rawValue }
+}
+
 struct GEMMBenchmark {
     /// C (M, N) = op(A) (M, K) · op(B) (K, N), with A and/or B stored transposed: backward's products are
     /// A·Bᵀ (a layer's forward pass, X·Wᵀ), Aᵀ·B (weight gradients) and A·B (input gradients).
@@ -20,7 +34,7 @@ struct GEMMBenchmark {
     struct Measurement {
         let shape: ProblemShape
         let threads: Int
-        let implementation: GEMMBackend
+        let implementation: GEMMBenchImplementation
         let milliseconds: Double
         var gigaflops: Double { shape.flops / milliseconds / 1e6 }
 
@@ -64,7 +78,7 @@ struct GEMMBenchmark {
 
     /// Every transpose form, alpha/beta, and edge shapes (compared in full), plus sampled elements of each
     /// benchmark shape, for the Swift kernel at 1 and 2 threads and the BLAS when present.
-    static func selfCheck(shapes: [ProblemShape], implementations: [GEMMBackend]) -> CheckReport {
+    static func selfCheck(shapes: [ProblemShape], implementations: [GEMMBenchImplementation]) -> CheckReport {
         var report = CheckReport()
         let edgeShapes = [ProblemShape(m: 7, n: 33, k: 300), ProblemShape(m: 150, n: 17, k: 5), ProblemShape(m: 31, n: 290, k: 64)]
         for shape in edgeShapes {
@@ -88,16 +102,17 @@ struct GEMMBenchmark {
 
     private static func compare(
         _ shape: ProblemShape, transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float,
-        implementation: GEMMBackend, threads: Int, sampled: Bool, into report: inout CheckReport
+        implementation: GEMMBenchImplementation, threads: Int, sampled: Bool, into report: inout CheckReport
     ) {
         let operands = Operands(shape, seed: UInt64(shape.m * 31 + shape.n))
         let (m, n, k) = (shape.m, shape.n, shape.k)
         for i in 0..<(m * n) { operands.c[i] = Float(i % 7) - 3 }
         let original = Array(UnsafeBufferPointer(start: operands.c, count: m * n))
         let lda = transposeA ? m : k, ldb = transposeB ? k : n
-        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                      a: operands.a, lda: lda, b: operands.b, ldb: ldb, beta: beta, c: operands.c, ldc: n,
-                      backend: implementation, threads: threads)
+        let packed = implementation == .prepacked
+            ? PackedGEMMOperand(transposed: transposeB, b: operands.b, ldb: ldb, depth: k, columns: n) : nil
+        multiply(implementation, packed: packed, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                 alpha: alpha, a: operands.a, lda: lda, b: operands.b, ldb: ldb, beta: beta, c: operands.c, threads: threads)
         // The reference accumulates in Float64, so its own rounding is far below the kernels'.
         let aDouble = (0..<(m * k)).map { Double(operands.a[$0]) }, bDouble = (0..<(k * n)).map { Double(operands.b[$0]) }
         var generator = SeededGenerator(seed: 99)
@@ -117,17 +132,33 @@ struct GEMMBenchmark {
         }
     }
 
+    /// C = alpha·op(A)·op(B) + beta·C by `implementation`; `packed` is op(B) packed, for `.prepacked`.
+    private static func multiply(
+        _ implementation: GEMMBenchImplementation, packed: PackedGEMMOperand?, transposeA: Bool, transposeB: Bool,
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, threads: Int
+    ) {
+        if let packed {
+            GEMM.multiply(transposeA: transposeA, m: m, alpha: alpha, a: a, lda: lda, packed: packed, beta: beta, c: c, ldc: n, threads: threads)
+        } else {
+            GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                          b: b, ldb: ldb, beta: beta, c: c, ldc: n, backend: implementation.backend, threads: threads)
+        }
+    }
+
     // MARK: - Timing
 
     /// Median milliseconds per call for each implementation, measured in interleaved rounds.
     static func time(
-        _ shape: ProblemShape, threads: Int, implementations: [GEMMBackend], rounds: Int, minimumRoundSeconds: Double
+        _ shape: ProblemShape, threads: Int, implementations: [GEMMBenchImplementation], rounds: Int, minimumRoundSeconds: Double
     ) -> [Measurement] {
         let operands = Operands(shape)
-        func call(_ implementation: GEMMBackend) {
-            GEMM.multiply(transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
-                          a: operands.a, lda: shape.lda, b: operands.b, ldb: shape.ldb,
-                          c: operands.c, ldc: shape.n, backend: implementation, threads: threads)
+        let packed = implementations.contains(.prepacked)
+            ? PackedGEMMOperand(transposed: shape.transposeB, b: operands.b, ldb: shape.ldb, depth: shape.k, columns: shape.n) : nil
+        func call(_ implementation: GEMMBenchImplementation) {
+            multiply(implementation, packed: implementation == .prepacked ? packed : nil, transposeA: shape.transposeA,
+                     transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: 1, a: operands.a, lda: shape.lda,
+                     b: operands.b, ldb: shape.ldb, beta: 0, c: operands.c, threads: threads)
         }
         // Warm up and size each round to at least `minimumRoundSeconds`.
         var repetitions: [Int] = []
