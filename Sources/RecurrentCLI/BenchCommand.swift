@@ -221,7 +221,8 @@ struct RNNBenchCommand: ParsableCommand {
             ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone"
             : "PyTorch: timed beside each measurement, alternating with ours over \(rounds) round\(rounds == 1 ? "" : "s"); ratio = median of the rounds' ratios")
         if !json {
-            print(pad("cell", 6) + pad("shape", 6) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8) + (torch != nil ? pad("torch ms", 10) + pad("ours/torch", 12) : ""))
+            print(pad("cell", 6) + pad("shape", 6) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8)
+                  + (torch != nil ? pad("torch ms", 10) + pad("ours/torch", 12) + (rounds > 1 ? pad("rounds' range", 15) : "") : ""))
         }
         for benchmarkCase in cases {
             for mode in modes {
@@ -252,12 +253,19 @@ struct RNNBenchCommand: ParsableCommand {
                 if json {
                     var line = "{\"bench\":\"rnn\",\"cell\":\"\(benchmarkCase.pytorchCell)\",\"shape\":\"\(benchmarkCase.label)\",\"T\":\(benchmarkCase.steps),\"B\":\(benchmarkCase.batch),\"I\":\(benchmarkCase.input),\"H\":\(benchmarkCase.hidden),\"L\":\(benchmarkCase.layers),\"mode\":\"\(mode.rawValue)\",\"threads\":\(threadCount),\"ms\":\(format(ms, 3)),\"gflops\":\(format(gflops, 2))"
                     if rounds > 1 { line += ",\"rounds\":\(rounds)" }
-                    if let torchMs { line += ",\"torch_ms\":\(format(torchMs, 3)),\"ratio\":\(format(ratio, 3))" }
+                    if let torchMs {
+                        line += ",\"torch_ms\":\(format(torchMs, 3)),\"ratio\":\(format(ratio, 3))"
+                        if rounds > 1 { line += ",\"ratio_min\":\(format(ratios.min()!, 3)),\"ratio_max\":\(format(ratios.max()!, 3))" }
+                    }
                     print(line + "}")
                 } else {
                     var row = pad(benchmarkCase.pytorchCell, 6) + pad(benchmarkCase.label, 6) + pad(mode.rawValue, 10) + pad(format(ms, 2), 10)
                         + pad(format(gflops, 1), 9) + pad(format(100 * gflops / (peak * Double(threadCount)), 0) + "%", 8)
-                    if let torchMs { row += pad(format(torchMs, 2), 10) + pad(format(ratio, 2) + "×", 12) }
+                    if let torchMs {
+                        row += pad(format(torchMs, 2), 10) + pad(format(ratio, 2) + "×", 12)
+                        // The spread of the rounds' ratios: on a shared machine it shows whether a pass or a miss is real.
+                        if rounds > 1 { row += pad(format(ratios.min()!, 2) + "–" + format(ratios.max()!, 2), 15) }
+                    }
                     print(row)
                 }
             }
