@@ -110,9 +110,9 @@ struct GEMMBenchCommand: ParsableCommand {
         if !json {
             var header = pad("shape", 20) + pad("threads", 8)
             for implementation in implementations {
-                header += pad("\(implementation) ms", implementation == .prepacked ? 22 : 12) + pad("GFLOP/s", 9) + pad("% peak", 8)
+                header += pad("\(implementation) ms", implementation.columnWidth) + pad("GFLOP/s", 9) + pad("% peak", 8)
             }
-            for implementation in comparedWithBLAS { header += pad("\(implementation)/blas", implementation == .prepacked ? 22 : 12) }
+            for implementation in comparedWithBLAS { header += pad("\(implementation)/blas", implementation.columnWidth) }
             print(header)
         }
         for shape in shapes {
@@ -124,13 +124,13 @@ struct GEMMBenchCommand: ParsableCommand {
                 }
                 var row = pad("\(shape)", 20) + pad("\(threads)", 8)
                 for measurement in measurements {
-                    row += pad(format(measurement.milliseconds, 3), measurement.implementation == .prepacked ? 22 : 12)
+                    row += pad(format(measurement.milliseconds, 3), measurement.implementation.columnWidth)
                         + pad(format(measurement.gigaflops, 1), 9)
                         + pad(format(100 * measurement.gigaflops / (peak * Double(threads)), 0) + "%", 8)
                 }
                 if let blas = measurements.first(where: { $0.implementation == .blas }) {
                     for measurement in measurements where measurement.implementation != .blas {
-                        row += pad(format(measurement.gigaflops / blas.gigaflops, 2) + "×", measurement.implementation == .prepacked ? 22 : 12)
+                        row += pad(format(measurement.gigaflops / blas.gigaflops, 2) + "×", measurement.implementation.columnWidth)
                     }
                 }
                 print(row)

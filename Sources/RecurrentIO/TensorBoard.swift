@@ -17,7 +17,7 @@ public final class TensorBoardWriter: TrainingObserver {
     public init(directory: String) throws {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
-        let hostName = String(cString: host)
+        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         path = directory + "/events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(hostName.isEmpty ? "localhost" : hostName).recurrent"
         guard FileManager.default.createFile(atPath: path, contents: nil) else {
             throw DataFileError(file: path, line: nil, problem: "cannot create the TensorBoard event file")

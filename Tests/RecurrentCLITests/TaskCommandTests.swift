@@ -19,7 +19,7 @@ import Recurrent
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent(name).path, output = folder.appendingPathComponent("run").path
-        FileManager.default.createFile(atPath: file, contents: contents)
+        try #require(FileManager.default.createFile(atPath: file, contents: contents), "could not write the test file")
         guard let result = try runRecurrent(["train", task, "--data", file, "--out", output, "--quiet"]) else { return }
         #expect(result.status == 2, "\(result.error)")
         #expect(result.error.contains(file + (line.map { ":\($0):" } ?? ":")), "\(result.error)")
@@ -61,7 +61,7 @@ import Recurrent
         // A PGM image of a generated "1": a vertical bar.
         let image = folder + "/one.pgm"
         let pixels = (0..<64).map { $0 % 8 == 3 || $0 % 8 == 4 ? "16" : "0" }.joined(separator: " ")
-        FileManager.default.createFile(atPath: image, contents: Data("P2\n8 8\n16\n\(pixels)\n".utf8))
+        try #require(FileManager.default.createFile(atPath: image, contents: Data("P2\n8 8\n16\n\(pixels)\n".utf8)), "could not write the test file")
         guard let predicted = try runRecurrent(["predict", folder, image]) else { return }
         #expect(predicted.status == 0 && predicted.output.hasPrefix("class "), "\(predicted.output) \(predicted.error)")
     }

@@ -152,7 +152,7 @@ final class ClosureObserver: TrainingObserver {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("bad.csv").path
-        FileManager.default.createFile(atPath: path, contents: Data(content.utf8))
+        try #require(FileManager.default.createFile(atPath: path, contents: Data(content.utf8)), "could not write the test file")
         #expect { try NumericCSV.read(contentsOf: path) } throws: { "\($0)".contains("bad.csv") && "\($0)".contains(expected) }
     }
 
@@ -160,7 +160,7 @@ final class ClosureObserver: TrainingObserver {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("binary.csv").path
-        FileManager.default.createFile(atPath: path, contents: Data([0x61, 0x0A, 0xFF, 0xFE, 0x0A]))
+        try #require(FileManager.default.createFile(atPath: path, contents: Data([0x61, 0x0A, 0xFF, 0xFE, 0x0A])), "could not write the test file")
         #expect { try NumericCSV.read(contentsOf: path) } throws: { "\($0)".contains("not UTF-8") }
     }
 }
@@ -232,7 +232,7 @@ final class ClosureObserver: TrainingObserver {
 
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let truncated = directory.appendingPathComponent("truncated.safetensors").path
-        FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count - 10))
+        try #require(FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count - 10)), "could not write the test file")
         expectRefusal(truncated, "truncated.safetensors")
     }
 }

@@ -6,15 +6,15 @@ import Recurrent
 /// What `bench gemm` times: a backend's one-call product, or the Swift kernel against a right-hand operand packed
 /// once outside the timed loop — how a recurrent layer multiplies every step by the same weight, which a BLAS call
 /// must repack each time.
-enum GEMMBenchImplementation: String, CaseIterable, CustomStringConvertible {
+enum GEMMBenchImplementation: String, CustomStringConvertible {
     case swift
     case prepacked = "swift-prepacked"
     case blas
 
-    init(_ backend: GEMMBackend) { self = backend == .blas ? .blas : .swift }
-
     var backend: GEMMBackend { self == .blas ? .blas : .swift }
     var description: String { rawValue }
+    /// Width of this implementation's time and ratio columns in the table (its name heads them).
+    var columnWidth: Int { self == .prepacked ? 22 : 12 }
 }
 
 struct GEMMBenchmark {
