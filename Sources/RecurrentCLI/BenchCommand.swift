@@ -129,7 +129,7 @@ struct GEMMBenchCommand: ParsableCommand {
                         + pad(format(100 * measurement.gigaflops / (peak * Double(threads)), 0) + "%", 8)
                 }
                 if let blas = measurements.first(where: { $0.implementation == .blas }) {
-                    for measurement in measurements where measurement.implementation != .blas {
+                    for measurement in measurements where comparedWithBLAS.contains(measurement.implementation) {
                         row += pad(format(measurement.gigaflops / blas.gigaflops, 2) + "×", measurement.implementation.columnWidth)
                     }
                 }

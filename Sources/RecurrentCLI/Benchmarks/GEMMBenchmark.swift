@@ -77,7 +77,8 @@ struct GEMMBenchmark {
     }
 
     /// Every transpose form, alpha/beta, and edge shapes (compared in full), plus sampled elements of each
-    /// benchmark shape, for the Swift kernel at 1 and 2 threads and the BLAS when present.
+    /// benchmark shape, for each implementation asked for (the Swift kernel in one call and against a prepacked
+    /// right operand, at 1 and 2 threads; the BLAS when present).
     static func selfCheck(shapes: [ProblemShape], implementations: [GEMMBenchImplementation]) -> CheckReport {
         var report = CheckReport()
         let edgeShapes = [ProblemShape(m: 7, n: 33, k: 300), ProblemShape(m: 150, n: 17, k: 5), ProblemShape(m: 31, n: 290, k: 64)]
