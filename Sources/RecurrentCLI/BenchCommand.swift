@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: check the fast kernels against their references, then time them.",
-        subcommands: [GEMMBenchCommand.self, RNNBenchCommand.self])
+        subcommands: [GEMMBenchCommand.self, RNNBenchCommand.self, GatesBenchCommand.self])
 }
 
 struct GEMMBenchCommand: ParsableCommand {
@@ -135,6 +135,74 @@ struct GEMMBenchCommand: ParsableCommand {
                 }
                 print(row)
             }
+        }
+    }
+}
+
+struct GatesBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gates",
+        abstract: "Check the vector gate passes of the LSTM and GRU against their scalar references, then time both.",
+        discussion: """
+            The gate pass is each step's work between two GEMMs: activations, cell or state update, and in backward \
+            the gate gradients. It runs over 32 rows (a step of a batch of 32) at the hidden sizes of `bench rnn`'s \
+            shapes, one thread; times are ns per hidden unit (all of a unit's gates), medians over interleaved \
+            rounds. --json prints one JSON object per measurement.
+            """)
+
+    @Flag(name: .long, help: "One JSON object per line instead of a table.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Hidden sizes, comma-separated (1 to 4096).", valueName: "list"))
+    var hidden: String = GatesBenchmark.standardHidden.map(String.init).joined(separator: ",")
+
+    @Option(name: .long, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
+    var rounds: Int = 7
+
+    func parsedHidden() throws -> [Int] {
+        try hidden.split(separator: ",", omittingEmptySubsequences: false).map { token in
+            guard let size = Int(token), (1...4096).contains(size) else { throw ValidationError("--hidden: '\(token)' is not a size from 1 to 4096") }
+            return size
+        }
+    }
+
+    func validate() throws {
+        _ = try parsedHidden()
+        guard (1...1000).contains(rounds) else { throw ValidationError("--rounds: \(rounds) is not between 1 and 1000") }
+    }
+
+    func run() throws {
+        let sizes = try parsedHidden()
+        let implementations = GatesBenchmark.Implementation.allCases
+        let cases = GatesBenchmark.Cell.allCases.flatMap { cell in
+            GatesBenchmark.Pass.allCases.flatMap { pass in sizes.map { GatesBenchmark.Case(cell: cell, pass: pass, hidden: $0) } }
+        }
+        let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
+        if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench gates` for real numbers") }
+        var worst = 0.0
+        for benchmarkCase in cases {
+            for implementation in implementations where implementation != .reference {
+                let error = GatesBenchmark.check(benchmarkCase, implementation: implementation)
+                guard error < 1e-5 else {
+                    throw BenchmarkFailure("gate-pass self-check failed: \(implementation) \(benchmarkCase) differs from the reference by \(error) (relative)")
+                }
+                worst = max(worst, error)
+            }
+        }
+        log("self-check: vector gate passes against the scalar references, \(cases.count) cases, worst relative difference \(format(worst * 1e6, 2))e-6: ok")
+        if !json {
+            print(pad("cell", 6) + pad("pass", 10) + pad("H", 6) + implementations.map { pad("\($0) ns", 14) }.joined() + pad("reference/vector", 18))
+        }
+        for benchmarkCase in cases {
+            let times = GatesBenchmark.time(benchmarkCase, implementations: implementations, rounds: rounds)
+            if json {
+                for (implementation, ns) in zip(implementations, times) {
+                    print("{\"bench\":\"gates\",\"cell\":\"\(benchmarkCase.cell.rawValue)\",\"pass\":\"\(benchmarkCase.pass.rawValue)\",\"hidden\":\(benchmarkCase.hidden),\"rows\":\(GatesBenchmark.rows),\"impl\":\"\(implementation.rawValue)\",\"ns_per_unit\":\(format(ns, 3))}")
+                }
+                continue
+            }
+            print(pad(benchmarkCase.cell.rawValue, 6) + pad(benchmarkCase.pass.rawValue, 10) + pad("\(benchmarkCase.hidden)", 6)
+                  + times.map { pad(format($0, 2), 14) }.joined() + pad(format(times[0] / times[1], 2) + "×", 18))
         }
     }
 }

@@ -21,7 +21,9 @@
 /// `hidden` values each.
 public enum LSTMGates {
     /// Activates the pre-activations `gates` in place, updates `cell` (c → c'), and writes h' to `output`.
-    @inline(__always)
+    // Specialised for Float here: `bench gates` calls it from another module, where the generic form would run
+    // through protocol witnesses element by element and time that instead of the arithmetic.
+    @_specialize(exported: true, where T == Float)
     public static func forwardReference<T: KernelScalar>(gates p: UnsafeMutablePointer<T>, cell c: UnsafeMutablePointer<T>, output: UnsafeMutablePointer<T>, hidden: Int) {
         for j in 0..<hidden {
             let i = T.sigmoid(p[j]), f = T.sigmoid(p[hidden + j]), g = T.tanh(p[2 * hidden + j]), o = T.sigmoid(p[3 * hidden + j])
@@ -34,7 +36,9 @@ public enum LSTMGates {
 
     /// Gate gradients `dp` (4·hidden) from the activated `gates`, the cell after the step (`cell`) and before it
     /// (`previousCell`), dL/dh' (`hiddenGradient`) and dL/dc' (`cellGradient`, replaced by dL/dc).
-    @inline(__always)
+    // Specialised for Float here: `bench gates` calls it from another module, where the generic form would run
+    // through protocol witnesses element by element and time that instead of the arithmetic.
+    @_specialize(exported: true, where T == Float)
     public static func backwardReference<T: KernelScalar>(
         gates saved: UnsafePointer<T>, cell: UnsafePointer<T>, previousCell: UnsafePointer<T>, hiddenGradient dh: UnsafePointer<T>,
         cellGradient dc: UnsafeMutablePointer<T>, gateGradient dp: UnsafeMutablePointer<T>, hidden: Int
@@ -129,7 +133,9 @@ extension LSTMGates {
 public enum GRUGates {
     /// Activates `gates` (the input side p) in place to r, z, n with the hidden side `projection` (q), saves ĥ in
     /// `candidate`, and replaces `state` (h) by h', also written to `output`.
-    @inline(__always)
+    // Specialised for Float here: `bench gates` calls it from another module, where the generic form would run
+    // through protocol witnesses element by element and time that instead of the arithmetic.
+    @_specialize(exported: true, where T == Float)
     public static func forwardReference<T: KernelScalar>(
         gates p: UnsafeMutablePointer<T>, projection q: UnsafePointer<T>, candidateBias: UnsafePointer<T>,
         candidate: UnsafeMutablePointer<T>, state h: UnsafeMutablePointer<T>, output: UnsafeMutablePointer<T>, hidden width: Int
@@ -149,7 +155,9 @@ public enum GRUGates {
     /// Input-side `gateGradient` (dp) and hidden-side `projectionGradient` (dq) from the activated `gates`, the
     /// state before the step (`previousHidden`), ĥ (`candidate`) and dL/dh' (`hiddenGradient`); writes the direct
     /// part of dL/dh to `previousHiddenGradient` (the W_hh part is added by the step's GEMM).
-    @inline(__always)
+    // Specialised for Float here: `bench gates` calls it from another module, where the generic form would run
+    // through protocol witnesses element by element and time that instead of the arithmetic.
+    @_specialize(exported: true, where T == Float)
     public static func backwardReference<T: KernelScalar>(
         gates saved: UnsafePointer<T>, previousHidden h: UnsafePointer<T>, candidate: UnsafePointer<T>, hiddenGradient dh: UnsafePointer<T>,
         gateGradient dp: UnsafeMutablePointer<T>, projectionGradient dq: UnsafeMutablePointer<T>,

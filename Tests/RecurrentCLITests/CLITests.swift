@@ -44,6 +44,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         ["bench", "gemm", "--shapes", "8x20x12:nx"], ["bench", "gemm", "--shapes", "8x20x12:nt:tn"],
         ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
         ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
+        ["bench", "gates", "--hidden", "0"], ["bench", "gates", "--hidden", "16,,8"], ["bench", "gates", "--rounds", "0"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
         ["_train-digits", "--data", "x.csv", "--epochs=-1", "--weights", "w"],
     ])
@@ -94,6 +95,23 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         }
         #expect(seen.count == implementations)
         #expect(result.error.contains("self-check"), "\(result.error)")
+    }
+
+    /// Hidden sizes 3 and 9 send every pass through its zero-padded tail group as well as a whole one.
+    @Test func benchGatesChecksThenTimesEachPassBesideItsReference() throws {
+        guard let result = try runRecurrent(["bench", "gates", "--json", "--hidden", "3,9", "--rounds", "1"]) else { return }
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.error.contains("self-check: vector gate passes against the scalar references, 8 cases"), "\(result.error)")
+        let objects = try result.output.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        // Two cells × two passes × two sizes, each timed as reference and vector.
+        #expect(objects.count == 16)
+        var seen: Set<String> = []
+        for object in objects {
+            #expect(object?["bench"] as? String == "gates")
+            #expect((object?["ns_per_unit"] as? Double).map { $0 > 0 } == true)
+            seen.insert("\(object?["cell"] ?? "") \(object?["pass"] ?? "") \(object?["hidden"] ?? "") \(object?["impl"] ?? "")")
+        }
+        #expect(seen.count == 16)
     }
 
     /// `bench rnn` asks the PyTorch script for one measurement at a time, beside ours. A stand-in for Python speaks
