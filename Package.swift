@@ -3,7 +3,8 @@ import PackageDescription
 
 // x86_64 needs an FMA-capable target: without it `addingProduct` on SIMD vectors lowers to a libm call per
 // lane (under 1 GFLOP/s). x86-64-v3 (Haswell and later: AVX2 + FMA) covers every x86 server of the last decade.
-// arm64 always has FMA, so it needs nothing.
+// arm64 always has FMA, so it needs nothing. The tests build the same way: code they inline from the library
+// (cross-module optimisation) may hold x86-64-v3 instructions.
 var speedFlags: [SwiftSetting] = []
 #if arch(x86_64)
 speedFlags.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"]))
@@ -44,11 +45,11 @@ let package = Package(
             dependencies: ["Recurrent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: speedFlags),
         .executableTarget(name: "RecurrentCommand", dependencies: ["RecurrentCLI"]),
-        .testTarget(name: "RecurrentKernelsTests", dependencies: ["RecurrentKernels"]),
-        .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"]),
-        .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"]),
-        .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO", "RecurrentTraining"], exclude: ["Fixtures"]),
-        .testTarget(name: "RecurrentTasksTests", dependencies: ["RecurrentTasks"]),
-        .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI", "Recurrent"]),
+        .testTarget(name: "RecurrentKernelsTests", dependencies: ["RecurrentKernels"], swiftSettings: speedFlags),
+        .testTarget(name: "RecurrentTensorTests", dependencies: ["RecurrentTensor"], swiftSettings: speedFlags),
+        .testTarget(name: "RecurrentNNTests", dependencies: ["RecurrentNN"], swiftSettings: speedFlags),
+        .testTarget(name: "RecurrentIOTests", dependencies: ["RecurrentIO", "RecurrentTraining"], exclude: ["Fixtures"], swiftSettings: speedFlags),
+        .testTarget(name: "RecurrentTasksTests", dependencies: ["RecurrentTasks"], swiftSettings: speedFlags),
+        .testTarget(name: "RecurrentCLITests", dependencies: ["RecurrentCLI", "Recurrent"], swiftSettings: speedFlags),
     ]
 )

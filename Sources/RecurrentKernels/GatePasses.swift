@@ -60,12 +60,12 @@ extension LSTMGates {
     /// Eight units of the forward pass; the gate blocks sit `stride` floats apart.
     @inline(__always)
     static func forwardLanes(gates p: UnsafeMutablePointer<Float>, stride: Int, cell c: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        let i = FastMath.sigmoid(load(p)), f = FastMath.sigmoid(load(p + stride))
-        let g = FastMath.tanh(load(p + 2 * stride)), o = FastMath.sigmoid(load(p + 3 * stride))
+        let i = FastMath.sigmoidLanes(load(p)), f = FastMath.sigmoidLanes(load(p + stride))
+        let g = FastMath.tanhLanes(load(p + 2 * stride)), o = FastMath.sigmoidLanes(load(p + 3 * stride))
         store(i, p); store(f, p + stride); store(g, p + 2 * stride); store(o, p + 3 * stride)
         let updated = f * load(c) + i * g
         store(updated, c)
-        store(o * FastMath.tanh(updated), output)
+        store(o * FastMath.tanhLanes(updated), output)
     }
 
     /// Eight units of the backward pass.
@@ -75,7 +75,7 @@ extension LSTMGates {
         hiddenGradient dh: UnsafePointer<Float>, cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>
     ) {
         let i = load(saved), f = load(saved + stride), g = load(saved + 2 * stride), o = load(saved + 3 * stride)
-        let tanhCell = FastMath.tanh(load(cell)), gradient = load(dh)
+        let tanhCell = FastMath.tanhLanes(load(cell)), gradient = load(dh)
         let total = load(dc) + gradient * o * (1 - tanhCell * tanhCell)
         store(total * g * i * (1 - i), dp)
         store(total * load(previousCell) * f * (1 - f), dp + stride)
@@ -181,9 +181,9 @@ extension GRUGates {
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, stride: Int, candidateBias: UnsafePointer<Float>,
         candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
     ) {
-        let r = FastMath.sigmoid(load(p) + load(q)), z = FastMath.sigmoid(load(p + stride) + load(q + stride))
+        let r = FastMath.sigmoidLanes(load(p) + load(q)), z = FastMath.sigmoidLanes(load(p + stride) + load(q + stride))
         let hn = load(q + 2 * stride) + load(candidateBias)
-        let n = FastMath.tanh(load(p + 2 * stride) + r * hn)
+        let n = FastMath.tanhLanes(load(p + 2 * stride) + r * hn)
         store(r, p); store(z, p + stride); store(n, p + 2 * stride)
         store(hn, candidate)
         let updated = (1 - z) * n + z * load(h)

@@ -113,10 +113,10 @@ extension Float: KernelScalar {
         }
     }
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Float>, count: Int) {
-        FastMath.apply(count, x, x, FastMath.sigmoid)
+        FastMath.apply(count, x, x, FastMath.sigmoidLanes)
     }
     public static func tanh(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
-        FastMath.apply(count, source, target, FastMath.tanh)
+        FastMath.apply(count, source, target, FastMath.tanhLanes)
     }
     public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) { FastMath.shiftedExpSum(x, count: count) }
     public static func gruGatesForward(
