@@ -40,14 +40,14 @@ struct GEMMBenchCommand: ParsableCommand {
     var implementations: String = "swift,swift-prepacked,blas"
 
     func parsedThreads() throws -> [Int] {
-        try threads.split(separator: ",").map { text in
+        try threads.split(separator: ",", omittingEmptySubsequences: false).map { text in
             do { return try ComputeSettings.parseThreads(String(text)) } catch { throw ValidationError("--threads: \(error)") }
         }
     }
 
     func parsedShapes() throws -> [GEMMBenchmark.ProblemShape] {
         guard let shapes else { return GEMMBenchmark.standardShapes }
-        return try shapes.split(separator: ",").map { token in
+        return try shapes.split(separator: ",", omittingEmptySubsequences: false).map { token in
             let invalid = ValidationError("--shapes: '\(token)' is not a size (1 to 16384) or an MxNxK shape, optionally ending :nn, :nt, :tn or :tt")
             let pieces = token.split(separator: ":", omittingEmptySubsequences: false)
             guard pieces.count <= 2 else { throw invalid }
@@ -69,7 +69,7 @@ struct GEMMBenchCommand: ParsableCommand {
     }
 
     func parsedImplementations() throws -> [GEMMBenchImplementation] {
-        try implementations.split(separator: ",").map { name in
+        try implementations.split(separator: ",", omittingEmptySubsequences: false).map { name in
             guard let implementation = GEMMBenchImplementation(rawValue: String(name).lowercased()) else {
                 throw ValidationError("--implementations: unknown implementation '\(name)': expected swift, swift-prepacked or blas")
             }
@@ -78,6 +78,9 @@ struct GEMMBenchCommand: ParsableCommand {
     }
 
     func validate() throws {
+        for (name, list) in [("--threads", threads), ("--shapes", shapes ?? "default"), ("--implementations", implementations)] where list.isEmpty {
+            throw ValidationError("\(name): the list is empty")
+        }
         _ = try parsedThreads()
         _ = try parsedShapes()
         _ = try parsedImplementations()
@@ -246,7 +249,7 @@ struct RNNBenchCommand: ParsableCommand {
 
     func selectedCases() throws -> [RNNBenchmark.Case] {
         guard let cases else { return RNNBenchmark.standardCases }
-        return try cases.split(separator: ",").map { token in
+        return try cases.split(separator: ",", omittingEmptySubsequences: false).map { token in
             let parts = token.split(separator: ":").map(String.init)
             guard parts.count == 2, let found = RNNBenchmark.standardCases.first(where: { $0.pytorchCell == parts[0].lowercased() && $0.label == parts[1].lowercased() }) else {
                 throw ValidationError("--cases: '\(token)' is not one of \(RNNBenchmark.standardCases.map { "\($0.pytorchCell):\($0.label)" }.joined(separator: ", "))")
@@ -257,7 +260,7 @@ struct RNNBenchCommand: ParsableCommand {
 
     func selectedModes() throws -> [RNNBenchmark.Mode] {
         guard let modes else { return RNNBenchmark.Mode.allCases }
-        return try modes.split(separator: ",").map { token in
+        return try modes.split(separator: ",", omittingEmptySubsequences: false).map { token in
             guard let mode = RNNBenchmark.Mode(rawValue: String(token)) else {
                 throw ValidationError("--modes: '\(token)' is not one of infer, train, train+dx")
             }
@@ -266,6 +269,9 @@ struct RNNBenchCommand: ParsableCommand {
     }
 
     func validate() throws {
+        for (name, list) in [("--cases", cases ?? "default"), ("--modes", modes ?? "default")] where list.isEmpty {
+            throw ValidationError("\(name): the list is empty")
+        }
         _ = try selectedCases()
         _ = try selectedModes()
         guard (1...10_000).contains(iterations) else { throw ValidationError("--iterations: \(iterations) is not between 1 and 10000") }

@@ -34,7 +34,8 @@ struct MemoryCommand: ParsableCommand {
         guard (2...4096).contains(steps) else { throw ValidationError("--steps \(steps): must be between 2 and 4096") }
         guard (1...1_000_000).contains(trainSteps) else { throw ValidationError("--train-steps \(trainSteps): must be between 1 and 1000000") }
         guard (1...4096).contains(hidden) else { throw ValidationError("--hidden \(hidden): must be between 1 and 4096") }
-        guard forgetBias.isFinite else { throw ValidationError("--forget-bias \(forgetBias): must be a finite number") }
+        // Beyond ±100 the forget gate is 0 or 1 to the last bit of a Float anyway.
+        guard forgetBias.isFinite, abs(forgetBias) <= 100 else { throw ValidationError("--forget-bias \(forgetBias): must be a number from -100 to 100") }
         _ = try parsedLengths()
     }
 

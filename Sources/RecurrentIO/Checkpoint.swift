@@ -62,6 +62,15 @@ public enum Checkpoint {
         return values
     }
 
+    /// The number of whole epochs a checkpoint's run has trained (its `epoch` metadata).
+    public static func trainedEpochs(at path: String) throws -> Int {
+        let file = try SafeTensorsFile.read(contentsOf: path)
+        guard let epoch = Int(file.metadata["epoch"] ?? ""), epoch >= 0 else {
+            throw SafeTensorsError(file: path, problem: "epoch metadata missing or invalid")
+        }
+        return epoch
+    }
+
     /// Restores a checkpoint into freshly built objects. Nothing is changed unless the whole file checks out:
     /// the format, the configuration, every parameter present with its shape, the loop state readable.
     public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {

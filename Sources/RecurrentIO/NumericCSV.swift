@@ -9,9 +9,15 @@ public struct NumericCSV: Sendable {
     public let rows: [[Double]]
 
     public static func read(contentsOf path: String) throws(DataFileError) -> NumericCSV {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataFileError(file: path, line: nil, problem: "no such file") }
+        guard !isDirectory.boolValue else { throw DataFileError(file: path, line: nil, problem: "is a directory, expected a file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw DataFileError(file: path, line: nil, problem: "cannot read the file") }
         guard let text = String(data: data, encoding: .utf8) else { throw DataFileError(file: path, line: nil, problem: "not UTF-8 text") }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // Split on the scalar, not the Character: in a Swift string "\r\n" is one Character, which "\n" never equals.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            Substring(line.last == "\r" ? line.dropLast() : line)
+        }
         while lines.last?.isEmpty == true { lines.removeLast() }
         guard let first = lines.first, !first.isEmpty else { throw DataFileError(file: path, line: 1, problem: "the file is empty (expected a header line)") }
         let header = first.split(separator: ",", omittingEmptySubsequences: false).map { String($0) }

@@ -80,6 +80,9 @@ public struct SummaryRow: Sendable {
 
 /// A Keras-style summary of a layer stack: names, output shapes, parameter counts and how each is made.
 public struct ModelSummary: Sendable {
+    /// The largest stack counted (10¹⁵ parameters, 4 PB of Float32): far past any real model, and far enough
+    /// under Int's range that no sum of rows overflows.
+    public static let parameterLimit = 1e15
     public let rows: [SummaryRow]
     public var totalParameters: Int { rows.reduce(0) { $0 + $1.parameters } }
     public var pytorchTotalParameters: Int { rows.reduce(0) { $0 + $1.pytorchParameters } }
@@ -114,6 +117,12 @@ public struct ModelSummary: Sendable {
                     throw ModelSpecError(token: "\(kind.rawValue):\(hidden)", problem: "a recurrent layer needs a sequence, but the layer before it outputs one vector per sample")
                 }
                 // Counted from the formulas, not by building the layer: a large spec must not allocate its weights.
+                // Bounded first in floating point, so no product of the formulas can overflow.
+                let directions = bidirectional ? 2.0 : 1.0
+                let estimate = Double(kind.gateCount) * Double(layers) * directions * Double(hidden) * (Double(input) + directions * Double(hidden) + 2)
+                guard estimate <= ModelSummary.parameterLimit else {
+                    throw ModelSpecError(token: "\(kind.rawValue):\(hidden)\(layers > 1 ? "x\(layers)" : "")", problem: "has about \(estimate.rounded()) parameters, more than this tool counts (10^15)")
+                }
                 let outputSize = bidirectional && merge == .concatenate ? 2 * hidden : hidden
                 let nextIsRecurrent: Bool = {
                     guard position + 1 < specs.count, case .recurrent = specs[position + 1] else { return false }
@@ -136,6 +145,9 @@ public struct ModelSummary: Sendable {
                 rows.append(SummaryRow(name: name("dense"), type: "Dense", outputShape: sequence ? "(B, T, \(outputs))" : "(B, \(outputs))",
                                        parameters: count, formula: "\(input)·\(outputs) + \(outputs) = \(count)", pytorchParameters: count))
             }
+        }
+        guard rows.reduce(0.0, { $0 + Double($1.parameters) }) <= ModelSummary.parameterLimit else {
+            throw ModelSpecError(token: "the whole stack", problem: "has more than 10^15 parameters in all, more than this tool counts")
         }
         self.rows = rows
     }

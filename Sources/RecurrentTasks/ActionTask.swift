@@ -128,6 +128,7 @@ public enum ActionTask {
         let (settings, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: 12)
         let clips = try clips(settings)
         let (trainingRows, validationRows) = Batching.stratifiedSplit(labels: clips.map(\.label), validationFraction: 0.2, seed: settings.seed &+ 1)
+        try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: "generated clips (--limit)")
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)
         let model = makeModel(settings)

@@ -176,6 +176,7 @@ public enum CaptionTask {
         let (settings, resuming) = try resolveSettings(request, defaultModel: "cnn-lstm", models: models, defaultEpochs: 15)
         let scenes = try scenes(settings)
         let validation = heldOut(scenes.count), training = 0..<validation.lowerBound
+        try requireSplit(training: training.count, heldOut: validation.count, source: "generated scenes (--limit)")
         let vocabulary = Vocabulary(counting: scenes[training].flatMap { $0.captions.map(WordTokenizer.tokens) })
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)

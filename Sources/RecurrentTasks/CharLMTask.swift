@@ -93,7 +93,7 @@ public enum CharLMTask {
         }
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)
-        try writeAtomically(Data(String(alphabet.dropFirst()).utf8), to: folder.file("alphabet.txt"))
+        try writeAlphabet(alphabet, folder: folder)
         let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: settings.seed &+ 2)
         func batch(_ symbols: [Int], _ starts: [Int]) -> BatchResult {
             let inputs = starts.map { Array(symbols[$0..<($0 + length)]) }
@@ -124,13 +124,37 @@ public enum CharLMTask {
         }
     }
 
+    /// The alphabet (without the unknown character at index 0) as a JSON array of strings, one per character.
+    /// Written as one string, a character that combines with the one before it (U+0301 after "e") would merge
+    /// with it when read back, and every index after it would shift.
+    static func writeAlphabet(_ alphabet: [Character], folder: RunDirectory) throws {
+        let data = try JSONEncoder().encode(alphabet.dropFirst().map(String.init))
+        try writeAtomically(data, to: folder.file("alphabet.json"))
+    }
+
+    static func readAlphabet(_ folder: RunDirectory) throws -> [Character] {
+        let path = folder.file("alphabet.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TaskError("\(folder.path): alphabet.json is missing or unreadable")
+        }
+        guard let strings = try? JSONDecoder().decode([String].self, from: data) else {
+            throw DataFileError(file: path, line: nil, problem: "not a JSON array of strings")
+        }
+        var seen: Set<Character> = [unknownCharacter]
+        var alphabet = [unknownCharacter]
+        for (index, string) in strings.enumerated() {
+            guard string.count == 1, let character = string.first, seen.insert(character).inserted else {
+                throw DataFileError(file: path, line: nil, problem: "entry \(index + 1) ('\(string)') is not one character, or repeats one")
+            }
+            alphabet.append(character)
+        }
+        return alphabet
+    }
+
     static func loadTrained(_ directory: String, model saved: SavedModel = .last) throws -> (RunSettings, [Character], CharacterModel) {
         let folder = RunDirectory(directory)
         let settings = try folder.trainedSettings(for: name)
-        guard let stored = try? String(contentsOfFile: folder.file("alphabet.txt"), encoding: .utf8) else {
-            throw TaskError("\(directory): alphabet.txt is missing or unreadable")
-        }
-        let alphabet = [unknownCharacter] + Array(stored)
+        let alphabet = try readAlphabet(folder)
         let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: 0)
         try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, alphabet: alphabet.count))
         return (settings, alphabet, model)

@@ -33,6 +33,15 @@ func readFileBytes(_ path: String) throws(DataFileError) -> Data {
     return data
 }
 
+/// The longest sentence the word tasks take, in tokens. A recurrent layer steps through every token of the
+/// longest sentence in a batch, and each step's activations stay in memory for backward: a line of 200,000
+/// words would need tens of gigabytes.
+public let maximumSentenceTokens = 1000
+
+func sentenceTooLong(_ path: String, _ line: Int, _ count: Int) -> DataFileError {
+    DataFileError(file: path, line: line, problem: "\(count) tokens; a sentence may have at most \(maximumSentenceTokens)")
+}
+
 /// `label<TAB>text` lines (sentiment): the label an integer in 0..<classCount, the text non-empty.
 public struct LabeledSentence: Sendable, Equatable {
     public let label: Int
@@ -51,7 +60,9 @@ public func readLabeledSentences(_ path: String, classCount: Int = 2) throws(Dat
             throw DataFileError(file: path, line: number, problem: "label '\(field)' is not an integer in 0…\(classCount - 1)")
         }
         let text = String(line[line.index(after: tab)...])
-        guard !WordTokenizer.tokens(text).isEmpty else { throw DataFileError(file: path, line: number, problem: "the sentence is empty") }
+        let tokenCount = WordTokenizer.tokens(text).count
+        guard tokenCount > 0 else { throw DataFileError(file: path, line: number, problem: "the sentence is empty") }
+        guard tokenCount <= maximumSentenceTokens else { throw sentenceTooLong(path, number, tokenCount) }
         examples.append(LabeledSentence(label: label, text: text))
     }
     return examples
@@ -70,10 +81,13 @@ public func readSentencePairs(_ path: String) throws(DataFileError) -> [Sentence
         guard fields.count >= 2 else {
             throw DataFileError(file: path, line: offset + 1, problem: "\(fields.count) field, expected 'source<TAB>target'")
         }
+        // Further fields are ignored: manythings.org's newer files add a third, the sentences' attribution.
         let source = String(fields[0]), target = String(fields[1])
-        guard !WordTokenizer.tokens(source).isEmpty, !WordTokenizer.tokens(target).isEmpty else {
+        let counts = (WordTokenizer.tokens(source).count, WordTokenizer.tokens(target).count)
+        guard counts.0 > 0, counts.1 > 0 else {
             throw DataFileError(file: path, line: offset + 1, problem: "an empty sentence")
         }
+        guard max(counts.0, counts.1) <= maximumSentenceTokens else { throw sentenceTooLong(path, offset + 1, max(counts.0, counts.1)) }
         pairs.append(SentencePair(source: source, target: target))
     }
     return pairs
@@ -91,6 +105,9 @@ public struct ImageSet: Sendable {
 /// The digits CSV: a header, then `label,p0,…,p63` with the label in 0…9 and pixels 0…16.
 public func readDigitsCSV(_ path: String) throws(DataFileError) -> ImageSet {
     let table = try NumericCSV.read(contentsOf: path)
+    guard Double(table.header[0].trimmingCharacters(in: .whitespaces)) == nil else {
+        throw DataFileError(file: path, line: 1, problem: "expected a header line (label,p0,…,p63), found numbers")
+    }
     guard table.header.count == 65 else {
         throw DataFileError(file: path, line: 1, problem: "\(table.header.count) columns, expected 65 (label and 64 pixels of an 8×8 image)")
     }
@@ -111,7 +128,7 @@ public func readDigitsCSV(_ path: String) throws(DataFileError) -> ImageSet {
 /// MNIST's IDX pair: `images.idx3-ubyte` (magic 2051, count, rows, columns, bytes) and `labels.idx1-ubyte`
 /// (magic 2049, count, bytes 0…9), big-endian headers. `path` is the folder holding both, or either file.
 public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
-    let (imagesPath, labelsPath) = idxFiles(path)
+    let (imagesPath, labelsPath) = try idxFiles(path)
     let imageBytes = try readFileBytes(imagesPath), labelBytes = try readFileBytes(labelsPath)
     func word(_ data: Data, _ at: Int) -> Int {
         data[data.startIndex + at..<data.startIndex + at + 4].reduce(0) { $0 << 8 | Int($1) }
@@ -144,16 +161,21 @@ public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
 }
 
 /// The image and label files an IDX `path` (their folder, or either file) names.
-func idxFiles(_ path: String) -> (images: String, labels: String) {
+func idxFiles(_ path: String) throws(DataFileError) -> (images: String, labels: String) {
     var isDirectory: ObjCBool = false
-    _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw DataFileError(file: path, line: nil, problem: "no such file or folder")
+    }
+    guard isDirectory.boolValue || path.hasSuffix("-ubyte") else {
+        throw DataFileError(file: path, line: nil, problem: "not digits data: expected a CSV file (.csv), or an IDX folder or one of its files (images.idx3-ubyte, labels.idx1-ubyte)")
+    }
     let folder = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
     return ((folder as NSString).appendingPathComponent("images.idx3-ubyte"), (folder as NSString).appendingPathComponent("labels.idx1-ubyte"))
 }
 
 /// Width and height of IDX images from the image file's 16-byte header, without reading the pixels.
 public func readIDXImageSize(_ path: String) throws(DataFileError) -> (width: Int, height: Int) {
-    let imagesPath = idxFiles(path).images
+    let imagesPath = try idxFiles(path).images
     guard let handle = FileHandle(forReadingAtPath: imagesPath), let header = try? handle.read(upToCount: 16), header.count == 16 else {
         throw DataFileError(file: imagesPath, line: nil, problem: "cannot read an IDX image header")
     }

@@ -19,8 +19,7 @@ public enum DigitsTask {
     ///           → flatten → dense(32·h·w → 10)    (p = 1 on 8×8, 0 on larger images; h, w what remains)
     public static func makeModel(_ kind: String, width: Int, height: Int, seed: UInt64, padding: Int = 1) -> Sequential {
         if kind == "cnn" {
-            let shrink = 2 - 2 * padding   // what a 3×3 convolution takes off each side length
-            let pooled = ((height - shrink) / 2 - shrink) / 2 * (((width - shrink) / 2 - shrink) / 2)
+            let pooled = cnnFeatureSide(height, padding: padding) * cnnFeatureSide(width, padding: padding)
             return Sequential([
                 Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: padding, seed: seed &+ 1), Activation(.relu), MaxPool2D(kernelSize: 2),
                 Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: padding, seed: seed &+ 2), Activation(.relu), MaxPool2D(kernelSize: 2),
@@ -28,6 +27,26 @@ public enum DigitsTask {
             ])
         }
         return Sequential([Dense(inputSize: width * height, outputSize: 128, seed: seed &+ 1), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: seed &+ 2)])
+    }
+
+    /// What remains of an image side after the CNN's two 3×3 convolutions (each taking 2 − 2p off) and 2×2
+    /// poolings; 0 or less when the image is too small for them.
+    static func cnnFeatureSide(_ side: Int, padding: Int) -> Int {
+        let shrink = 2 - 2 * padding
+        return ((side - shrink) / 2 - shrink) / 2
+    }
+
+    /// The largest image the models take: 512×512 pixels, where the MLP's first layer is already 128 MB.
+    static let maximumPixels = 512 * 512
+
+    /// Refuses images a model cannot be built for, naming `source` (the data file, or the run's settings).
+    static func checkModelFits(_ kind: String, width: Int, height: Int, padding: Int, source: String) throws {
+        guard width * height <= maximumPixels else {
+            throw DataFileError(file: source, line: nil, problem: "images of \(width)×\(height) pixels are larger than the digits models take (at most \(maximumPixels) pixels)")
+        }
+        if kind == "cnn", cnnFeatureSide(width, padding: padding) < 1 || cnnFeatureSide(height, padding: padding) < 1 {
+            throw DataFileError(file: source, line: nil, problem: "images of \(width)×\(height) are too small for the CNN with padding \(padding) (two 3×3 convolutions and two 2×2 poolings leave nothing); use --model mlp or --set padding=1")
+        }
     }
 
     /// Convolution padding: none on 28×28 (PyTorch's default, the recipe's), 1 on 8×8 (which two unpadded
@@ -70,13 +89,16 @@ public enum DigitsTask {
         var (settings, resuming) = try resolveSettings(request, defaultModel: "mlp", models: models, defaultEpochs: defaultEpochs)
         let images = try loadImages(settings.data, seed: settings.seed, limit: settings.limit)
         let split = Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1)
-        if settings.options["pixel-mean"] == nil {
+        try requireSplit(training: split.training.count, heldOut: split.validation.count, source: settings.data ?? "generated digits")
+        // Each of the two is measured only when not given (--set pixel-mean=…, pixel-std=…).
+        if settings.options["pixel-mean"] == nil || settings.options["pixel-std"] == nil {
             let pixels = split.training.flatMap { images.pixels[$0] }.map(Double.init)
-            let mean = pixels.reduce(0, +) / Double(max(1, pixels.count))
+            let mean = settings.options["pixel-mean"].flatMap(Double.init) ?? pixels.reduce(0, +) / Double(max(1, pixels.count))
             let variance = pixels.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, pixels.count))
-            settings.options["pixel-mean"] = String(mean)
-            settings.options["pixel-std"] = String(max(variance.squareRoot(), 1e-6))
+            settings.options["pixel-mean"] = settings.options["pixel-mean"] ?? String(mean)
+            settings.options["pixel-std"] = settings.options["pixel-std"] ?? String(max(variance.squareRoot(), 1e-6))
         }
+        try checkModelFits(settings.model, width: images.width, height: images.height, padding: padding(settings, width: images.width), source: settings.data ?? "generated digits")
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)
         let model = makeModel(settings.model, width: images.width, height: images.height, seed: settings.seed &+ 2, padding: padding(settings, width: images.width))
@@ -120,6 +142,7 @@ public enum DigitsTask {
         guard images.width == trained.width && images.height == trained.height else {
             throw DataFileError(file: data ?? "", line: nil, problem: "images are \(images.width)×\(images.height); the model was trained on \(trained.width)×\(trained.height)")
         }
+        try checkModelFits(settings.model, width: images.width, height: images.height, padding: padding(settings, width: images.width), source: folder.settingsFile)
         let model = makeModel(settings.model, width: images.width, height: images.height, seed: 0, padding: padding(settings, width: images.width))
         try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, images))
         return (settings, model, images)
@@ -151,6 +174,7 @@ public enum DigitsTask {
             pixels = try PortableImage.read(contentsOf: input).greyscale(width: width, height: height)
         }
         let images = ImageSet(width: width, height: height, pixels: [pixels], labels: [0])
+        try checkModelFits(settings.model, width: width, height: height, padding: padding(settings, width: width), source: folder.settingsFile)
         let model = makeModel(settings.model, width: width, height: height, seed: 0, padding: padding(settings, width: width))
         try Checkpoint.loadModel(from: folder.lastCheckpoint, model: model, configuration: configuration(settings, images))
         let probabilities = model.predict(batchInput(images, [0], model: settings.model, settings: settings)).softmax(alongAxis: 1).doubles

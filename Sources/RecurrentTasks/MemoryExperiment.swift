@@ -33,7 +33,7 @@ public struct MemoryVariant: Sendable, Equatable {
     public static let identityReLURNN = MemoryVariant(name: "RNN (ReLU, identity init)", kind: .rnnReLU, identity: true)
     public static let lstm = MemoryVariant(name: "LSTM", kind: .lstm)
     public static func openLSTM(bias: Double) -> MemoryVariant {
-        MemoryVariant(name: "LSTM (forget bias \(bias == bias.rounded() ? String(Int(bias)) : String(bias)))", kind: .lstm, forgetBias: bias)
+        MemoryVariant(name: "LSTM (forget bias \(bias == bias.rounded() && abs(bias) < 1e15 ? String(Int(bias)) : String(bias)))", kind: .lstm, forgetBias: bias)
     }
     public static let gru = MemoryVariant(name: "GRU", kind: .gru)
 }

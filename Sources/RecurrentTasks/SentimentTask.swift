@@ -77,6 +77,7 @@ public enum SentimentTask {
         let (settings, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: 15)
         let data = try load(settings.data, seed: settings.seed, limit: settings.limit)
         let (trainingRows, validationRows) = split(data, seed: settings.seed)
+        try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: settings.data ?? "generated sentences")
         let vocabulary = Vocabulary(counting: trainingRows.map { data.sentences[$0] }, minimumCount: settings.integer("min-count", default: 2))
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)

@@ -142,9 +142,19 @@ public struct RunDirectory: Sendable {
         guard let data = FileManager.default.contents(atPath: settingsFile) else {
             throw TaskError("\(path): not a training run folder (no task.json); train one with `recurrent train TASK --out \(path)`")
         }
-        do { return try JSONDecoder().decode(RunSettings.self, from: data) } catch {
+        let settings: RunSettings
+        do { settings = try JSONDecoder().decode(RunSettings.self, from: data) } catch {
             throw DataFileError(file: settingsFile, line: nil, problem: "not valid task settings: \(error)")
         }
+        // The file may have been edited since training wrote it: the same checks as `train` makes of its options.
+        do {
+            try validateOptions(settings.options)
+            if let limit = settings.limit, limit < 1 { throw TaskError("limit \(limit): must be at least 1") }
+            if settings.epochs < 1 { throw TaskError("epochs \(settings.epochs): must be at least 1") }
+        } catch {
+            throw DataFileError(file: settingsFile, line: nil, problem: "\(error)")
+        }
+        return settings
     }
 
     public func writeSettings(_ settings: RunSettings) throws {
@@ -201,7 +211,9 @@ func validateOptions(_ options: [String: String]) throws {
         guard let range = taskOptionRanges[key] else {
             throw TaskError("--set \(key)=\(text): unknown option; the options are \(taskOptionRanges.keys.sorted().joined(separator: ", "))")
         }
-        guard let value = Double(text), value.isFinite, range.contains(value), fractionalOptions.contains(key) || value == value.rounded() else {
+        // A whole-number option must read as an integer too: the tasks read it with Int(), which takes neither
+        // "1e1" nor "0x0a".
+        guard let value = Double(text), value.isFinite, range.contains(value), fractionalOptions.contains(key) || Int(text) != nil else {
             let kind = fractionalOptions.contains(key) ? "a number" : "a whole number"
             func shown(_ number: Double) -> String { number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number) }
             throw TaskError("--set \(key)=\(text): expected \(kind) between \(shown(range.lowerBound)) and \(shown(range.upperBound))")
@@ -232,12 +244,33 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
         for (key, value) in request.options where settings.options[key] != value {
             throw TaskError("--set \(key)=\(value): the run in \(request.output) was started with \(settings.options[key].map { "\(key)=\($0)" } ?? "its default \(key)"); a resumed run keeps its options")
         }
-        if let epochs = request.epochs { settings.epochs = epochs }
+        if let limit = request.limit, limit != settings.limit {
+            throw TaskError("--limit \(limit): the run in \(request.output) was started with \(settings.limit.map { "--limit \($0)" } ?? "no limit"); a resumed run keeps it")
+        }
+        // The request's seed defaults to 0, so only a different, non-zero one shows that it was given.
+        if request.seed != 0 && request.seed != settings.seed {
+            throw TaskError("--seed \(request.seed): the run in \(request.output) was started with seed \(settings.seed); a resumed run keeps it")
+        }
+        if let epochs = request.epochs {
+            let trained = try Checkpoint.trainedEpochs(at: folder.lastCheckpoint)
+            guard epochs >= trained else {
+                throw TaskError("--epochs \(epochs): the run in \(request.output) has trained \(trained) epochs already (--epochs counts the whole run)")
+            }
+            settings.epochs = epochs
+        }
         return (settings, true)
     }
     let settings = RunSettings(task: request.task, model: request.model ?? defaultModel, data: request.data, seed: request.seed,
                                epochs: request.epochs ?? defaultEpochs, limit: request.limit, options: request.options)
     return (settings, false)
+}
+
+/// Refuses a split with nothing to train on or nothing held out (a data file of a handful of lines, a tiny
+/// --limit), before anything is written: a run scored on zero examples reports a meaningless 0.
+func requireSplit(training: Int, heldOut: Int, source: String) throws {
+    guard training > 0, heldOut > 0 else {
+        throw DataFileError(file: source, line: nil, problem: "\(training + heldOut) examples split into \(training) for training and \(heldOut) held out; both need at least one")
+    }
 }
 
 /// Creates the run folder (after the data has been read and checked) and writes the settings.

@@ -211,6 +211,7 @@ public enum TranslateTask {
         let (settings, resuming) = try resolveSettings(request, defaultModel: "gru-attention", models: models, defaultEpochs: request.data == nil ? 10 : 12)
         let corpus = try corpus(settings)
         let (trainingRows, validationRows) = split(corpus, seed: settings.seed)
+        try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: settings.data ?? "generated pairs")
         let minimumCount = settings.integer("min-count", default: 2)
         let sourceVocabulary = Vocabulary(counting: trainingRows.map { corpus.sources[$0] }, minimumCount: minimumCount)
         let targetVocabulary = Vocabulary(counting: trainingRows.map { corpus.targets[$0] }, minimumCount: minimumCount)

@@ -45,6 +45,10 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
         ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
         ["bench", "gates", "--hidden", "0"], ["bench", "gates", "--hidden", "16,,8"], ["bench", "gates", "--rounds", "0"],
+        ["bench", "gemm", "--shapes", ","], ["bench", "gemm", "--implementations", ""], ["bench", "rnn", "--cases", ""], ["bench", "rnn", "--modes", ","],
+        // A parameter count past Int's range, and a forget bias whose label went through Int().
+        ["summary", "--input-size", "1000000", "lstm:1000000x1000000:bi"], ["summary", "--input-size", "8", "gru:1000000x1000000", "dense:1000000"],
+        ["memory", "--forget-bias=1e19"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
         ["_train-digits", "--data", "x.csv", "--epochs=-1", "--weights", "w"],
     ])

@@ -14,6 +14,12 @@ import Recurrent
         ("digits", "ragged.csv", Data(("label," + (0..<64).map { "p\($0)" }.joined(separator: ",") + "\n3," + Array(repeating: "0", count: 63).joined(separator: ",") + "\n").utf8), 2),
         ("digits", "label.csv", Data(("label," + (0..<64).map { "p\($0)" }.joined(separator: ",") + "\n12," + Array(repeating: "0", count: 64).joined(separator: ",") + "\n").utf8), 2),
         ("charlm", "binary.txt", Data([0x41, 0x0A, 0xFF, 0xFE, 0x0A]), 2),
+        // A CSV whose first line is data, not a header; a sentence far longer than a recurrent layer should unroll.
+        ("digits", "no-header.csv", Data((0..<3).map { _ in "3," + Array(repeating: "0", count: 64).joined(separator: ",") + "\n" }.joined().utf8), 1),
+        ("sentiment", "long.tsv", Data(("1\tgood\n0\t" + Array(repeating: "word", count: 1001).joined(separator: " ") + "\n").utf8), 2),
+        // Too few lines to hold any out: refused before a run folder is made (a score on 0 examples means nothing).
+        ("sentiment", "two.tsv", Data("1\tgood\n0\tbad\n".utf8), nil),
+        ("digits", "README.md", Data("not digits\n".utf8), nil),
     ])
     func badDataFileIsNamedWithItsLine(task: String, name: String, contents: Data, line: Int?) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-bad-\(UUID().uuidString)")
@@ -34,9 +40,62 @@ import Recurrent
         ["train", "charlm", "--set", "sequence=0", "--out", "/tmp/never"], ["train", "charlm", "--set", "hidden=abc", "--out", "/tmp/never"],
         ["train", "sentiment", "--set", "colour=blue", "--out", "/tmp/never"], ["train", "translate", "--set", "hidden=2.5", "--out", "/tmp/never"],
         ["train", "digits", "--set", "learning-rate=-1", "--out", "/tmp/never"], ["evaluate", "/nonexistent-run", "--model", "worst"],
+        // Whole-number options must read as integers: "1e1" passed a Double check, then fell back to the default.
+        ["train", "sentiment", "--set", "hidden=1e1", "--out", "/tmp/never"], ["train", "sentiment", "--set", "hidden=0x0a", "--out", "/tmp/never"],
+        // 8×8 digits through two unpadded 3×3 convolutions and poolings leave no features: an error, not a trap.
+        ["train", "digits", "--model", "cnn", "--set", "padding=0", "--out", "/tmp/never"],
     ])
     func badTaskRequestExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
+    }
+
+    /// A digits CSV with Windows line ends reads as the same data (a Swift String takes "\r\n" as one Character).
+    @Test func digitsCSVWithCRLFLineEndsReads() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-crlf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let header = "label," + (0..<64).map { "p\($0)" }.joined(separator: ",")
+        let rows = (0..<20).map { "\($0 % 10)," + (0..<64).map { String(($0 * 7) % 17) }.joined(separator: ",") }
+        let file = folder.appendingPathComponent("crlf.csv").path
+        try #require(FileManager.default.createFile(atPath: file, contents: Data(([header] + rows).joined(separator: "\r\n").utf8 + Data("\r\n".utf8))))
+        let images = try readDigitsCSV(file)
+        #expect(images.count == 20)
+        #expect(images.labels.prefix(3) == [0, 1, 2])
+    }
+
+    /// Settings edited after training are checked when a run is loaded: an error naming task.json, not a trap in
+    /// a layer's initialiser. A resumed run refuses a changed seed or limit, and fewer epochs than it has trained.
+    @Test func storedSettingsAndResumeRequestsAreChecked() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-settings-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run").path
+        #expect(RecurrentCommand.run(arguments: ["train", "digits", "--epochs", "2", "--out", run, "--quiet"]) == 0)
+        for arguments in [["--epochs", "1"], ["--epochs", "3", "--seed", "7"], ["--epochs", "3", "--limit", "50"]] {
+            guard let refused = try runRecurrent(["train", "digits", "--resume", "--out", run, "--quiet"] + arguments) else { return }
+            #expect(refused.status == 2, "\(arguments): \(refused.error)")
+        }
+        let settingsFile = run + "/task.json"
+        let stored = try String(contentsOfFile: settingsFile, encoding: .utf8)
+        #expect(stored.contains("\"epochs\" : 2"), "a refused resume rewrote the settings:\n\(stored)")
+        let edited = stored.replacingOccurrences(of: "\"options\" : {", with: "\"options\" : {\n    \"hidden\" : \"0\",")
+        try #require(edited != stored)
+        try edited.write(toFile: settingsFile, atomically: true, encoding: .utf8)
+        guard let result = try runRecurrent(["evaluate", run]) else { return }
+        #expect(result.status == 2)
+        #expect(result.error.contains(settingsFile) && result.error.contains("hidden=0"), "\(result.error)")
+    }
+
+    /// An alphabet with a combining mark that could fuse with its neighbour reads back as the same characters.
+    @Test func charlmAlphabetKeepsCombiningMarksApart() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-alphabet-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let text = (0..<40).map { "\u{301}e ab\($0 % 3 == 0 ? "c" : "d")\n" }.joined()
+        let file = folder.appendingPathComponent("text.txt").path, run = folder.appendingPathComponent("run").path
+        try #require(FileManager.default.createFile(atPath: file, contents: Data(text.utf8)))
+        #expect(RecurrentCommand.run(arguments: ["train", "charlm", "--data", file, "--epochs", "1", "--set", "sequence=8", "--set", "hidden=8", "--set", "layers=1", "--out", run, "--quiet"]) == 0)
+        guard let result = try runRecurrent(["sample", run, "--length", "20"]) else { return }
+        #expect(result.status == 0, "\(result.error)")
     }
 
     @Test func trainEvaluateAndPredictFromTheCommandLine() throws {
