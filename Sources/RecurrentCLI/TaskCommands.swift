@@ -32,14 +32,14 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let limit, limit < 10 { throw ValidationError("--limit \(limit): at least 10 examples are needed") }
         if let epochs, !(1...100_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be between 1 and 100000") }
-        for setting in settings where !setting.contains("=") { throw ValidationError("--set \(setting): expected key=value") }
+        for setting in settings where !setting.contains("=") || setting.hasPrefix("=") { throw ValidationError("--set \(setting): expected key=value") }
     }
 
     func run() throws {
         try compute.apply()
         var options: [String: String] = [:]
         for setting in settings {
-            let parts = setting.split(separator: "=", maxSplits: 1)
+            let parts = setting.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             options[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
         let request = TrainRequest(task: task, model: model, data: data, epochs: epochs, seed: seed, limit: limit, output: out,
@@ -114,7 +114,7 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...100_000).contains(length) else { throw ValidationError("--length \(length): must be between 1 and 100000") }
-        guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature \(temperature): must be ≥ 0") }
+        guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature \(temperature): must be a finite number ≥ 0") }
     }
 
     func run() throws {

@@ -62,7 +62,11 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
 public func writeAtomically(_ data: Data, to path: String) throws(DataFileError) {
     let temporary = path + ".partial-\(getpid())"
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary)")
+        var isDirectory: ObjCBool = false
+        let folder = (path as NSString).deletingLastPathComponent
+        let reason = folder.isEmpty || FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? "no permission to write there, or the disk is full" : "its folder \(folder) does not exist or is not a folder"
+        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(reason)")
     }
     do {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
@@ -76,6 +80,6 @@ public func writeAtomically(_ data: Data, to path: String) throws(DataFileError)
     if rename(temporary, path) != 0 {
         let code = errno
         try? FileManager.default.removeItem(atPath: temporary)
-        throw DataFileError(file: path, line: nil, problem: "cannot rename \(temporary) into place (errno \(code))")
+        throw DataFileError(file: path, line: nil, problem: "cannot replace it with \(temporary): \(String(cString: strerror(code)))")
     }
 }

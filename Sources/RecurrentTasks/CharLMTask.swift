@@ -83,7 +83,8 @@ public enum CharLMTask {
         let text = try text(settings)
         // The last tenth is held out, cut at a line break so no line is split between the two.
         var cut = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
-        if let lineBreak = text[cut...].firstIndex(of: "\n") { cut = text.index(after: lineBreak) }
+        // (A text with no line break in its last tenth is cut where the tenth starts.)
+        if let lineBreak = text[cut...].firstIndex(of: "\n"), text.index(after: lineBreak) < text.endIndex { cut = text.index(after: lineBreak) }
         let alphabet = [unknownCharacter] + Set(text[..<cut]).sorted()
         let training = encode(String(text[..<cut]), alphabet: alphabet), validation = encode(String(text[cut...]), alphabet: alphabet)
         let length = sequenceLength(settings)
@@ -169,7 +170,8 @@ public enum CharLMTask {
         } else {
             let text = try text(settings)
             var cut = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
-            if let lineBreak = text[cut...].firstIndex(of: "\n") { cut = text.index(after: lineBreak) }
+            // (A text with no line break in its last tenth is cut where the tenth starts.)
+        if let lineBreak = text[cut...].firstIndex(of: "\n"), text.index(after: lineBreak) < text.endIndex { cut = text.index(after: lineBreak) }
             symbols = encode(String(text[cut...]), alphabet: alphabet)
         }
         let length = sequenceLength(settings)
@@ -183,7 +185,7 @@ public enum CharLMTask {
     public static func sample(directory: String, prime: String, temperature: Double, length: Int, seed: UInt64) throws -> String {
         let (_, alphabet, model) = try loadTrained(directory)
         guard !prime.isEmpty else { throw TaskError("--prime must not be empty") }
-        guard temperature >= 0, temperature.isFinite else { throw TaskError("--temperature \(temperature): must be ≥ 0") }
+        guard temperature >= 0, temperature.isFinite else { throw TaskError("--temperature \(temperature): must be a finite number ≥ 0") }
         model.setTraining(false)
         var generator = SeededGenerator(seed: seed)
         var states: [RecurrentState]? = nil
