@@ -168,14 +168,15 @@ struct TranslateCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         let result = try TranslateTask.translate(directory: directory, sentence: sentence, beamWidth: beam)
-        print(result.translation)
+        // The map is written before anything is printed, so a path that cannot be written fails the command whole.
         if let attentionSVG {
             guard let weights = result.attention else { throw TaskError("--attention-svg: the model in \(directory) has no attention") }
             let svg = SVGPlot.heatmap(title: "Attention: which source word each output word looked at", values: weights,
                                       rowLabels: result.targetTokens, columnLabels: result.sourceTokens,
                                       xLabel: "source words", yLabel: "output words", low: 0, high: 1)
             try writeAtomically(Data(svg.utf8), to: attentionSVG)
-            print("attention map written to \(attentionSVG)")
         }
+        print(result.translation)
+        if let attentionSVG { print("attention map written to \(attentionSVG)") }
     }
 }
