@@ -47,6 +47,8 @@ final class WorkerPool: @unchecked Sendable {
     private static let partBits = 16
     private static let generationMask = (1 << 31) - 1
     private static let partMask = (1 << partBits) - 1
+    /// The cores this process may run on (at least 1).
+    private static let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     /// How long an idle worker watches for the next job before it sleeps, in nanoseconds.
     private static let spinNanoseconds: UInt64 = 200_000
 
@@ -72,7 +74,10 @@ final class WorkerPool: @unchecked Sendable {
             return false
         }
         defer { busy.store(false, ordering: .releasing) }
-        ensureWorkers(parts - 1)
+        // Never more threads than cores: parts are claimed by whoever is free, so fewer threads still run them all,
+        // while a worker per part past the cores (--threads 1024 on two) spun 0.2 ms each after every job and
+        // stretched a translation from a second to many minutes.
+        ensureWorkers(min(parts, Self.cores) - 1)
         withoutActuallyEscaping(body) { body in
             var closure = body
             withUnsafeMutablePointer(to: &closure) { pointer in

@@ -70,6 +70,15 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         #expect(environment.error.contains("RECURRENT_THREADS") || environment.error.contains("invalid thread count '-4'"), "\(environment.error)")
     }
 
+    /// Far more threads than cores: the pool runs the parts on at most one thread per core. With a spinning worker
+    /// per part, a one-epoch run took minutes; it takes a fraction of a second (60 s is the hang guard, not a timing).
+    @Test func moreThreadsThanCoresDoesNotStall() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-threads-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        guard let result = try runRecurrent(["train", "digits", "--epochs", "2", "--threads", "1024", "--out", folder.path, "--quiet"], timeout: 60) else { return }
+        #expect(result.status == 0, "\(result.error)")
+    }
+
     @Test func infoNamesBackendThreadsSIMDAndFMA() throws {
         guard let result = try runRecurrent(["info", "--threads", "1", "--backend", "swift"]) else { return }
         #expect(result.status == 0)
