@@ -57,6 +57,11 @@ public enum Checkpoint {
         var values: [String: Tensor] = [:]
         for (name, entry) in file.entries where name.hasPrefix("model.") {
             guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
+            // A trained model holds finite numbers only (training stops on a non-finite loss): anything else is a
+            // damaged or edited file, which would otherwise print NaN probabilities or trap where it is sampled.
+            if let index = tensor.scalars.firstIndex(where: { !$0.isFinite }) {
+                throw fail("tensor '\(name)' holds \(tensor.scalars[index]) at flat index \(index); a model's weights must be finite")
+            }
             values[String(name.dropFirst(6))] = tensor
         }
         return values
@@ -79,8 +84,10 @@ public enum Checkpoint {
         let values = try checkedModelValues(file, path: path, configuration: configuration)
         guard let step = Int(file.metadata["step"] ?? ""), let epoch = Int(file.metadata["epoch"] ?? ""),
               let optimizerSteps = Int(file.metadata["optimizer_steps"] ?? ""), let learningRate = Double(file.metadata["learning_rate"] ?? ""),
-              step >= 0, epoch >= 0, optimizerSteps >= 0, learningRate.isFinite else {
-            throw fail("step, epoch, optimizer_steps or learning_rate metadata missing or invalid")
+              // Bounded so that counting on from them cannot overflow; a learning rate must be positive.
+              (0...(1 << 48)).contains(step), (0...(1 << 48)).contains(epoch), (0...(1 << 48)).contains(optimizerSteps),
+              learningRate.isFinite, learningRate > 0 else {
+            throw fail("step, epoch, optimizer_steps or learning_rate metadata missing or out of range")
         }
         func generator(_ key: String) throws(SafeTensorsError) -> SeededGenerator {
             let words = (file.metadata[key] ?? "").split(separator: ",").compactMap { UInt64($0) }
@@ -90,7 +97,7 @@ public enum Checkpoint {
             return generator
         }
         let shuffling = try generator("rng"), epochShuffling = try generator("rng_epoch")
-        guard let stepInEpoch = Int(file.metadata["step_in_epoch"] ?? ""), stepInEpoch >= 0 else {
+        guard let stepInEpoch = Int(file.metadata["step_in_epoch"] ?? ""), (0...step).contains(stepInEpoch) else {
             throw fail("step_in_epoch metadata missing or invalid")
         }
         var buffers: [String: [String: Tensor]] = [:]

@@ -59,7 +59,13 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
 
 /// Writes `data` to `path` atomically: a temporary file beside the target, flushed to disk, then renamed over
 /// it. A reader sees the old file or the new one, never half of one; a crash mid-write leaves the old one.
-public func writeAtomically(_ data: Data, to path: String) throws(DataFileError) {
+public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataFileError) {
+    // Through a symbolic link to the file it names (renaming over the link would replace the link itself); and
+    // never over something that is not a plain file, such as a device (as root, /dev/null would become a file).
+    let path = URL(fileURLWithPath: requestedPath).resolvingSymlinksInPath().path
+    if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType, type != .typeRegular {
+        throw DataFileError(file: requestedPath, line: nil, problem: type == .typeDirectory ? "is a folder, expected a file name" : "is not a regular file")
+    }
     let temporary = path + ".partial-\(getpid())"
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
         var isDirectory: ObjCBool = false

@@ -72,7 +72,7 @@ public enum ComputeSettings {
     private struct State {
         var threads: Int
         var preference: GEMMBackendPreference
-        var environmentProblems: [ComputeSettingsError]
+        var environmentProblems: [String]
         var dispatchPool: Bool
     }
 
@@ -91,8 +91,9 @@ public enum ComputeSettings {
     /// Sets the thread count; throws for anything outside 1...maximumThreads.
     public static func setThreads(_ count: Int) throws(ComputeSettingsError) {
         guard (1...maximumThreads).contains(count) else { throw .invalidThreadCount(String(count)) }
+        // Not passed on to OpenBLAS: every call runs it on one thread and splits the product over ours. Resizing
+        // its pool (64 threads, each reserving a large buffer) could hang at exit under a memory limit.
         state.withLock { $0.threads = count }
-        SystemBLAS.shared?.setThreads(count)
     }
 
     /// Parses a thread count as the user typed it.
@@ -141,27 +142,27 @@ public enum ComputeSettings {
         state.withLock { $0.dispatchPool }
     }
 
-    /// Problems found in RECURRENT_* environment variables (the defaults were used instead).
-    public static var environmentProblems: [ComputeSettingsError] {
+    /// Problems found in RECURRENT_* environment variables, each naming its variable (the defaults were used instead).
+    public static var environmentProblems: [String] {
         state.withLock { $0.environmentProblems }
     }
 
     private static func readEnvironment() -> State {
-        var problems: [ComputeSettingsError] = []
+        var problems: [String] = []
         var threads = processorCount
         if let text = environmentValue("RECURRENT_THREADS") {
-            do { threads = try parseThreads(text) } catch { problems.append(error) }
+            do { threads = try parseThreads(text) } catch { problems.append("RECURRENT_THREADS=\(text): \(error)") }
         }
         var preference = GEMMBackendPreference.automatic
         if let text = environmentValue("RECURRENT_BACKEND") {
-            do { preference = try GEMMBackendPreference(parsing: text) } catch { problems.append(error) }
+            do { preference = try GEMMBackendPreference(parsing: String(text.trimmingSpaces)) } catch { problems.append("RECURRENT_BACKEND=\(text): \(error)") }
         }
         var dispatchPool = false
         if let text = environmentValue("RECURRENT_POOL") {
             switch text.trimmingSpaces {
             case "spin": dispatchPool = false
             case "dispatch": dispatchPool = true
-            default: problems.append(.unknownPool(text))
+            default: problems.append("RECURRENT_POOL=\(text): \(ComputeSettingsError.unknownPool(text))")
             }
         }
         return State(threads: threads, preference: preference, environmentProblems: problems, dispatchPool: dispatchPool)

@@ -159,8 +159,13 @@ public enum SVGPlot {
 
     static func f(_ value: Double) -> String { String(format: "%.1f", value) }
 
+    /// Text for an SVG attribute or element. Control characters other than tab and line breaks are not allowed
+    /// anywhere in XML 1.0 (a word typed with one made the file unreadable): each becomes U+FFFD.
     public static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        let allowed = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r" ? "\u{FFFD}" : scalar
+        }))
+        return allowed.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

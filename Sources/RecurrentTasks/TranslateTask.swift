@@ -307,6 +307,7 @@ public enum TranslateTask {
         let trained = try loadTrained(directory)
         let tokens = WordTokenizer.tokens(sentence)
         guard !tokens.isEmpty else { throw TaskError("the sentence has no words") }
+        guard tokens.count <= maximumSentenceTokens else { throw TaskError("the sentence has \(tokens.count) tokens; at most \(maximumSentenceTokens) are taken") }
         let source = trained.source.encode(tokens)
         let output = trained.model.beam(source, width: beamWidth, maxLength: 2 * tokens.count + 10)
         let words = trained.target.decode(output)

@@ -125,6 +125,43 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         try Checkpoint.load(from: path, model: restored, optimizer: SGD(learningRate: 0.01), trainer: Trainer(model: restored, optimizer: SGD(learningRate: 0.01), configuration: TrainingConfiguration(epochs: 3, batchSize: 4)), configuration: "mlp")
     }
 
+    /// A checkpoint whose weights were damaged to NaN is refused at load, naming the tensor; so is loop state that
+    /// counting on from would overflow. A symbolic link is written through, not replaced.
+    @Test func damagedCheckpointsAreRefusedAndLinksWrittenThrough() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = mlp(seed: 9), optimizer = SGD(learningRate: 0.01)
+        let trainer = Trainer(model: model, optimizer: optimizer, configuration: TrainingConfiguration(epochs: 1, batchSize: 4))
+        let path = directory.appendingPathComponent("last.safetensors").path
+        try Checkpoint.save(to: path, model: model, optimizer: optimizer, trainer: trainer, configuration: "mlp")
+        func restore(_ file: String) throws {
+            let restored = mlp(seed: 0)
+            try Checkpoint.load(from: file, model: restored, optimizer: SGD(learningRate: 0.01),
+                                trainer: Trainer(model: restored, optimizer: SGD(learningRate: 0.01), configuration: TrainingConfiguration(epochs: 3, batchSize: 4)), configuration: "mlp")
+        }
+        try restore(path)
+        var file = try SafeTensorsFile.read(contentsOf: path)
+        let name = try #require(file.entries.keys.sorted().first { $0.hasPrefix("model.") })
+        var damaged = file
+        var values = try #require(damaged.entries[name]?.tensor).scalars
+        values[1] = .nan
+        damaged.entries[name] = SafeTensorsEntry(Tensor(shape: try #require(damaged.entries[name]?.tensor).shape, scalars: values))
+        let nanPath = directory.appendingPathComponent("nan.safetensors").path
+        try damaged.write(to: nanPath)
+        #expect { try restore(nanPath) } throws: { "\($0)".contains(name) && "\($0)".contains("finite") }
+        file.metadata["step"] = String(Int.max)
+        let stepPath = directory.appendingPathComponent("step.safetensors").path
+        try file.write(to: stepPath)
+        #expect { try restore(stepPath) } throws: { "\($0)".contains("out of range") }
+
+        let real = directory.appendingPathComponent("real.txt").path, link = directory.appendingPathComponent("link.txt").path
+        try #require(FileManager.default.createFile(atPath: real, contents: Data("old".utf8)))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        try writeAtomically(Data("new".utf8), to: link)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == real)
+        #expect(String(decoding: try #require(FileManager.default.contents(atPath: real)), as: UTF8.self) == "new")
+    }
+
     @Test func earlyStoppingStopsOnAPlateau() throws {
         let model = mlp(seed: 8)
         let stopper = EarlyStopping(patience: 2)

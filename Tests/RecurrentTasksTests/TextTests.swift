@@ -33,6 +33,13 @@ import RecurrentTasks
         #expect(abs(BLEU.corpusScore(candidates: [candidate], references: [[sentence]]) - expected) < 1e-9)
     }
 
+    /// XML 1.0 forbids control characters other than tab and line breaks: a typed one would make the SVG unreadable.
+    @Test func svgTextHasNoControlCharacters() {
+        let escaped = SVGPlot.escape("a\u{1}b\u{1B}[31m <c> & \"d\"\te")
+        #expect(!escaped.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" })
+        #expect(escaped == "a\u{FFFD}b\u{FFFD}[31m &lt;c&gt; &amp; &quot;d&quot;\te")
+    }
+
     @Test func detokenizeAttachesPunctuation() {
         #expect(detokenize(["je", "suis", "là", "."]) == "je suis là.")
         #expect(detokenize(["c", "'", "est", "bon", "!"]) == "c'est bon!")
