@@ -200,7 +200,7 @@ public enum SavedModel: String, CaseIterable, Sendable {
 /// The task options `--set key=value` accepts, with their ranges (not every task reads every one).
 public let taskOptionRanges: [String: ClosedRange<Double>] = [
     "hidden": 1...4096, "embedding": 1...4096, "layers": 1...8, "sequence": 2...100_000, "batch": 1...4096,
-    "min-count": 1...1_000_000, "beam": 1...64, "clips": 20...10_000_000, "scenes": 20...10_000_000, "padding": 0...2,
+    "min-count": 1...1_000_000, "beam": 1...64, "clips": 20...200_000, "scenes": 20...200_000, "padding": 0...2,
     "bucketing": 0...1, "evaluate-limit": 1...100_000_000, "learning-rate": 1e-9...10, "pixel-mean": -1e6...1e6, "pixel-std": 1e-9...1e6,
 ]
 let fractionalOptions: Set<String> = ["learning-rate", "pixel-mean", "pixel-std"]
@@ -225,6 +225,9 @@ func validateOptions(_ options: [String: String]) throws {
 /// holds a run takes the stored ones (and the request's `--epochs` as the new total). Refuses to mix two runs.
 public func resolveSettings(_ request: TrainRequest, defaultModel: String, models: [String], defaultEpochs: Int) throws -> (settings: RunSettings, resuming: Bool) {
     let folder = RunDirectory(request.output)
+    // The data path is kept absolute, so evaluate and the use commands find it from any working folder.
+    var request = request
+    request.data = request.data.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
     if let model = request.model, !models.contains(model) {
         throw TaskError("--model \(model): the \(request.task) task has models \(models.joined(separator: ", "))")
     }
