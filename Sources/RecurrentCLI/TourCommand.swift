@@ -23,6 +23,7 @@ struct TourCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: dataDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ValidationError("--data-dir \(dataDirectory): not a folder")
             }
+            do { try LectureTour.checkDataDirectory(dataDirectory) } catch { throw ValidationError("\(error)") }
         }
     }
 

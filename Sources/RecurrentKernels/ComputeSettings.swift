@@ -129,9 +129,11 @@ public enum ComputeSettings {
         let found = SystemBLAS.shared
         switch (backendPreference, found) {
         case (.forced(.swift), _): return "forced by setting: Swift SIMD kernels"
-        case (.forced(.blas), let blas?): return "forced by setting: \(blas.versionDescription)"
+        case (.forced(.blas), let blas?):
+            return "forced by setting: \(blas.versionDescription)" + (SystemBLAS.customLibraryProblem.map { " (RECURRENT_BLAS_LIBRARY not used: \($0))" } ?? "")
         case (.forced(.blas), nil): return "BLAS forced but none loads (\(SystemBLAS.searchReport)): Swift SIMD kernels"
-        case (.automatic, let blas?): return "\(blas.versionDescription) found"
+        case (.automatic, let blas?):
+            return "\(blas.versionDescription) found" + (SystemBLAS.customLibraryProblem.map { " (RECURRENT_BLAS_LIBRARY not used: \($0))" } ?? "")
         case (.automatic, nil): return "no system BLAS: Swift SIMD kernels"
         }
     }

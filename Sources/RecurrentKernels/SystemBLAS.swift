@@ -57,7 +57,12 @@ public final class SystemBLAS: Sendable {
     /// The system BLAS, or nil when none could be loaded. Looked up once.
     public static var shared: SystemBLAS? { loaded.library }
     /// What the search tried and why each candidate failed (empty when one loaded).
-    public static var searchReport: String { loaded.report }
+    public static var searchReport: String { loaded.library == nil ? loaded.report : "" }
+    /// Why the library named by RECURRENT_BLAS_LIBRARY was not used, when it was named and another one loaded.
+    public static var customLibraryProblem: String? {
+        guard loaded.library != nil, let custom = environmentValue("RECURRENT_BLAS_LIBRARY"), loaded.library?.path != custom else { return nil }
+        return loaded.report.split(separator: "; ").map(String.init).first { $0.hasPrefix(custom + ":") } ?? "\(custom): not used"
+    }
 
     private static let loaded: (library: SystemBLAS?, report: String) = search()
 
@@ -77,7 +82,10 @@ public final class SystemBLAS: Sendable {
         var failures: [String] = []
         for path in candidatePaths {
             guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-                failures.append("\(path): not found")
+                // dlerror's text ("PATH: cannot open shared object file: …"), without the path twice or a ';'.
+                var reason = dlerror().map { String(String(cString: $0).map { $0 == ";" ? "," : $0 }) } ?? "not found"
+                if reason.hasPrefix(path + ": ") { reason.removeFirst(path.count + 2) }
+                failures.append("\(path): \(reason)")
                 continue
             }
             guard let symbol = dlsym(handle, "cblas_sgemm") else {
@@ -86,7 +94,7 @@ public final class SystemBLAS: Sendable {
                 continue
             }
             let blas = SystemBLAS(path: path, handle: handle, sgemm: unsafeBitCast(symbol, to: SGEMM.self))
-            return (blas, "")
+            return (blas, failures.joined(separator: "; "))
         }
         return (nil, failures.joined(separator: "; "))
     }

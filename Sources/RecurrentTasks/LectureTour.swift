@@ -25,6 +25,16 @@ public final class LectureTour {
 
     var runs: String { output + "/runs" }
 
+    /// The real datasets the tour reads under --data-dir.
+    public static let dataFiles = ["digits8x8/digits_train.csv", "sentiment/amazon_yelp.tsv", "translation-en-fr/eng-fra.tsv", "tinyshakespeare/train.txt"]
+
+    /// Checks every dataset under `directory` before anything is trained: a missing one found chapters later
+    /// left a tour folder with runs and no report.
+    public static func checkDataDirectory(_ directory: String) throws {
+        let missing = dataFiles.map { (directory as NSString).appendingPathComponent($0) }.filter { !FileManager.default.fileExists(atPath: $0) }
+        guard missing.isEmpty else { throw TaskError("--data-dir \(directory): missing \(missing.joined(separator: ", "))") }
+    }
+
     func dataFile(_ relative: String) throws -> String? {
         guard let dataDirectory else { return nil }
         let path = (dataDirectory as NSString).appendingPathComponent(relative)

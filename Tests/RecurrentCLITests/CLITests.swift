@@ -49,6 +49,8 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         // A parameter count past Int's range, and a forget bias whose label went through Int().
         ["summary", "--input-size", "1000000", "lstm:1000000x1000000:bi"], ["summary", "--input-size", "8", "gru:1000000x1000000", "dense:1000000"],
         ["memory", "--forget-bias=1e19"],
+        // A --data-dir without the tour's four datasets is refused before any chapter runs.
+        ["tour", "--data-dir", "/tmp", "--out", "/tmp/never-a-tour"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
         ["_train-digits", "--data", "x.csv", "--epochs=-1", "--weights", "w"],
     ])
@@ -77,6 +79,16 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         defer { try? FileManager.default.removeItem(at: folder) }
         guard let result = try runRecurrent(["train", "digits", "--epochs", "2", "--threads", "1024", "--out", folder.path, "--quiet"], timeout: 60) else { return }
         #expect(result.status == 0, "\(result.error)")
+    }
+
+    /// A library named by RECURRENT_BLAS_LIBRARY that cannot be used is reported, with the loader's reason.
+    @Test func infoSaysWhyTheNamedBLASWasNotUsed() throws {
+        guard let result = try runRecurrent(["info"], environment: ["RECURRENT_BLAS_LIBRARY": "/nonexistent/libcblas.so"]) else { return }
+        #expect(result.status == 0)
+        // Only when another BLAS loaded instead; with none, the backend line says so in its own words.
+        if result.output.contains(" found") {
+            #expect(result.output.contains("RECURRENT_BLAS_LIBRARY not used: /nonexistent/libcblas.so:"), "\(result.output)")
+        }
     }
 
     @Test func infoNamesBackendThreadsSIMDAndFMA() throws {
