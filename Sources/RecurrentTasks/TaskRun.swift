@@ -148,7 +148,7 @@ public struct RunDirectory: Sendable {
         }
         // The file may have been edited since training wrote it: the same checks as `train` makes of its options.
         do {
-            try validateOptions(settings.options)
+            try validateOptions(settings.options, task: settings.task)
             if let limit = settings.limit, limit < 1 { throw TaskError("limit \(limit): must be at least 1") }
             if settings.epochs < 1 { throw TaskError("epochs \(settings.epochs): must be at least 1") }
         } catch {
@@ -205,11 +205,23 @@ public let taskOptionRanges: [String: ClosedRange<Double>] = [
 ]
 let fractionalOptions: Set<String> = ["learning-rate", "pixel-mean", "pixel-std"]
 
-/// Checks every `--set` option: a known key, a number, in range (whole where it counts things).
-func validateOptions(_ options: [String: String]) throws {
+/// The options each task reads. One it does not read would be recorded in task.json and change nothing, so it is
+/// refused (`--set layers=8` for action trained exactly the default model).
+public let optionsByTask: [String: Set<String>] = [
+    "digits": ["padding", "pixel-mean", "pixel-std"],
+    "sentiment": ["embedding", "hidden", "learning-rate", "min-count"],
+    "action": ["clips", "hidden"],
+    "caption": ["beam", "hidden", "scenes"],
+    "translate": ["beam", "bucketing", "embedding", "evaluate-limit", "hidden", "learning-rate", "min-count"],
+    "charlm": ["batch", "hidden", "layers", "learning-rate", "sequence"],
+]
+
+/// Checks every `--set` option: a key `task` reads, a number, in range (whole where it counts things).
+func validateOptions(_ options: [String: String], task: String) throws {
+    let known = optionsByTask[task] ?? Set(taskOptionRanges.keys)
     for (key, text) in options.sorted(by: { $0.key < $1.key }) {
-        guard let range = taskOptionRanges[key] else {
-            throw TaskError("--set \(key)=\(text): unknown option; the options are \(taskOptionRanges.keys.sorted().joined(separator: ", "))")
+        guard let range = taskOptionRanges[key], known.contains(key) else {
+            throw TaskError("--set \(key)=\(text): not an option of the \(task) task; its options are \(known.sorted().joined(separator: ", "))")
         }
         // A whole-number option must read as an integer too: the tasks read it with Int(), which takes neither
         // "1e1" nor "0x0a".
@@ -232,7 +244,7 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
         throw TaskError("--model \(model): the \(request.task) task has models \(models.joined(separator: ", "))")
     }
     if let epochs = request.epochs, epochs < 1 { throw TaskError("--epochs \(epochs): must be at least 1") }
-    try validateOptions(request.options)
+    try validateOptions(request.options, task: request.task)
     let hasRun = FileManager.default.fileExists(atPath: folder.lastCheckpoint)
     if hasRun && !request.resume {
         throw TaskError("\(request.output) already holds a training run; pass --resume to continue it, or choose another --out")

@@ -44,6 +44,8 @@ import Recurrent
         ["train", "sentiment", "--set", "hidden=1e1", "--out", "/tmp/never"], ["train", "sentiment", "--set", "hidden=0x0a", "--out", "/tmp/never"],
         // 8×8 digits through two unpadded 3×3 convolutions and poolings leave no features: an error, not a trap.
         ["train", "digits", "--model", "cnn", "--set", "padding=0", "--out", "/tmp/never"],
+        // An option the task does not read would be recorded and change nothing.
+        ["train", "action", "--set", "layers=8", "--out", "/tmp/never"], ["train", "digits", "--set", "hidden=32", "--out", "/tmp/never"],
     ])
     func badTaskRequestExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
