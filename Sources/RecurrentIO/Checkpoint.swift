@@ -59,8 +59,9 @@ public enum Checkpoint {
             guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
             // A trained model holds finite numbers only (training stops on a non-finite loss): anything else is a
             // damaged or edited file, which would otherwise print NaN probabilities or trap where it is sampled.
-            if let index = tensor.scalars.firstIndex(where: { !$0.isFinite }) {
-                throw fail("tensor '\(name)' holds \(tensor.scalars[index]) at flat index \(index); a model's weights must be finite")
+            let scalars = tensor.scalars
+            if let index = scalars.firstIndex(where: { !$0.isFinite }) {
+                throw fail("tensor '\(name)' holds \(scalars[index]) at flat index \(index); a model's weights must be finite")
             }
             values[String(name.dropFirst(6))] = tensor
         }

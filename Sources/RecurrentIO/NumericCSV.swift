@@ -9,10 +9,7 @@ public struct NumericCSV: Sendable {
     public let rows: [[Double]]
 
     public static func read(contentsOf path: String) throws(DataFileError) -> NumericCSV {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataFileError(file: path, line: nil, problem: "no such file") }
-        guard !isDirectory.boolValue else { throw DataFileError(file: path, line: nil, problem: "is a directory, expected a file") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataFileError(file: path, line: nil, problem: "cannot read the file") }
+        let data = try readFileBytes(path)
         guard let text = String(data: data, encoding: .utf8) else { throw DataFileError(file: path, line: nil, problem: "not UTF-8 text") }
         // Split on the scalar, not the Character: in a Swift string "\r\n" is one Character, which "\n" never equals.
         var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
@@ -57,6 +54,32 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
     public var description: String { line.map { "\(file):\($0): \(problem)" } ?? "\(file): \(problem)" }
 }
 
+/// The bytes of the file at `path`; a missing file, a folder or an unreadable file is an error naming it.
+public func readFileBytes(_ path: String) throws(DataFileError) -> Data {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw DataFileError(file: path, line: nil, problem: "no such file")
+    }
+    guard !isDirectory.boolValue else { throw DataFileError(file: path, line: nil, problem: "is a directory, expected a file") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw DataFileError(file: path, line: nil, problem: "cannot read the file") }
+    return data
+}
+
+/// Why nothing can be made at `path`, in words (Foundation's error here reads "NSCocoaErrorDomain error 512"):
+/// the nearest existing ancestor is a file, or it is a folder we may not write in.
+public func folderProblem(_ path: String) -> String {
+    var ancestor = (path as NSString).standardizingPath
+    var isDirectory: ObjCBool = false
+    while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
+        ancestor = (ancestor as NSString).deletingLastPathComponent
+    }
+    if ancestor.isEmpty { ancestor = "." ; _ = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) }
+    if ancestor == (path as NSString).standardizingPath && !isDirectory.boolValue { return "a file of that name is in the way" }
+    if !isDirectory.boolValue { return "\(ancestor) is a file, not a folder" }
+    guard FileManager.default.isWritableFile(atPath: ancestor) else { return "no permission to write in \(ancestor)" }
+    return ancestor == (path as NSString).standardizingPath ? "the file system refused it in \(ancestor)" : "\(path) does not exist (the nearest folder that does is \(ancestor))"
+}
+
 /// Writes `data` to `path` atomically: a temporary file beside the target, flushed to disk, then renamed over
 /// it. A reader sees the old file or the new one, never half of one; a crash mid-write leaves the old one.
 public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataFileError) {
@@ -68,11 +91,8 @@ public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataF
     }
     let temporary = path + ".partial-\(getpid())"
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-        var isDirectory: ObjCBool = false
         let folder = (path as NSString).deletingLastPathComponent
-        let reason = folder.isEmpty || FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? "no permission to write there, or the disk is full" : "its folder \(folder) does not exist or is not a folder"
-        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(reason)")
+        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(folderProblem(folder.isEmpty ? "." : folder))")
     }
     do {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))

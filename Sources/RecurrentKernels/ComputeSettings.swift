@@ -127,13 +127,12 @@ public enum ComputeSettings {
     /// Why the active backend is the one it is, for `recurrent info`.
     public static var backendReason: String {
         let found = SystemBLAS.shared
+        let customNote = SystemBLAS.customLibraryProblem.map { " (RECURRENT_BLAS_LIBRARY not used: \($0))" } ?? ""
         switch (backendPreference, found) {
         case (.forced(.swift), _): return "forced by setting: Swift SIMD kernels"
-        case (.forced(.blas), let blas?):
-            return "forced by setting: \(blas.versionDescription)" + (SystemBLAS.customLibraryProblem.map { " (RECURRENT_BLAS_LIBRARY not used: \($0))" } ?? "")
+        case (.forced(.blas), let blas?): return "forced by setting: \(blas.versionDescription)" + customNote
         case (.forced(.blas), nil): return "BLAS forced but none loads (\(SystemBLAS.searchReport)): Swift SIMD kernels"
-        case (.automatic, let blas?):
-            return "\(blas.versionDescription) found" + (SystemBLAS.customLibraryProblem.map { " (RECURRENT_BLAS_LIBRARY not used: \($0))" } ?? "")
+        case (.automatic, let blas?): return "\(blas.versionDescription) found" + customNote
         case (.automatic, nil): return "no system BLAS: Swift SIMD kernels"
         }
     }

@@ -23,20 +23,20 @@ func readTextLines(_ path: String) throws(DataFileError) -> [String] {
     return lines
 }
 
-func readFileBytes(_ path: String) throws(DataFileError) -> Data {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw DataFileError(file: path, line: nil, problem: "no such file")
-    }
-    guard !isDirectory.boolValue else { throw DataFileError(file: path, line: nil, problem: "is a directory, expected a file") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw DataFileError(file: path, line: nil, problem: "cannot read the file") }
-    return data
-}
 
 /// The longest sentence the word tasks take, in tokens. A recurrent layer steps through every token of the
 /// longest sentence in a batch, and each step's activations stay in memory for backward: a line of 200,000
 /// words would need tens of gigabytes.
 public let maximumSentenceTokens = 1000
+
+/// The tokens of a sentence typed to a use command (translate, predict, gates): at least one, at most
+/// `maximumSentenceTokens`.
+func typedSentenceTokens(_ sentence: String) throws -> [String] {
+    let tokens = WordTokenizer.tokens(sentence)
+    guard !tokens.isEmpty else { throw TaskError("the sentence has no words") }
+    guard tokens.count <= maximumSentenceTokens else { throw TaskError("the sentence has \(tokens.count) tokens; at most \(maximumSentenceTokens) are taken") }
+    return tokens
+}
 
 func sentenceTooLong(_ path: String, _ line: Int, _ count: Int) -> DataFileError {
     DataFileError(file: path, line: line, problem: "\(count) tokens; a sentence may have at most \(maximumSentenceTokens)")

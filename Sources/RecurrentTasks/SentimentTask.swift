@@ -149,9 +149,7 @@ public enum SentimentTask {
     /// P(positive) for a sentence.
     public static func predict(directory: String, sentence: String) throws -> (label: Int, probability: Double, unknownWords: [String]) {
         let trained = try loadTrained(directory)
-        let tokens = WordTokenizer.tokens(sentence)
-        guard !tokens.isEmpty else { throw TaskError("the sentence has no words") }
-        guard tokens.count <= maximumSentenceTokens else { throw TaskError("the sentence has \(tokens.count) tokens; at most \(maximumSentenceTokens) are taken") }
+        let tokens = try typedSentenceTokens(sentence)
         let logit = noGrad { () -> Double in trained.model.setTraining(false); return trained.model([trained.vocabulary.encode(tokens)]).doubles[0] }
         let positive = 1 / (1 + exp(-logit))
         return (positive >= 0.5 ? 1 : 0, positive >= 0.5 ? positive : 1 - positive, tokens.filter { !trained.vocabulary.contains($0) })

@@ -288,20 +288,6 @@ func requireSplit(training: Int, heldOut: Int, source: String) throws {
     }
 }
 
-/// Why a folder cannot be made at `path`, in words (Foundation's error here reads "NSCocoaErrorDomain error 512"):
-/// the nearest existing ancestor is a file, or it is a folder we may not write in.
-func folderProblem(_ path: String) -> String {
-    var ancestor = (path as NSString).standardizingPath
-    var isDirectory: ObjCBool = false
-    while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
-        ancestor = (ancestor as NSString).deletingLastPathComponent
-    }
-    if ancestor.isEmpty { ancestor = "." ; _ = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) }
-    if ancestor == (path as NSString).standardizingPath && !isDirectory.boolValue { return "a file of that name is in the way" }
-    if !isDirectory.boolValue { return "\(ancestor) is a file, not a folder" }
-    return FileManager.default.isWritableFile(atPath: ancestor) ? "the file system refused it under \(ancestor)" : "no permission to write in \(ancestor)"
-}
-
 /// Creates the run folder (after the data has been read and checked) and writes the settings.
 public func createRunDirectory(_ folder: RunDirectory, settings: RunSettings) throws {
     do { try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true) } catch {

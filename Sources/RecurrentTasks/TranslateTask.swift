@@ -305,9 +305,7 @@ public enum TranslateTask {
     /// The translation of one sentence, and the attention map (rows: target words, columns: source words).
     public static func translate(directory: String, sentence: String, beamWidth: Int) throws -> (translation: String, sourceTokens: [String], targetTokens: [String], attention: [[Double]]?) {
         let trained = try loadTrained(directory)
-        let tokens = WordTokenizer.tokens(sentence)
-        guard !tokens.isEmpty else { throw TaskError("the sentence has no words") }
-        guard tokens.count <= maximumSentenceTokens else { throw TaskError("the sentence has \(tokens.count) tokens; at most \(maximumSentenceTokens) are taken") }
+        let tokens = try typedSentenceTokens(sentence)
         let source = trained.source.encode(tokens)
         let output = trained.model.beam(source, width: beamWidth, maxLength: 2 * tokens.count + 10)
         let words = trained.target.decode(output)
