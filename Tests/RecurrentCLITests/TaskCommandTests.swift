@@ -51,6 +51,24 @@ import Recurrent
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
     }
 
+    /// Options each in range but too big together are refused before anything is allocated or written: exit 2, the
+    /// message gives the estimate and the options to lower. The budget comes from RECURRENT_MEMORY_LIMIT here, so the
+    /// test does not depend on this machine's memory; a malformed budget names its variable.
+    @Test func runTooBigForTheMemoryBudgetIsRefusedUpFront() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-memory-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        // The default generated char-LM (1 × 128 units, batches of 32 × 50) needs a few MB: refused under 1 MB.
+        guard let refused = try runRecurrent(["train", "charlm", "--out", output, "--quiet", "--set", "batch=512"],
+                                             environment: ["RECURRENT_MEMORY_LIMIT": "1M"]) else { return }
+        #expect(refused.status == 2, "\(refused.error)")
+        #expect(refused.error.contains("needs about") && refused.error.contains("RECURRENT_MEMORY_LIMIT") && refused.error.contains("batch"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: output), "a run folder was written for a run that cannot fit")
+        guard let malformed = try runRecurrent(["train", "charlm", "--out", output, "--quiet"], environment: ["RECURRENT_MEMORY_LIMIT": "lots"]) else { return }
+        #expect(malformed.status == 2)
+        #expect(malformed.error.contains("RECURRENT_MEMORY_LIMIT=lots"), "\(malformed.error)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     /// A digits CSV with Windows line ends reads as the same data (a Swift String takes "\r\n" as one Character).
     @Test func digitsCSVWithCRLFLineEndsReads() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-crlf-\(UUID().uuidString)")

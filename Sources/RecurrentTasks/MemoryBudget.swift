@@ -1,0 +1,105 @@
+// A training run's memory, estimated before anything is allocated or written.
+//
+// Every --set option is checked against its range, but ranges are checked one by one: hidden=4096 with
+// layers=8, or a batch of 4,096 windows of 10,000 characters, are each in range and together need far more
+// memory than the machine has. Such a run used to be killed by the kernel part-way into its first batch, with
+// no message and a run folder left behind. The estimate below refuses it up front, naming the options to lower.
+
+import Foundation
+import RecurrentNN
+
+/// What a training run holds at once, counted in Float32 values.
+struct MemoryEstimate {
+    /// Model parameters. Training holds each four times: the value, its gradient and Adam's two moments.
+    var parameters: Double
+    /// The largest batch's forward values kept for backward, and their gradients.
+    var activations: Double
+    /// The examples themselves, when the task generates or decodes them into floats up front.
+    var data: Double = 0
+
+    var bytes: Double { 4 * (4 * parameters + activations + data) }
+}
+
+enum MemoryBudget {
+    /// Variable that sets the budget in bytes (a plain number, or one ending in K, M, G or T).
+    static let variable = "RECURRENT_MEMORY_LIMIT"
+
+    /// The bytes a run may plan to use: RECURRENT_MEMORY_LIMIT when set, else 90 % of the machine's memory
+    /// (or of the container's limit, when it has a lower one), leaving the rest to the system and to what the
+    /// estimate does not count (code, small buffers, allocator slack).
+    static func limit() throws -> Double {
+        if let text = ProcessInfo.processInfo.environment[variable] {
+            guard let bytes = parseByteCount(text), bytes > 0 else {
+                throw TaskError("\(variable)=\(text): expected a number of bytes, optionally ending in K, M, G or T (e.g. 8G)")
+            }
+            return bytes
+        }
+        return 0.9 * machineMemory()
+    }
+
+    /// "8G" → 8·2³⁰; "1500000000" → 1.5e9. Nil for anything else.
+    static func parseByteCount(_ text: String) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
+        var digits = Substring(trimmed), scale = 1.0
+        if let last = trimmed.last, let unit = units[last] { digits = trimmed.dropLast(); scale = unit }
+        guard let number = Double(digits), number.isFinite, number >= 0 else { return nil }
+        return number * scale
+    }
+
+    /// Physical memory, lowered to the cgroup (v2 or v1) limit when one is set below it.
+    static func machineMemory() -> Double {
+        var bytes = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+               let limit = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0 {
+                bytes = min(bytes, limit)
+            }
+        }
+        return bytes
+    }
+
+    /// Throws, naming the estimate and the options that drive it, when `estimate` does not fit the budget.
+    static func require(_ estimate: MemoryEstimate, task: String, lower options: String) throws {
+        let budget = try limit()
+        guard estimate.bytes > budget else { return }
+        func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
+        var parts = ["parameters with their gradients and Adam's state \(gigabytes(16 * estimate.parameters))",
+                     "one batch's activations \(gigabytes(4 * estimate.activations))"]
+        if estimate.data > 0 { parts.append("the examples \(gigabytes(4 * estimate.data))") }
+        let source = ProcessInfo.processInfo.environment[variable] != nil ? "the \(variable) budget" : "the 90 % of this machine's memory a run may plan on"
+        throw TaskError("this \(task) run needs about \(gigabytes(estimate.bytes)) of memory (\(parts.joined(separator: ", "))), "
+                        + "more than \(source), \(gigabytes(budget)); lower \(options)")
+    }
+}
+
+extension MemoryEstimate {
+    /// A stacked LSTM or GRU keeps, per layer and position, its gates, cell, output and the state before the step,
+    /// and in backward the gates' and the input's gradients: about 14·H values for an LSTM, a little less for a GRU.
+    static let recurrentValuesPerUnit = 14.0
+
+    /// The char-LM: `batch` windows of `length` characters through `layers` LSTMs of `hidden` units, logits over
+    /// `alphabet` characters (values, softmax and gradient).
+    static func characterModel(alphabet: Int, hidden: Int, layers: Int, batch: Int, length: Int) -> MemoryEstimate {
+        let (v, h, l) = (Double(alphabet), Double(hidden), Double(layers))
+        let parameters = Double(RecurrentLayer.parameterCount(.lstm, inputSize: alphabet, hiddenSize: hidden, layerCount: layers)) + h * v + v
+        return MemoryEstimate(parameters: parameters, activations: Double(batch) * Double(length) * (recurrentValuesPerUnit * h * l + 2 * h + 4 * v))
+    }
+
+    /// Sentiment: embeddings → (bi)LSTM over `batch` sentences of up to `length` tokens.
+    static func sentenceClassifier(vocabulary: Int, embedding: Int, hidden: Int, directions: Int, batch: Int, length: Int) -> MemoryEstimate {
+        let (e, h, d) = (Double(embedding), Double(hidden), Double(directions))
+        let parameters = Double(vocabulary) * e + d * Double(RecurrentLayer.parameterCount(.lstm, inputSize: embedding, hiddenSize: hidden)) + d * h + 1
+        return MemoryEstimate(parameters: parameters, activations: Double(batch) * Double(length) * (2 * e + recurrentValuesPerUnit * h * d))
+    }
+
+    /// Translation: GRU encoder and decoder with attention over `batch` pairs of up to `sourceLength` and
+    /// `targetLength` tokens; per target position the attention weights, the combined state and the logits.
+    static func translation(source: Int, target: Int, embedding: Int, hidden: Int, batch: Int, sourceLength: Int, targetLength: Int) -> MemoryEstimate {
+        let (e, h, vt, ts, tt) = (Double(embedding), Double(hidden), Double(target), Double(sourceLength), Double(targetLength))
+        let recurrent = 2 * Double(RecurrentLayer.parameterCount(.gru, inputSize: embedding, hiddenSize: hidden))
+        let parameters = Double(source + target) * e + recurrent + 3 * h * h + h + h * vt + vt
+        let perPair = ts * (2 * e + recurrentValuesPerUnit * h) + tt * (2 * e + (recurrentValuesPerUnit + 8) * h + 3 * vt + 3 * ts)
+        return MemoryEstimate(parameters: parameters, activations: Double(batch) * perPair)
+    }
+}
