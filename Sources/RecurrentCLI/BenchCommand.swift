@@ -27,16 +27,16 @@ struct GEMMBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line instead of a table.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Thread counts to measure, comma-separated.", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Thread counts to measure, comma-separated.", valueName: "list"))
     var threads: String = "1,2"
 
-    @Option(name: .long, help: ArgumentHelp("Square sizes or MxNxK shapes, comma-separated, each optionally ending :nt, :tn or :tt to store B, A or both transposed (default: the standard set).", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Square sizes or MxNxK shapes, comma-separated, each optionally ending :nt, :tn or :tt to store B, A or both transposed (default: the standard set).", valueName: "list"))
     var shapes: String?
 
-    @Option(name: .long, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
     var rounds: Int = 7
 
-    @Option(name: .long, help: ArgumentHelp("Implementations to time, comma-separated: swift, swift-prepacked, blas.", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Implementations to time, comma-separated: swift, swift-prepacked, blas.", valueName: "list"))
     var implementations: String = "swift,swift-prepacked,blas"
 
     func parsedThreads() throws -> [Int] {
@@ -156,10 +156,10 @@ struct GatesBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line instead of a table.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Hidden sizes, comma-separated (1 to 4096).", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Hidden sizes, comma-separated (1 to 4096).", valueName: "list"))
     var hidden: String = GatesBenchmark.standardHidden.map(String.init).joined(separator: ",")
 
-    @Option(name: .long, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
     var rounds: Int = 7
 
     func parsedHidden() throws -> [Int] {
@@ -230,19 +230,19 @@ struct RNNBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line instead of a table.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Timed iterations per measurement.", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timed iterations per measurement.", valueName: "n"))
     var iterations: Int = 10
 
-    @Option(name: .long, help: ArgumentHelp("Rounds per measurement, ours and PyTorch's alternating; times are the rounds' medians.", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Rounds per measurement, ours and PyTorch's alternating; times are the rounds' medians.", valueName: "n"))
     var rounds: Int = 1
 
-    @Option(name: .long, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c (default: all).", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c (default: all).", valueName: "list"))
     var cases: String?
 
-    @Option(name: .long, help: ArgumentHelp("Modes to run: infer, train, train+dx (default: all).", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Modes to run: infer, train, train+dx (default: all).", valueName: "list"))
     var modes: String?
 
-    @Option(name: .long, help: ArgumentHelp("Python with torch for the comparison (none to skip).", valueName: "path"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Python with torch for the comparison (none to skip).", valueName: "path"))
     var python: String = "python3"
 
     @OptionGroup(title: "Compute (threads default to 1 here, for both sides)") var compute: ComputeOptions

@@ -4,10 +4,10 @@ import ArgumentParser
 import Recurrent
 
 struct ComputeOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Threads for the kernels (default: RECURRENT_THREADS or all cores).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Threads for the kernels (default: RECURRENT_THREADS or all cores).", valueName: "n"))
     var threads: String?
 
-    @Option(name: .long, help: ArgumentHelp("GEMM backend: auto (system BLAS when found), swift or blas (default: RECURRENT_BACKEND or auto).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("GEMM backend: auto (system BLAS when found), swift or blas (default: RECURRENT_BACKEND or auto).", valueName: "name"))
     var backend: String?
 
     func validate() throws {

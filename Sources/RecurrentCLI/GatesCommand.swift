@@ -13,10 +13,10 @@ struct GatesCommand: ParsableCommand {
             LSTM trained here for a few seconds to recall the first token of a sequence.
             """)
 
-    @Option(name: .customLong("run"), help: ArgumentHelp("A trained sentiment run.", valueName: "dir")) var runDirectory: String?
-    @Option(name: .long, help: "The sentence for --run.") var sentence: String = "the food was not good , but the staff was friendly ."
-    @Option(name: .long, help: ArgumentHelp("Folder for the heatmaps.", valueName: "dir")) var out: String = "gates"
-    @Option(name: .long, help: "Seed for the recall LSTM.") var seed: UInt64 = 0
+    @Option(name: .customLong("run"), parsing: .unconditional, help: ArgumentHelp("A trained sentiment run.", valueName: "dir")) var runDirectory: String?
+    @Option(name: .long, parsing: .unconditional, help: "The sentence for --run.") var sentence: String = "the food was not good , but the staff was friendly ."
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Folder for the heatmaps.", valueName: "dir")) var out: String = "gates"
+    @Option(name: .long, parsing: .unconditional, help: "Seed for the recall LSTM.") var seed: UInt64 = 0
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {

@@ -13,13 +13,13 @@ struct MemoryCommand: ParsableCommand {
             forget gate (--forget-bias), GRU. Writes gradient-flow.svg and retention.svg into --out.
             """)
 
-    @Option(name: .long, help: "T for the gradient-flow measurement.") var steps: Int = 64
-    @Option(name: .long, help: "Sequence lengths for the recall task, comma-separated.") var lengths: String = "16,32,64,128"
-    @Option(name: .customLong("train-steps"), help: "Training steps per cell and length (Adam 1e-3, batch 64).") var trainSteps: Int = 1500
-    @Option(name: .long, help: "Hidden units.") var hidden: Int = 64
-    @Option(name: .customLong("forget-bias"), help: "Forget-gate bias of the open-gate LSTM.") var forgetBias: Double = 3
-    @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
-    @Option(name: .long, help: ArgumentHelp("Folder for the plots.", valueName: "dir")) var out: String = "memory"
+    @Option(name: .long, parsing: .unconditional, help: "T for the gradient-flow measurement.") var steps: Int = 64
+    @Option(name: .long, parsing: .unconditional, help: "Sequence lengths for the recall task, comma-separated.") var lengths: String = "16,32,64,128"
+    @Option(name: .customLong("train-steps"), parsing: .unconditional, help: "Training steps per cell and length (Adam 1e-3, batch 64).") var trainSteps: Int = 1500
+    @Option(name: .long, parsing: .unconditional, help: "Hidden units.") var hidden: Int = 64
+    @Option(name: .customLong("forget-bias"), parsing: .unconditional, help: "Forget-gate bias of the open-gate LSTM.") var forgetBias: Double = 3
+    @Option(name: .long, parsing: .unconditional, help: "Seed.") var seed: UInt64 = 0
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Folder for the plots.", valueName: "dir")) var out: String = "memory"
     @OptionGroup var compute: ComputeOptions
 
     func parsedLengths() throws -> [Int] {

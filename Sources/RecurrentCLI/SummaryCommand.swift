@@ -23,7 +23,7 @@ struct SummaryCommand: ParsableCommand {
               recurrent summary --input-size 8 gru:32x2:bi dense:4
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Features per step of the input (not needed after an embedding).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Features per step of the input (not needed after an embedding).", valueName: "n"))
     var inputSize: Int?
 
     @Argument(help: ArgumentHelp("The layers, e.g. lstm:16 or embedding:5000x32 lstm:64 dense:1.", valueName: "layer"))

@@ -17,14 +17,14 @@ struct TrainCommand: ParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The task: \(Tasks.names.joined(separator: ", ")).", valueName: "task")) var task: String
-    @Option(name: .long, help: ArgumentHelp("Data file or folder (default: generated data).", valueName: "path")) var data: String?
-    @Option(name: .long, help: ArgumentHelp("Epochs in total (default: the task's recipe).", valueName: "n")) var epochs: Int?
-    @Option(name: .long, help: ArgumentHelp("Seed for splitting, initialisation and shuffling.", valueName: "s")) var seed: UInt64 = 0
-    @Option(name: .long, help: ArgumentHelp("Model variant (default: the task's first).", valueName: "name")) var model: String?
-    @Option(name: .long, help: ArgumentHelp("Use only the first N examples of the data.", valueName: "n")) var limit: Int?
-    @Option(name: .long, help: ArgumentHelp("Run folder.", valueName: "dir")) var out: String = "run"
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Data file or folder (default: generated data).", valueName: "path")) var data: String?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Epochs in total (default: the task's recipe).", valueName: "n")) var epochs: Int?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seed for splitting, initialisation and shuffling.", valueName: "s")) var seed: UInt64 = 0
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Model variant (default: the task's first).", valueName: "name")) var model: String?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Use only the first N examples of the data.", valueName: "n")) var limit: Int?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Run folder.", valueName: "dir")) var out: String = "run"
     @Flag(name: .long, help: "Continue the run in --out (or start one when there is none).") var resume = false
-    @Option(name: .customLong("set"), help: ArgumentHelp("A task option key=value (repeatable), e.g. --set hidden=128.", valueName: "key=value"))
+    @Option(name: .customLong("set"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A task option key=value (repeatable), e.g. --set hidden=128.", valueName: "key=value"))
     var settings: [String] = []
     @Flag(name: .long, help: "No progress output.") var quiet = false
     @OptionGroup var compute: ComputeOptions
@@ -59,8 +59,8 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "Load a run's final model (or --model best) and print its task's metric on --data (default: the run's held-out split).")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
-    @Option(name: .long, help: ArgumentHelp("Data file or folder to evaluate on.", valueName: "path")) var data: String?
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Data file or folder to evaluate on.", valueName: "path")) var data: String?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "last: the model after the final epoch; best: the epoch that did best on the held-out split (chosen on the data the default evaluation measures, so score it on other --data).",
         valueName: "last|best")) var model: SavedModel = .last
     @Flag(name: .long, help: "Print one JSON object: task, metric, value, examples.") var json = false
@@ -106,10 +106,10 @@ struct SampleCommand: ParsableCommand {
         abstract: "Write text with a trained charlm run: read --prime, then draw each next character.")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
-    @Option(name: .long, help: "Text to start from.") var prime: String = "\n"
-    @Option(name: .long, help: "Sharpness: below 1 is safer, above 1 wilder, 0 always the likeliest.") var temperature: Double = 0.8
-    @Option(name: .long, help: "Characters to write.") var length: Int = 300
-    @Option(name: .long, help: "Seed for the draws.") var seed: UInt64 = 0
+    @Option(name: .long, parsing: .unconditional, help: "Text to start from.") var prime: String = "\n"
+    @Option(name: .long, parsing: .unconditional, help: "Sharpness: below 1 is safer, above 1 wilder, 0 always the likeliest.") var temperature: Double = 0.8
+    @Option(name: .long, parsing: .unconditional, help: "Characters to write.") var length: Int = 300
+    @Option(name: .long, parsing: .unconditional, help: "Seed for the draws.") var seed: UInt64 = 0
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -130,9 +130,9 @@ struct CaptionCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("An image file (PPM or PGM).", valueName: "image")) var image: String?
-    @Option(name: .long, help: "Caption generated scene number SEED instead of a file.") var scene: UInt64?
-    @Option(name: .long, help: ArgumentHelp("With --scene: also write the scene as a PPM image here.", valueName: "file")) var write: String?
-    @Option(name: .long, help: "Beam width (1: greedy).") var beam: Int = 3
+    @Option(name: .long, parsing: .unconditional, help: "Caption generated scene number SEED instead of a file.") var scene: UInt64?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("With --scene: also write the scene as a PPM image here.", valueName: "file")) var write: String?
+    @Option(name: .long, parsing: .unconditional, help: "Beam width (1: greedy).") var beam: Int = 3
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -157,8 +157,8 @@ struct TranslateCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("The sentence to translate.", valueName: "sentence")) var sentence: String
-    @Option(name: .long, help: "Beam width (1: greedy).") var beam: Int = 4
-    @Option(name: .customLong("attention-svg"), help: ArgumentHelp("Write the attention map here.", valueName: "file")) var attentionSVG: String?
+    @Option(name: .long, parsing: .unconditional, help: "Beam width (1: greedy).") var beam: Int = 4
+    @Option(name: .customLong("attention-svg"), parsing: .unconditional, help: ArgumentHelp("Write the attention map here.", valueName: "file")) var attentionSVG: String?
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {

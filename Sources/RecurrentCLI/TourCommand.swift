@@ -12,8 +12,8 @@ struct TourCommand: ParsableCommand {
         abstract: "Walk through the lecture on sequence models, checking each claim, and write report.html.",
         discussion: "Runs on data it generates (a few minutes on two cores). --data-dir points it at real datasets laid out like ../shared/data.")
 
-    @Option(name: .long, help: ArgumentHelp("Folder for report.html, plots and the tour's runs.", valueName: "dir")) var out: String = "tour"
-    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Real datasets laid out like ../shared/data (digits8x8/, sentiment/, translation-en-fr/, tinyshakespeare/).", valueName: "dir"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Folder for report.html, plots and the tour's runs.", valueName: "dir")) var out: String = "tour"
+    @Option(name: .customLong("data-dir"), parsing: .unconditional, help: ArgumentHelp("Real datasets laid out like ../shared/data (digits8x8/, sentiment/, translation-en-fr/, tinyshakespeare/).", valueName: "dir"))
     var dataDirectory: String?
     @OptionGroup var compute: ComputeOptions
 

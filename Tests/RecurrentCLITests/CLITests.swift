@@ -70,6 +70,13 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         guard let environment = try runRecurrent(["info"], environment: ["RECURRENT_THREADS": "-4"]) else { return }
         #expect(environment.status == 2)
         #expect(environment.error.contains("RECURRENT_THREADS") || environment.error.contains("invalid thread count '-4'"), "\(environment.error)")
+        // A negative number after an option is that option's value, checked like any other (not "Missing value").
+        guard let negative = try runRecurrent(["info", "--threads", "-1"]) else { return }
+        #expect(negative.status == 2)
+        #expect(negative.error.contains("invalid thread count '-1'"), "\(negative.error)")
+        guard let epochs = try runRecurrent(["train", "digits", "--epochs", "-3", "--out", "/nonexistent/never"]) else { return }
+        #expect(epochs.status == 2)
+        #expect(epochs.error.contains("--epochs -3"), "\(epochs.error)")
     }
 
     /// Far more threads than cores: the pool runs the parts on at most one thread per core. With a spinning worker
