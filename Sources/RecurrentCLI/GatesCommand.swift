@@ -21,6 +21,8 @@ struct GatesCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        // Made before the minutes of work, so a bad --out fails at once rather than after it.
+        try createOutputFolder(out)
         let trace: GateTrace
         if let runDirectory {
             trace = try GateInspection.sentimentTrace(directory: runDirectory, sentence: sentence)
@@ -34,7 +36,6 @@ struct GatesCommand: ParsableCommand {
         trace.saturationTable.forEach { print($0) }
         print("\nthe switch table, by the library's elementwise product: " + GateTrace.switchTableLine)
         print("  a gate of 1 passes a value, 0 blocks it, 0.2 lets a fifth through: c[t] = f ⊙ c[t−1] + i ⊙ g")
-        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch { throw UsageError("--out \(out): cannot create the folder") }
         for (name, svg) in trace.heatmaps { try writeAtomically(Data(svg.utf8), to: "\(out)/\(name).svg") }
         print("\nheatmaps: " + trace.heatmaps.map { "\(out)/\($0.name).svg" }.joined(separator: ", "))
     }

@@ -41,6 +41,8 @@ struct MemoryCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        // Made before the minutes of work, so a bad --out fails at once rather than after it.
+        try createOutputFolder(out)
         let configuration = MemoryStudy.Configuration(
             variants: [.tanhRNN, .reluRNN, .identityReLURNN, .lstm, .openLSTM(bias: forgetBias), .gru],
             flowLength: steps, lengths: try parsedLengths(), trainingSteps: trainSteps, hiddenSize: hidden, seed: seed)
@@ -50,7 +52,6 @@ struct MemoryCommand: ParsableCommand {
         study.flowTable.forEach { print($0) }
         print("")
         study.retentionTable.forEach { print($0) }
-        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch { throw UsageError("--out \(out): cannot create the folder") }
         try writeAtomically(Data(study.flowPlot.utf8), to: out + "/gradient-flow.svg")
         try writeAtomically(Data(study.retentionPlot.utf8), to: out + "/retention.svg")
         print("\nplots: \(out)/gradient-flow.svg, \(out)/retention.svg")

@@ -1,6 +1,7 @@
 // `recurrent`: a thin command-line shell over the library. No training or kernel logic lives here.
 
 import ArgumentParser
+import Foundation
 import Recurrent
 
 #if canImport(Glibc)
@@ -62,6 +63,13 @@ public struct RecurrentCommand: ParsableCommand {
 public struct UsageError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Creates the folder an --out option names (with its parents), or throws a usage error saying why it cannot.
+func createOutputFolder(_ path: String) throws {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw UsageError("--out \(path): cannot create the folder (\(folderProblem(path)))")
+    }
 }
 
 func writeToStandardError(_ text: String) {

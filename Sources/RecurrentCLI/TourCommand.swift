@@ -30,7 +30,7 @@ struct TourCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         let started = monotonicSeconds()
-        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch { throw UsageError("--out \(out): cannot create the folder") }
+        try createOutputFolder(out)
         let report = HTMLReport(title: "Recurrent tour: sequence models, measured")
         var chapterLines: [String] = []
         func say(_ line: String) {

@@ -77,6 +77,13 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         guard let epochs = try runRecurrent(["train", "digits", "--epochs", "-3", "--out", "/nonexistent/never"]) else { return }
         #expect(epochs.status == 2)
         #expect(epochs.error.contains("--epochs -3"), "\(epochs.error)")
+        // An --out that cannot be a folder fails before the minutes of training, not after them.
+        for command in ["memory", "gates"] {
+            guard let late = try runRecurrent([command, "--out", "/etc/hostname/plots"]) else { return }
+            #expect(late.status == 2)
+            #expect(late.error.contains("/etc/hostname is a file"), "\(late.error)")
+            #expect(!late.output.contains("Training"), "\(command) trained before finding --out unusable")
+        }
     }
 
     /// Far more threads than cores: the pool runs the parts on at most one thread per core. With a spinning worker
