@@ -35,7 +35,8 @@ public struct PortableImage: Sendable, Equatable {
                 } else { break }
             }
             let start = position
-            while position < bytes.count, ![0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            // A '#' ends a field too: "255# made by hand" is the maximum 255 and a comment.
+            while position < bytes.count, ![0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: "#")].contains(bytes[position]) { position += 1 }
             return start < position ? String(decoding: bytes[start..<position], as: UTF8.self) : nil
         }
         guard let magic = nextField(), ["P2", "P3", "P5", "P6"].contains(magic) else {
@@ -57,10 +58,22 @@ public struct PortableImage: Sendable, Equatable {
                 values.append(Float(value) / Float(maximum))
             }
         } else {
-            position += 1   // the single whitespace byte after the header
             let sampleBytes = maximum > 255 ? 2 : 1
+            // One whitespace byte ends the header, and a comment may stand just before it ("255# note\n").
+            // Some writers put the comment on its own line after it ("255\n# note\n"), where the format would take
+            // it as pixels: it is skipped when the file holds exactly that line more than the pixels need (a
+            // raster that merely starts with byte 35, '#', leaves no such surplus).
+            func skipComment() {
+                while position < bytes.count && bytes[position] != 0x0A && bytes[position] != 0x0D { position += 1 }
+                position += position + 1 < bytes.count && bytes[position] == 0x0D && bytes[position + 1] == 0x0A ? 2 : 1
+            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "#") { skipComment() } else { position += 1 }
+            let rasterStart = position
+            if position < bytes.count, bytes[position] == 0x0A, bytes[position - 1] == 0x0D { position += 1 }   // "255\r\n"
+            if position < bytes.count, bytes[position] == UInt8(ascii: "#") { skipComment() }
+            if bytes.count - position != count * sampleBytes { position = rasterStart }
             guard bytes.count - position >= count * sampleBytes else {
-                throw fail("\(bytes.count - position) bytes of pixels, expected \(count * sampleBytes)")
+                throw fail("\(max(0, bytes.count - position)) bytes of pixels, expected \(count * sampleBytes)")
             }
             for index in 0..<count {
                 let value = sampleBytes == 1 ? Int(bytes[position + index]) : Int(bytes[position + 2 * index]) << 8 | Int(bytes[position + 2 * index + 1])
