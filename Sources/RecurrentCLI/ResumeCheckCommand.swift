@@ -24,9 +24,10 @@ struct ResumeCheckCommand: ParsableCommand {
     }
 
     func run() throws {
-        let table: NumericCSV
-        do { table = try NumericCSV.read(contentsOf: data) } catch { throw UsageError("\(error)") }
-        let labels = table.rows.map { Int($0[0]) }
+        // The task's reader, with its checks (65 columns, labels 0…9, pixels 0…16): a bad file is an error, not a trap.
+        let images: ImageSet
+        do { images = try readDigitsCSV(data) } catch { throw UsageError("\(error)") }
+        let labels = images.labels
         let split = Batching.stratifiedSplit(labels: labels, validationFraction: 0.2, seed: 1)
         let model = Sequential([Dense(inputSize: 64, outputSize: 128, seed: 2), Activation(.relu), Dense(inputSize: 128, outputSize: 10, seed: 3)])
         let optimizer = Adam(learningRate: 1e-3)
@@ -36,7 +37,7 @@ struct ResumeCheckCommand: ParsableCommand {
         if let resume { try Checkpoint.load(from: resume, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration) }
         try trainer.fit(count: split.training.count) { positions in
             let rows = positions.map { split.training[$0] }
-            let x = Tensor(shape: [rows.count, 64], scalars: rows.flatMap { table.rows[$0].dropFirst().map { Float($0 / 16) } })
+            let x = Tensor(shape: [rows.count, 64], scalars: rows.flatMap { images.pixels[$0] })
             return BatchResult(loss: Loss.crossEntropy(logits: model(x), targets: rows.map { labels[$0] }), examples: rows.count)
         }
         if let save { try Checkpoint.save(to: save, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration) }
