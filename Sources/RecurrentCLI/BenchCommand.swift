@@ -291,8 +291,8 @@ struct RNNBenchCommand: ParsableCommand {
         log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s; GEMM backend: \(ComputeSettings.activeBackend) (\(ComputeSettings.backendReason)); threads: \(threadCount)")
         var torch = python == "none" ? nil : RNNBenchmark.PyTorchSession(python: python)
         if let session = torch, !session.waitUntilReady() { torch = nil }
-        log(torch == nil
-            ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone"
+        log(python == "none" ? "PyTorch: not compared (--python none) — Recurrent alone"
+            : torch == nil ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone"
             : "PyTorch: timed beside each measurement, alternating with ours over \(rounds) round\(rounds == 1 ? "" : "s"); ratio = median of the rounds' ratios")
         if !json {
             print(pad("cell", 6) + pad("shape", 6) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8)
