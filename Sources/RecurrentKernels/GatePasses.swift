@@ -58,7 +58,7 @@ public enum LSTMGates {
 
 extension LSTMGates {
     /// Eight units of the forward pass; the gate blocks sit `stride` floats apart.
-    @inline(__always)
+    @_transparent
     static func forwardLanes(gates p: UnsafeMutablePointer<Float>, stride: Int, cell c: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
         let i = FastMath.sigmoidLanes(load(p)), f = FastMath.sigmoidLanes(load(p + stride))
         let g = FastMath.tanhLanes(load(p + 2 * stride)), o = FastMath.sigmoidLanes(load(p + 3 * stride))
@@ -176,7 +176,7 @@ public enum GRUGates {
 }
 
 extension GRUGates {
-    @inline(__always)
+    @_transparent
     static func forwardLanes(
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, stride: Int, candidateBias: UnsafePointer<Float>,
         candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
