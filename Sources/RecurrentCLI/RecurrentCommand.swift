@@ -67,6 +67,7 @@ public struct UsageError: Error, CustomStringConvertible {
 
 /// Creates the folder an --out option names (with its parents), or throws a usage error saying why it cannot.
 func createOutputFolder(_ path: String) throws {
+    guard !path.isEmpty else { throw UsageError("--out: the path is empty") }
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
         throw UsageError("--out \(path): cannot create the folder (\(folderProblem(path)))")
     }

@@ -30,6 +30,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        try requireNonEmptyPaths(["--data": data, "--out": out])
         if let limit, limit < 10 { throw ValidationError("--limit \(limit): at least 10 examples are needed") }
         if let epochs, !(1...100_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be between 1 and 100000") }
         for setting in settings where !setting.contains("=") || setting.hasPrefix("=") { throw ValidationError("--set \(setting): expected key=value") }
@@ -66,6 +67,8 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object: task, metric, value, examples.") var json = false
     @OptionGroup var compute: ComputeOptions
 
+    func validate() throws { try requireNonEmptyPaths(["the run folder": directory, "--data": data]) }
+
     func run() throws {
         try compute.apply()
         let evaluation = try Tasks.evaluate(directory: directory, data: data, model: model)
@@ -80,6 +83,8 @@ struct PredictCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("The input: an image file, a CSV row of pixels, or a sentence.", valueName: "input")) var input: String
+
+    func validate() throws { try requireNonEmptyPaths(["the run folder": directory]) }
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -113,6 +118,7 @@ struct SampleCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        try requireNonEmptyPaths(["the run folder": directory])
         guard (1...100_000).contains(length) else { throw ValidationError("--length \(length): must be between 1 and 100000") }
         guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature \(temperature): must be a finite number ≥ 0") }
     }
@@ -136,6 +142,7 @@ struct CaptionCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        try requireNonEmptyPaths(["the run folder": directory, "the image": image, "--write": write])
         guard (1...64).contains(beam) else { throw ValidationError("--beam \(beam): must be between 1 and 64") }
         guard (image == nil) != (scene == nil) else { throw ValidationError("give either an image file or --scene SEED") }
         if write != nil && scene == nil { throw ValidationError("--write needs --scene") }
@@ -162,6 +169,7 @@ struct TranslateCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        try requireNonEmptyPaths(["the run folder": directory, "--attention-svg": attentionSVG])
         guard (1...64).contains(beam) else { throw ValidationError("--beam \(beam): must be between 1 and 64") }
     }
 
@@ -179,4 +187,10 @@ struct TranslateCommand: ParsableCommand {
         print(result.translation)
         if let attentionSVG { print("attention map written to \(attentionSVG)") }
     }
+}
+
+/// An empty path (a script's unset variable, `--out ""`) is refused by name: passed on, it became "." or a bare
+/// ": not a training run folder".
+func requireNonEmptyPaths(_ paths: KeyValuePairs<String, String?>) throws {
+    for (name, path) in paths where path?.isEmpty == true { throw ValidationError("\(name): the path is empty") }
 }

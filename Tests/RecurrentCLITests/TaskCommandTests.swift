@@ -46,6 +46,9 @@ import Recurrent
         ["train", "digits", "--model", "cnn", "--set", "padding=0", "--out", "/tmp/never"],
         // An option the task does not read would be recorded and change nothing.
         ["train", "action", "--set", "layers=8", "--out", "/tmp/never"], ["train", "digits", "--set", "hidden=32", "--out", "/tmp/never"],
+        // Empty paths are named, not turned into "." or a bare ":".
+        ["train", "digits", "--data", "", "--out", "/tmp/never"], ["train", "digits", "--out", ""], ["evaluate", ""], ["predict", "", "x"],
+        ["sample", ""], ["translate", "", "hello"], ["caption", "", "--scene", "1"], ["memory", "--out", ""],
     ])
     func badTaskRequestExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
