@@ -19,14 +19,18 @@ struct GatesCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Seed for the recall LSTM.") var seed: UInt64 = 0
     @OptionGroup var compute: ComputeOptions
 
+    func validate() throws { try requireNonEmptyPaths(["--run": runDirectory]) }
+
     func run() throws {
         try compute.apply()
-        // Made before the minutes of work, so a bad --out fails at once rather than after it.
-        try createOutputFolder(out)
         let trace: GateTrace
         if let runDirectory {
+            // Loaded and checked before the folder is made, so a mistyped --run leaves nothing behind.
             trace = try GateInspection.sentimentTrace(directory: runDirectory, sentence: sentence)
+            try createOutputFolder(out)
         } else {
+            // Made before the training, so a bad --out fails at once rather than after it.
+            try createOutputFolder(out)
             print("Training an LSTM (forget bias 3) to recall the first of 24 tokens…")
             let result = GateInspection.recallTrace(seed: seed)
             print(String(format: "recall accuracy %.1f%%", 100 * result.accuracy))

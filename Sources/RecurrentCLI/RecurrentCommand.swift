@@ -17,7 +17,7 @@ public struct RecurrentCommand: ParsableCommand {
         discussion: """
             Environment: RECURRENT_THREADS (threads for the kernels), RECURRENT_BACKEND (auto, swift or blas), \
             RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first), RECURRENT_POOL (spin or dispatch: how work \
-            is handed to the threads).
+            is handed to the threads), RECURRENT_MEMORY_LIMIT (bytes, or e.g. 8G: what a charlm, sentiment or             translate training run may plan to use; default 90 % of the machine's memory).
             """,
         version: recurrentVersion,
         subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, CaptionCommand.self, TranslateCommand.self, SampleCommand.self, MemoryCommand.self, GatesCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])

@@ -49,7 +49,9 @@ enum MemoryBudget {
 
     /// Physical memory, lowered to the cgroup (v2 or v1) limit when one is set below it.
     static func machineMemory() -> Double {
-        var bytes = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        // Unknown (sysconf failed): no limit rather than a negative one that would refuse every run.
+        var bytes = pages > 0 && pageSize > 0 ? Double(pages) * Double(pageSize) : .infinity
         for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
             if let text = try? String(contentsOfFile: path, encoding: .utf8),
                let limit = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0 {
@@ -63,7 +65,8 @@ enum MemoryBudget {
     static func require(_ estimate: MemoryEstimate, task: String, lower options: String) throws {
         let budget = try limit()
         guard estimate.bytes > budget else { return }
-        func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
+        // GiB, the unit RECURRENT_MEMORY_LIMIT's "G" means.
+        func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GiB", bytes / 0x1p30) }
         var parts = ["parameters with their gradients and Adam's state \(gigabytes(16 * estimate.parameters))",
                      "one batch's activations \(gigabytes(4 * estimate.activations))"]
         if estimate.data > 0 { parts.append("the examples \(gigabytes(4 * estimate.data))") }

@@ -68,10 +68,12 @@ public struct PortableImage: Sendable, Equatable {
                 position += position + 1 < bytes.count && bytes[position] == 0x0D && bytes[position + 1] == 0x0A ? 2 : 1
             }
             if position < bytes.count, bytes[position] == UInt8(ascii: "#") { skipComment() } else { position += 1 }
-            let rasterStart = position
-            if position < bytes.count, bytes[position] == 0x0A, bytes[position - 1] == 0x0D { position += 1 }   // "255\r\n"
-            if position < bytes.count, bytes[position] == UInt8(ascii: "#") { skipComment() }
-            if bytes.count - position != count * sampleBytes { position = rasterStart }
+            // Where the raster may start, in order: after a "\r\n" pair's "\n", then after a comment line; the first
+            // that leaves exactly the pixels' bytes wins, else the byte after the single whitespace.
+            var candidates = [position]
+            if position < bytes.count, bytes[position] == 0x0A, bytes[position - 1] == 0x0D { position += 1; candidates.append(position) }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "#") { skipComment(); candidates.append(position) }
+            position = candidates.dropFirst().first { bytes.count - $0 == count * sampleBytes } ?? candidates[0]
             guard bytes.count - position >= count * sampleBytes else {
                 throw fail("\(max(0, bytes.count - position)) bytes of pixels, expected \(count * sampleBytes)")
             }

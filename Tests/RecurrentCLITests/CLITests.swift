@@ -77,11 +77,14 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         guard let epochs = try runRecurrent(["train", "digits", "--epochs", "-3", "--out", "/nonexistent/never"]) else { return }
         #expect(epochs.status == 2)
         #expect(epochs.error.contains("--epochs -3"), "\(epochs.error)")
-        // An --out that cannot be a folder fails before the minutes of training, not after them.
+        // An --out that cannot be a folder (it lies under a file) fails before the minutes of training, not after.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-file-\(UUID().uuidString)").path
+        try #require(FileManager.default.createFile(atPath: file, contents: Data("not a folder".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: file) }
         for command in ["memory", "gates"] {
-            guard let late = try runRecurrent([command, "--out", "/etc/hostname/plots"]) else { return }
+            guard let late = try runRecurrent([command, "--out", file + "/plots"]) else { return }
             #expect(late.status == 2)
-            #expect(late.error.contains("/etc/hostname is a file"), "\(late.error)")
+            #expect(late.error.contains("\(file) is a file"), "\(late.error)")
             #expect(!late.output.contains("Training"), "\(command) trained before finding --out unusable")
         }
     }

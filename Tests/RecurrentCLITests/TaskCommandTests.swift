@@ -46,9 +46,6 @@ import Recurrent
         ["train", "digits", "--model", "cnn", "--set", "padding=0", "--out", "/tmp/never"],
         // An option the task does not read would be recorded and change nothing.
         ["train", "action", "--set", "layers=8", "--out", "/tmp/never"], ["train", "digits", "--set", "hidden=32", "--out", "/tmp/never"],
-        // Empty paths are named, not turned into "." or a bare ":".
-        ["train", "digits", "--data", "", "--out", "/tmp/never"], ["train", "digits", "--out", ""], ["evaluate", ""], ["predict", "", "x"],
-        ["sample", ""], ["translate", "", "hello"], ["caption", "", "--scene", "1"], ["memory", "--out", ""],
     ])
     func badTaskRequestExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
@@ -70,6 +67,18 @@ import Recurrent
         #expect(malformed.status == 2)
         #expect(malformed.error.contains("RECURRENT_MEMORY_LIMIT=lots"), "\(malformed.error)")
         #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    /// Empty paths (a script's unset variable) are named, not turned into "." or a bare ": not a training run folder".
+    @Test(arguments: [
+        ["train", "digits", "--data", "", "--out", "/tmp/never"], ["train", "digits", "--out", ""], ["evaluate", ""], ["predict", "", "x"],
+        ["sample", ""], ["translate", "", "hello"], ["caption", "", "--scene", "1"], ["memory", "--out", ""], ["gates", "--run", ""],
+        ["tour", "--data-dir", ""],
+    ])
+    func emptyPathIsNamed(arguments: [String]) throws {
+        guard let result = try runRecurrent(arguments) else { return }
+        #expect(result.status == 2)
+        #expect(result.error.contains("the path is empty"), "\(result.error)")
     }
 
     /// A digits CSV with Windows line ends reads as the same data (a Swift String takes "\r\n" as one Character).

@@ -25,6 +25,8 @@ import RecurrentTasks
         ("P5 2 1 255\n# on its own line after the maximum\n", [0, 255], [0, 1]),
         ("P5 2 1 255\r\n# with a CRLF\r\n", [0, 255], [0, 1]),
         ("P5 2 1 255\n", [35, 10], [35.0 / 255, 10.0 / 255]),
+        ("P5 2 1 255\r\n", [35, 10], [35.0 / 255, 10.0 / 255]),
+        ("P5 2 1 255\r\n", [10, 35], [10.0 / 255, 35.0 / 255]),
         ("P2 2 1 # ASCII samples\n 255 0 # and a comment between them\n 255\n", [], [0, 1]),
     ]
 
