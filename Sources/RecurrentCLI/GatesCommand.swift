@@ -19,7 +19,7 @@ struct GatesCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Seed for the recall LSTM.") var seed: UInt64 = 0
     @OptionGroup var compute: ComputeOptions
 
-    func validate() throws { try requireNonEmptyPaths(["--run": runDirectory]) }
+    func validate() throws { try requireNonEmptyPaths(["--run": runDirectory, "--out": out]) }
 
     func run() throws {
         try compute.apply()

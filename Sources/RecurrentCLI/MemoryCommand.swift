@@ -31,6 +31,7 @@ struct MemoryCommand: ParsableCommand {
     }
 
     func validate() throws {
+        try requireNonEmptyPaths(["--out": out])
         guard (2...4096).contains(steps) else { throw ValidationError("--steps \(steps): must be between 2 and 4096") }
         guard (1...1_000_000).contains(trainSteps) else { throw ValidationError("--train-steps \(trainSteps): must be between 1 and 1000000") }
         guard (1...4096).contains(hidden) else { throw ValidationError("--hidden \(hidden): must be between 1 and 4096") }

@@ -17,7 +17,8 @@ public struct RecurrentCommand: ParsableCommand {
         discussion: """
             Environment: RECURRENT_THREADS (threads for the kernels), RECURRENT_BACKEND (auto, swift or blas), \
             RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first), RECURRENT_POOL (spin or dispatch: how work \
-            is handed to the threads), RECURRENT_MEMORY_LIMIT (bytes, or e.g. 8G: what a charlm, sentiment or             translate training run may plan to use; default 90 % of the machine's memory).
+            is handed to the threads), RECURRENT_MEMORY_LIMIT (bytes, or e.g. 8G: what a charlm, sentiment or \
+            translate training run may plan to use; default 90 % of the machine's memory).
             """,
         version: recurrentVersion,
         subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, CaptionCommand.self, TranslateCommand.self, SampleCommand.self, MemoryCommand.self, GatesCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])
@@ -67,7 +68,6 @@ public struct UsageError: Error, CustomStringConvertible {
 
 /// Creates the folder an --out option names (with its parents), or throws a usage error saying why it cannot.
 func createOutputFolder(_ path: String) throws {
-    guard !path.isEmpty else { throw UsageError("--out: the path is empty") }
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
         throw UsageError("--out \(path): cannot create the folder (\(folderProblem(path)))")
     }

@@ -83,9 +83,9 @@ struct PredictCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("The input: an image file, a CSV row of pixels, or a sentence.", valueName: "input")) var input: String
+    @OptionGroup var compute: ComputeOptions
 
     func validate() throws { try requireNonEmptyPaths(["the run folder": directory]) }
-    @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         try compute.apply()

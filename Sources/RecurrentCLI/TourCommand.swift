@@ -18,7 +18,7 @@ struct TourCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        try requireNonEmptyPaths(["--data-dir": dataDirectory])
+        try requireNonEmptyPaths(["--data-dir": dataDirectory, "--out": out])
         if let dataDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dataDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {

@@ -92,8 +92,9 @@ public enum CharLMTask {
         guard !trainingStarts.isEmpty, !validationStarts.isEmpty else {
             throw DataFileError(file: settings.data ?? "generated text", line: nil, problem: "\(text.count) characters are too few for windows of \(length)")
         }
-        // Validation runs 64 windows at a time without gradients: about what 32 cost in training.
-        let largestBatch = max(min(settings.integer("batch", default: 32), trainingStarts.count), min(64, validationStarts.count) / 2)
+        // Validation runs 64 windows at a time.
+        let largestBatch = MemoryEstimate.largestBatch(training: min(settings.integer("batch", default: 32), trainingStarts.count),
+                                                       validation: min(64, validationStarts.count))
         try MemoryBudget.require(.characterModel(alphabet: alphabet.count, hidden: hiddenSize(settings), layers: layerCount(settings), batch: largestBatch, length: length),
                                  task: name, lower: "--set batch, sequence, hidden or layers")
         let folder = RunDirectory(request.output)

@@ -14,10 +14,12 @@ struct MemoryEstimate {
     var parameters: Double
     /// The largest batch's forward values kept for backward, and their gradients.
     var activations: Double
-    /// The examples themselves, when the task generates or decodes them into floats up front.
-    var data: Double = 0
 
-    var bytes: Double { 4 * (4 * parameters + activations + data) }
+    var bytes: Double { 4 * (4 * parameters + activations) }
+
+    /// The batch the activations are counted for: the training batch, or the validation chunk, whose rows run
+    /// without gradients and so cost about half a training row each.
+    static func largestBatch(training: Int, validation: Int) -> Int { max(training, validation / 2) }
 }
 
 enum MemoryBudget {
@@ -27,14 +29,14 @@ enum MemoryBudget {
     /// The bytes a run may plan to use: RECURRENT_MEMORY_LIMIT when set, else 90 % of the machine's memory
     /// (or of the container's limit, when it has a lower one), leaving the rest to the system and to what the
     /// estimate does not count (code, small buffers, allocator slack).
-    static func limit() throws -> Double {
+    static func limit() throws -> (bytes: Double, source: String) {
         if let text = ProcessInfo.processInfo.environment[variable] {
             guard let bytes = parseByteCount(text), bytes > 0 else {
                 throw TaskError("\(variable)=\(text): expected a number of bytes, optionally ending in K, M, G or T (e.g. 8G)")
             }
-            return bytes
+            return (bytes, "the \(variable) budget")
         }
-        return 0.9 * machineMemory()
+        return (0.9 * machineMemory(), "the 90 % of this machine's memory a run may plan on")
     }
 
     /// "8G" → 8·2³⁰; "1500000000" → 1.5e9. Nil for anything else.
@@ -63,14 +65,12 @@ enum MemoryBudget {
 
     /// Throws, naming the estimate and the options that drive it, when `estimate` does not fit the budget.
     static func require(_ estimate: MemoryEstimate, task: String, lower options: String) throws {
-        let budget = try limit()
+        let (budget, source) = try limit()
         guard estimate.bytes > budget else { return }
         // GiB, the unit RECURRENT_MEMORY_LIMIT's "G" means.
         func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GiB", bytes / 0x1p30) }
-        var parts = ["parameters with their gradients and Adam's state \(gigabytes(16 * estimate.parameters))",
+        let parts = ["parameters with their gradients and Adam's state \(gigabytes(16 * estimate.parameters))",
                      "one batch's activations \(gigabytes(4 * estimate.activations))"]
-        if estimate.data > 0 { parts.append("the examples \(gigabytes(4 * estimate.data))") }
-        let source = ProcessInfo.processInfo.environment[variable] != nil ? "the \(variable) budget" : "the 90 % of this machine's memory a run may plan on"
         throw TaskError("this \(task) run needs about \(gigabytes(estimate.bytes)) of memory (\(parts.joined(separator: ", "))), "
                         + "more than \(source), \(gigabytes(budget)); lower \(options)")
     }

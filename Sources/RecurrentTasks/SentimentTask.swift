@@ -79,10 +79,10 @@ public enum SentimentTask {
         let (trainingRows, validationRows) = split(data, seed: settings.seed)
         try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: settings.data ?? "generated sentences")
         let vocabulary = Vocabulary(counting: trainingRows.map { data.sentences[$0] }, minimumCount: settings.integer("min-count", default: 2))
-        // Training batches of 32; validation chunks of 256 without gradients, about half as much each.
+        // Training batches of 32; validation chunks of 256.
         try MemoryBudget.require(.sentenceClassifier(vocabulary: vocabulary.count, embedding: settings.integer("embedding", default: 64),
                                                      hidden: settings.integer("hidden", default: 64), directions: settings.model == "bilstm" ? 2 : 1,
-                                                     batch: max(32, 256 / 2), length: data.sentences.map(\.count).max() ?? 1),
+                                                     batch: MemoryEstimate.largestBatch(training: 32, validation: 256), length: data.sentences.map(\.count).max() ?? 1),
                                  task: name, lower: "--set embedding or hidden, or leave out the longest sentences")
         let folder = RunDirectory(request.output)
         try createRunDirectory(folder, settings: settings)

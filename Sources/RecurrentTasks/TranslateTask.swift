@@ -215,10 +215,10 @@ public enum TranslateTask {
         let minimumCount = settings.integer("min-count", default: 2)
         let sourceVocabulary = Vocabulary(counting: trainingRows.map { corpus.sources[$0] }, minimumCount: minimumCount)
         let targetVocabulary = Vocabulary(counting: trainingRows.map { corpus.targets[$0] }, minimumCount: minimumCount)
-        // Batches of 64 pairs in training and of 256 (without gradients: about half as much each) in validation.
+        // Batches of 64 pairs in training and of 256 in validation.
         let (embedding, hidden) = sizes(settings)
         try MemoryBudget.require(.translation(source: sourceVocabulary.count, target: targetVocabulary.count, embedding: embedding, hidden: hidden,
-                                              batch: 128, sourceLength: corpus.sources.map(\.count).max() ?? 1,
+                                              batch: MemoryEstimate.largestBatch(training: 64, validation: 256), sourceLength: corpus.sources.map(\.count).max() ?? 1,
                                               targetLength: (corpus.targets.map(\.count).max() ?? 0) + 1),
                                  task: name, lower: "--set embedding or hidden, raise min-count, or leave out the longest sentences")
         let folder = RunDirectory(request.output)
