@@ -1,7 +1,7 @@
 // The recurrent cells' per-row gate passes, forward and backward, each one sweep over the hidden units. The
 // sequence kernel runs them once per sample and step, between the step GEMMs. Written as separate library
 // calls and loops they read and wrote each row several times and paid a call per gate block (a quarter of an
-// LSTM step at H = 16), so Float gets one eight-lane sweep; each scalar form is the reference (and Double's code).
+// LSTM step at H = 16), so Float gets one sixteen-lane sweep; each scalar form is the reference (and Double's code).
 //
 // LSTM   forward:  i, f, o = σ(p_i, p_f, p_o),  g = tanh(p_g)
 //                  c' = f ⊙ c + i ⊙ g,          h' = o ⊙ tanh(c')
@@ -20,17 +20,25 @@
 /// One row of the LSTM gate pass. Pointers address one sample's row; gate rows hold the blocks i, f, g, o of
 /// `hidden` values each.
 public enum LSTMGates {
-    /// Activates the pre-activations `gates` in place, updates `cell` (c → c'), and writes h' to `output`.
+    /// Adds `bias` (4·hidden, when given) to the pre-activations `gates` and activates them in place, updates
+    /// `cell` (c → c'), and writes h' to `output`. The sequence kernel also passes `savedCell` and `state`, which
+    /// receive copies of c' and h': one sweep instead of a bias pass and two copies per row.
     // Specialised for Float here: `bench gates` calls it from another module, where the generic form would run
     // through protocol witnesses element by element and time that instead of the arithmetic.
     @_specialize(exported: true, where T == Float)
-    public static func forwardReference<T: KernelScalar>(gates p: UnsafeMutablePointer<T>, cell c: UnsafeMutablePointer<T>, output: UnsafeMutablePointer<T>, hidden: Int) {
+    public static func forwardReference<T: KernelScalar>(
+        gates p: UnsafeMutablePointer<T>, bias: UnsafePointer<T>? = nil, cell c: UnsafeMutablePointer<T>, savedCell: UnsafeMutablePointer<T>? = nil,
+        output: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>? = nil, hidden: Int
+    ) {
+        if let bias { for j in 0..<(4 * hidden) { p[j] += bias[j] } }
         for j in 0..<hidden {
             let i = T.sigmoid(p[j]), f = T.sigmoid(p[hidden + j]), g = T.tanh(p[2 * hidden + j]), o = T.sigmoid(p[3 * hidden + j])
             p[j] = i; p[hidden + j] = f; p[2 * hidden + j] = g; p[3 * hidden + j] = o
             let updated = f * c[j] + i * g
             c[j] = updated
             output[j] = o * T.tanh(updated)
+            savedCell?[j] = updated
+            state?[j] = output[j]
         }
     }
 
@@ -57,18 +65,28 @@ public enum LSTMGates {
 }
 
 extension LSTMGates {
-    /// Eight units of the forward pass; the gate blocks sit `stride` floats apart.
+    /// Sixteen units of the forward pass; the gate blocks sit `stride` floats apart.
     @_transparent
-    static func forwardLanes(gates p: UnsafeMutablePointer<Float>, stride: Int, cell c: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        let i = FastMath.sigmoidLanes(load(p)), f = FastMath.sigmoidLanes(load(p + stride))
-        let g = FastMath.tanhLanes(load(p + 2 * stride)), o = FastMath.sigmoidLanes(load(p + 3 * stride))
+    static func forwardLanes(
+        gates p: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>?, cell c: UnsafeMutablePointer<Float>,
+        savedCell: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>?
+    ) {
+        var pi = load(p), pf = load(p + stride), pg = load(p + 2 * stride), po = load(p + 3 * stride)
+        if let bias {
+            pi += load(bias); pf += load(bias + stride); pg += load(bias + 2 * stride); po += load(bias + 3 * stride)
+        }
+        let i = FastMath.sigmoidLanes(pi), f = FastMath.sigmoidLanes(pf)
+        let g = FastMath.tanhLanes(pg), o = FastMath.sigmoidLanes(po)
         store(i, p); store(f, p + stride); store(g, p + 2 * stride); store(o, p + 3 * stride)
         let updated = f * load(c) + i * g
         store(updated, c)
-        store(o * FastMath.tanhLanes(updated), output)
+        if let savedCell { store(updated, savedCell) }
+        let h = o * FastMath.tanhLanes(updated)
+        store(h, output)
+        if let state { store(h, state) }
     }
 
-    /// Eight units of the backward pass.
+    /// Sixteen units of the backward pass.
     @inline(__always)
     static func backwardLanes(
         gates saved: UnsafePointer<Float>, stride: Int, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
@@ -84,26 +102,35 @@ extension LSTMGates {
         store(total * f, dc)
     }
 
-    /// `forwardReference` for Float, eight hidden units at a time.
-    public static func forward(gates p: UnsafeMutablePointer<Float>, cell c: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int) {
+    /// `forwardReference` for Float, sixteen hidden units at a time.
+    public static func forward(
+        gates p: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, cell c: UnsafeMutablePointer<Float>,
+        savedCell: UnsafeMutablePointer<Float>? = nil, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>? = nil, hidden: Int
+    ) {
         sweep(hidden: hidden, { j in
-            forwardLanes(gates: p + j, stride: hidden, cell: c + j, output: output + j)
+            forwardLanes(gates: p + j, stride: hidden, bias: bias.map { $0 + j }, cell: c + j, savedCell: savedCell.map { $0 + j },
+                         output: output + j, state: state.map { $0 + j })
         }, tail: { j, count in
-            // Scratch: four gate groups, the cell and the output, eight lanes each.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { scratch in
+            // Scratch: four gate groups, four bias groups, the cell and h, sixteen lanes each.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 10 * lanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 48)
-                for gate in 0..<4 { (s + 8 * gate).update(from: p + gate * hidden + j, count: count) }
-                (s + 32).update(from: c + j, count: count)
-                forwardLanes(gates: s, stride: 8, cell: s + 32, output: s + 40)
-                for gate in 0..<4 { (p + gate * hidden + j).update(from: s + 8 * gate, count: count) }
-                (c + j).update(from: s + 32, count: count)
-                (output + j).update(from: s + 40, count: count)
+                s.initialize(repeating: 0, count: 10 * lanes)
+                for gate in 0..<4 {
+                    (s + lanes * gate).update(from: p + gate * hidden + j, count: count)
+                    if let bias { (s + 4 * lanes + lanes * gate).update(from: bias + gate * hidden + j, count: count) }
+                }
+                (s + 8 * lanes).update(from: c + j, count: count)
+                forwardLanes(gates: s, stride: lanes, bias: s + 4 * lanes, cell: s + 8 * lanes, savedCell: nil, output: s + 9 * lanes, state: nil)
+                for gate in 0..<4 { (p + gate * hidden + j).update(from: s + lanes * gate, count: count) }
+                (c + j).update(from: s + 8 * lanes, count: count)
+                savedCell?.advanced(by: j).update(from: s + 8 * lanes, count: count)
+                (output + j).update(from: s + 9 * lanes, count: count)
+                state?.advanced(by: j).update(from: s + 9 * lanes, count: count)
             }
         })
     }
 
-    /// `backwardReference` for Float, eight hidden units at a time.
+    /// `backwardReference` for Float, sixteen hidden units at a time.
     public static func backward(
         gates saved: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient dh: UnsafePointer<Float>,
         cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, hidden: Int
@@ -112,18 +139,18 @@ extension LSTMGates {
             backwardLanes(gates: saved + j, stride: hidden, cell: cell + j, previousCell: previousCell + j,
                           hiddenGradient: dh + j, cellGradient: dc + j, gateGradient: dp + j)
         }, tail: { j, count in
-            // Scratch: four saved gates, cell, previous cell, dh, dc, then four gate gradients: eight lanes each.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 96) { scratch in
+            // Scratch: four saved gates, cell, previous cell, dh, dc, then four gate gradients: sixteen lanes each.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * lanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 96)
-                for gate in 0..<4 { (s + 8 * gate).update(from: saved + gate * hidden + j, count: count) }
-                (s + 32).update(from: cell + j, count: count)
-                (s + 40).update(from: previousCell + j, count: count)
-                (s + 48).update(from: dh + j, count: count)
-                (s + 56).update(from: dc + j, count: count)
-                backwardLanes(gates: s, stride: 8, cell: s + 32, previousCell: s + 40, hiddenGradient: s + 48, cellGradient: s + 56, gateGradient: s + 64)
-                for gate in 0..<4 { (dp + gate * hidden + j).update(from: s + 64 + 8 * gate, count: count) }
-                (dc + j).update(from: s + 56, count: count)
+                s.initialize(repeating: 0, count: 12 * lanes)
+                for gate in 0..<4 { (s + lanes * gate).update(from: saved + gate * hidden + j, count: count) }
+                (s + 4 * lanes).update(from: cell + j, count: count)
+                (s + 5 * lanes).update(from: previousCell + j, count: count)
+                (s + 6 * lanes).update(from: dh + j, count: count)
+                (s + 7 * lanes).update(from: dc + j, count: count)
+                backwardLanes(gates: s, stride: lanes, cell: s + 4 * lanes, previousCell: s + 5 * lanes, hiddenGradient: s + 6 * lanes, cellGradient: s + 7 * lanes, gateGradient: s + 8 * lanes)
+                for gate in 0..<4 { (dp + gate * hidden + j).update(from: s + 8 * lanes + lanes * gate, count: count) }
+                (dc + j).update(from: s + 7 * lanes, count: count)
             }
         })
     }
@@ -206,7 +233,7 @@ extension GRUGates {
         store(gradient * z, next)
     }
 
-    /// `forwardReference` for Float, eight hidden units at a time.
+    /// `forwardReference` for Float, sixteen hidden units at a time.
     public static func forward(
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, candidateBias: UnsafePointer<Float>,
         candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden width: Int
@@ -214,26 +241,26 @@ extension GRUGates {
         sweep(hidden: width, { j in
             forwardLanes(gates: p + j, projection: q + j, stride: width, candidateBias: candidateBias + j, candidate: candidate + j, state: h + j, output: output + j)
         }, tail: { j, count in
-            // Scratch, eight lanes each: p (3), q (3), b_hn, ĥ, h, output.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 80) { scratch in
+            // Scratch, sixteen lanes each: p (3), q (3), b_hn, ĥ, h, output.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 10 * lanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 80)
+                s.initialize(repeating: 0, count: 10 * lanes)
                 for gate in 0..<3 {
-                    (s + 8 * gate).update(from: p + gate * width + j, count: count)
-                    (s + 24 + 8 * gate).update(from: q + gate * width + j, count: count)
+                    (s + lanes * gate).update(from: p + gate * width + j, count: count)
+                    (s + 3 * lanes + lanes * gate).update(from: q + gate * width + j, count: count)
                 }
-                (s + 48).update(from: candidateBias + j, count: count)
-                (s + 64).update(from: h + j, count: count)
-                forwardLanes(gates: s, projection: s + 24, stride: 8, candidateBias: s + 48, candidate: s + 56, state: s + 64, output: s + 72)
-                for gate in 0..<3 { (p + gate * width + j).update(from: s + 8 * gate, count: count) }
-                (candidate + j).update(from: s + 56, count: count)
-                (h + j).update(from: s + 64, count: count)
-                (output + j).update(from: s + 72, count: count)
+                (s + 6 * lanes).update(from: candidateBias + j, count: count)
+                (s + 8 * lanes).update(from: h + j, count: count)
+                forwardLanes(gates: s, projection: s + 3 * lanes, stride: lanes, candidateBias: s + 6 * lanes, candidate: s + 7 * lanes, state: s + 8 * lanes, output: s + 9 * lanes)
+                for gate in 0..<3 { (p + gate * width + j).update(from: s + lanes * gate, count: count) }
+                (candidate + j).update(from: s + 7 * lanes, count: count)
+                (h + j).update(from: s + 8 * lanes, count: count)
+                (output + j).update(from: s + 9 * lanes, count: count)
             }
         })
     }
 
-    /// `backwardReference` for Float, eight hidden units at a time.
+    /// `backwardReference` for Float, sixteen hidden units at a time.
     public static func backward(
         gates saved: UnsafePointer<Float>, previousHidden h: UnsafePointer<Float>, candidate: UnsafePointer<Float>, hiddenGradient dh: UnsafePointer<Float>,
         gateGradient dp: UnsafeMutablePointer<Float>, projectionGradient dq: UnsafeMutablePointer<Float>,
@@ -243,38 +270,39 @@ extension GRUGates {
             backwardLanes(gates: saved + j, stride: width, previousHidden: h + j, candidate: candidate + j, hiddenGradient: dh + j,
                           gateGradient: dp + j, projectionGradient: dq + j, previousHiddenGradient: next + j)
         }, tail: { j, count in
-            // Scratch, eight lanes each: saved gates (3), h, ĥ, dh, dp (3), dq (3), next.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 104) { scratch in
+            // Scratch, sixteen lanes each: saved gates (3), h, ĥ, dh, dp (3), dq (3), next.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 13 * lanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 104)
-                for gate in 0..<3 { (s + 8 * gate).update(from: saved + gate * width + j, count: count) }
-                (s + 24).update(from: h + j, count: count)
-                (s + 32).update(from: candidate + j, count: count)
-                (s + 40).update(from: dh + j, count: count)
-                backwardLanes(gates: s, stride: 8, previousHidden: s + 24, candidate: s + 32, hiddenGradient: s + 40,
-                              gateGradient: s + 48, projectionGradient: s + 72, previousHiddenGradient: s + 96)
+                s.initialize(repeating: 0, count: 13 * lanes)
+                for gate in 0..<3 { (s + lanes * gate).update(from: saved + gate * width + j, count: count) }
+                (s + 3 * lanes).update(from: h + j, count: count)
+                (s + 4 * lanes).update(from: candidate + j, count: count)
+                (s + 5 * lanes).update(from: dh + j, count: count)
+                backwardLanes(gates: s, stride: lanes, previousHidden: s + 3 * lanes, candidate: s + 4 * lanes, hiddenGradient: s + 5 * lanes,
+                              gateGradient: s + 6 * lanes, projectionGradient: s + 9 * lanes, previousHiddenGradient: s + 12 * lanes)
                 for gate in 0..<3 {
-                    (dp + gate * width + j).update(from: s + 48 + 8 * gate, count: count)
-                    (dq + gate * width + j).update(from: s + 72 + 8 * gate, count: count)
+                    (dp + gate * width + j).update(from: s + 6 * lanes + lanes * gate, count: count)
+                    (dq + gate * width + j).update(from: s + 9 * lanes + lanes * gate, count: count)
                 }
-                (next + j).update(from: s + 96, count: count)
+                (next + j).update(from: s + 12 * lanes, count: count)
             }
         })
     }
 }
 
-// Shared by the gate passes: a row swept eight units at a time.
-private typealias Vector = SIMD8<Float>
+// Shared by the gate passes: a row swept FastMath's sixteen lanes at a time.
+private typealias Vector = FastMath.Vector
+private var lanes: Int { @_transparent get { FastMath.lanes } }
 
-/// Runs `body` at offsets 0, 8, 16, … of a row of `hidden` units; a last partial group goes to `tail`, which
+/// Runs `body` at offsets 0, 16, 32, … of a row of `hidden` units; a last partial group goes to `tail`, which
 /// runs the same vector code on zero-padded copies, so the loop body stays free of lane-by-lane branches (the
 /// vectoriser turned a branchy version into scalar code).
 @inline(__always)
 private func sweep(hidden: Int, _ body: (Int) -> Void, tail: (_ offset: Int, _ count: Int) -> Void) {
     var j = 0
-    while j + 8 <= hidden {
+    while j + lanes <= hidden {
         body(j)
-        j += 8
+        j += lanes
     }
     if j < hidden { tail(j, hidden - j) }
 }

@@ -21,8 +21,10 @@ public protocol KernelScalar: GEMMScalar {
     static func shiftedExpSum(_ x: UnsafePointer<Self>, count: Int) -> (maximum: Self, sum: Self)
     /// target_i = scale · e^(x_i − shift) for `count` elements (vectorised for Float).
     static func scaledExp(_ x: UnsafePointer<Self>, count: Int, shift: Self, scale: Self, into target: UnsafeMutablePointer<Self>)
-    /// One row of the LSTM's forward gate pass (see `LSTMGates`; vectorised for Float).
-    static func lstmGatesForward(gates: UnsafeMutablePointer<Self>, cell: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, hidden: Int)
+    /// One row of the LSTM's forward gate pass, bias and state copies included (see `LSTMGates`; vectorised for Float).
+    static func lstmGatesForward(
+        gates: UnsafeMutablePointer<Self>, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, savedCell: UnsafeMutablePointer<Self>,
+        output: UnsafeMutablePointer<Self>, state: UnsafeMutablePointer<Self>, hidden: Int)
     /// One row of the LSTM's backward gate pass (see `LSTMGates`; vectorised for Float).
     static func lstmGatesBackward(
         gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
@@ -71,8 +73,11 @@ extension KernelScalar {
 // The gate passes default to their scalar references (Double's code); Float overrides them with the
 // eight-lane sweeps.
 extension KernelScalar {
-    public static func lstmGatesForward(gates: UnsafeMutablePointer<Self>, cell: UnsafeMutablePointer<Self>, output: UnsafeMutablePointer<Self>, hidden: Int) {
-        LSTMGates.forwardReference(gates: gates, cell: cell, output: output, hidden: hidden)
+    public static func lstmGatesForward(
+        gates: UnsafeMutablePointer<Self>, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, savedCell: UnsafeMutablePointer<Self>,
+        output: UnsafeMutablePointer<Self>, state: UnsafeMutablePointer<Self>, hidden: Int
+    ) {
+        LSTMGates.forwardReference(gates: gates, bias: bias, cell: cell, savedCell: savedCell, output: output, state: state, hidden: hidden)
     }
     public static func lstmGatesBackward(
         gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
@@ -132,8 +137,11 @@ extension Float: KernelScalar {
         GRUGates.backward(gates: gates, previousHidden: previousHidden, candidate: candidate, hiddenGradient: hiddenGradient,
                           gateGradient: gateGradient, projectionGradient: projectionGradient, previousHiddenGradient: previousHiddenGradient, hidden: hidden)
     }
-    public static func lstmGatesForward(gates: UnsafeMutablePointer<Float>, cell: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden: Int) {
-        LSTMGates.forward(gates: gates, cell: cell, output: output, hidden: hidden)
+    public static func lstmGatesForward(
+        gates: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cell: UnsafeMutablePointer<Float>, savedCell: UnsafeMutablePointer<Float>,
+        output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, hidden: Int
+    ) {
+        LSTMGates.forward(gates: gates, bias: bias, cell: cell, savedCell: savedCell, output: output, state: state, hidden: hidden)
     }
     public static func lstmGatesBackward(
         gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,

@@ -248,8 +248,8 @@ public enum RecurrentSequenceKernel {
                         continue
                     }
                     // The bias joins here, while the step's GEMM has just left the row in cache (a pass of its
-                    // own over all B·T rows ran from memory).
-                    for j in 0..<gateWidth { p[j] += weights.bias[j] }
+                    // own over all B·T rows ran from memory); the LSTM's gate pass adds it itself.
+                    if kind != .lstm { for j in 0..<gateWidth { p[j] += weights.bias[j] } }
                     switch kind {
                     case .rnnTanh:
                         T.tanh(p, into: p, count: hidden)
@@ -261,10 +261,8 @@ public enum RecurrentSequenceKernel {
                             p[j] = value; h[j] = value; out[j] = value
                         }
                     case .lstm:
-                        let c = cell + b * hidden
-                        T.lstmGatesForward(gates: p, cell: c, output: out, hidden: hidden)
-                        (buffers.cells! + row * hidden).update(from: c, count: hidden)
-                        h.update(from: out, count: hidden)
+                        T.lstmGatesForward(gates: p, bias: weights.bias, cell: cell + b * hidden, savedCell: buffers.cells! + row * hidden,
+                                           output: out, state: h, hidden: hidden)
                     case .gru:
                         T.gruGatesForward(gates: p, projection: hiddenProjection + b * gateWidth, candidateBias: weights.candidateBias!,
                                           candidate: buffers.candidateHidden! + row * hidden, state: h, output: out, hidden: hidden)

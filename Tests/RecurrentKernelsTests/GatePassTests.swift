@@ -26,7 +26,7 @@ import RecurrentKernels
         }
     }
 
-    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 33, 64])
     func forwardMatchesReference(hidden: Int) {
         let data = row(hidden: hidden, seed: UInt64(hidden))
         var gates = data.gates, cell = data.cell, output = [Float](repeating: .nan, count: hidden)
@@ -38,7 +38,7 @@ import RecurrentKernels
         expectClose(output, output64, "h", hidden: hidden)
     }
 
-    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 33, 64])
     func backwardMatchesReference(hidden: Int) {
         let data = row(hidden: hidden, seed: UInt64(100 + hidden))
         var activated = data.gates, scratchCell = data.previousCell, scratchOutput = [Float](repeating: 0, count: hidden)
@@ -53,7 +53,7 @@ import RecurrentKernels
         expectClose(cellGradient, cellGradient64, "dc", hidden: hidden)
     }
 
-    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 33, 64])
     func gruForwardMatchesReference(hidden: Int) {
         let data = row(hidden: hidden, seed: UInt64(200 + hidden)), other = row(hidden: hidden, seed: UInt64(300 + hidden))
         let projection = Array(other.gates.prefix(3 * hidden)), bias = other.cell
@@ -70,7 +70,7 @@ import RecurrentKernels
         expectClose(output, output64, "output", hidden: hidden)
     }
 
-    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 64])
+    @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 33, 64])
     func gruBackwardMatchesReference(hidden: Int) {
         let data = row(hidden: hidden, seed: UInt64(400 + hidden))
         // Activated gates in (0, 1) for r, z and (−1, 1) for n, as the forward pass leaves them.
