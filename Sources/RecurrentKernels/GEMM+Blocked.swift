@@ -82,11 +82,15 @@ extension GEMM {
             for pc in stride(from: 0, to: k, by: depthBlock) {
                 let depth = min(depthBlock, k - pc)
                 let betaNow: Float = pc == 0 ? beta : 1
-                packABlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, alpha: alpha, into: packedA)
+                let inPlace = readsAInPlace(transposeA: transposeA, rows: m, depth: depth, alpha: alpha)
+                if !inPlace {
+                    packABlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, alpha: alpha, into: packedA)
+                }
                 for jc in stride(from: 0, to: n, by: bBlockWidth) {
                     let columns = min(bBlockWidth, n - jc)
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
-                    macroKernel(rows: m, columns: columns, depth: depth, a: packedA, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                    macroKernel(rows: m, columns: columns, depth: depth, a: inPlace ? a + pc : UnsafePointer(packedA), lda: inPlace ? lda : nil,
+                                b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
                 }
             }
         } else {
@@ -98,6 +102,11 @@ extension GEMM {
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
                     for ic in stride(from: 0, to: m, by: rowBlock) {
                         let rows = min(rowBlock, m - ic)
+                        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, alpha: alpha) {
+                            macroKernel(rows: rows, columns: columns, depth: depth, a: a + ic * lda + pc, lda: lda,
+                                        b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                            continue
+                        }
                         packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: packedA)
                         macroKernel(rows: rows, columns: columns, depth: depth, a: packedA, b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
                     }
@@ -111,18 +120,30 @@ extension GEMM {
     /// (B panel in L1, A panels streamed): 90 against 80 GFLOP/s at (64, 512)·(512, 2048) with B pre-packed, up
     /// to 95 on recurrent steps, and no loss on large squares.
     @inline(__always)
+    ///
+    /// A is the packed block, or with `lda` the block read in place from row-major storage (see `readsAInPlace`).
     static func macroKernel(
-        rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, lda: Int? = nil, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
     ) {
         let panels = RowPanels(rows: rows)
         for index in 0..<panels.count {
             let (start, count) = panels[index]
+            let panel = lda.map { a + start * $0 } ?? a + index * microRows * depth
             for jr in stride(from: 0, to: columns, by: microColumns) {
-                tile(row: start, panelRows: count, a: a + index * microRows * depth, column: jr, columns: columns, depth: depth,
+                tile(row: start, panelRows: count, a: panel, lda: lda, column: jr, columns: columns, depth: depth,
                      b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
             }
         }
+    }
+
+    /// Whether the kernels read A where it lies instead of packing it. Packing copies each value of A once per
+    /// depth block, and the copy pays for itself over N/16 column panels: for a narrow C (a recurrent step's 64
+    /// gates, an input projection at H = 16) it cost as much as the multiply. With a short depth the six rows of
+    /// a panel are short runs that sit in L1 as well as a packed panel would. Needs whole six- and four-row
+    /// panels (no zero padding to read) and alpha = 1 (packing is where alpha is folded in).
+    static func readsAInPlace(transposeA: Bool, rows: Int, depth: Int, alpha: Float) -> Bool {
+        !transposeA && alpha == 1 && depth <= 64 && RowPanels(rows: rows).partial == 0
     }
 
     /// How an A block's rows are cut into micro-panels: six-row panels, then — when that covers an even row count
@@ -152,24 +173,27 @@ extension GEMM {
     /// One MR × NR tile of C: the six- or four-row kernel straight into C, or into scratch and merged at edges.
     @inline(__always)
     static func tile(
-        row ir: Int, panelRows: Int, a aPanel: UnsafePointer<Float>, column jr: Int, columns: Int, depth: Int, b: UnsafePointer<Float>,
+        row ir: Int, panelRows: Int, a aPanel: UnsafePointer<Float>, lda: Int?, column jr: Int, columns: Int, depth: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
     ) {
         let mr = microRows, nr = microColumns
         let panelColumns = min(nr, columns - jr)
         let bPanel = b + jr * depth, cTile = c + ir * ldc + jr
-        if panelRows == mr && panelColumns == nr {
-            microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
-        } else if panelRows == 4 && panelColumns == nr {
-            microKernel4(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: beta)
+        /// The six- or four-row kernel (A packed or in place) into `target`.
+        @inline(__always) func kernel(into target: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+            switch (panelRows <= 4, lda) {
+            case (false, nil): microKernel(depth: depth, a: aPanel, b: bPanel, c: target, ldc: ldc, beta: beta)
+            case (true, nil): microKernel4(depth: depth, a: aPanel, b: bPanel, c: target, ldc: ldc, beta: beta)
+            case (false, let lda?): microKernelInPlace(depth: depth, a: aPanel, lda: lda, b: bPanel, c: target, ldc: ldc, beta: beta)
+            case (true, let lda?): microKernel4InPlace(depth: depth, a: aPanel, lda: lda, b: bPanel, c: target, ldc: ldc, beta: beta)
+            }
+        }
+        if (panelRows == mr || panelRows == 4) && panelColumns == nr {
+            kernel(into: cTile, ldc: ldc, beta: beta)
         } else {
             // Other edge tiles are computed whole into scratch (four rows when that covers them), then the valid
-            // part is merged into C.
-            if panelRows <= 4 {
-                microKernel4(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
-            } else {
-                microKernel(depth: depth, a: aPanel, b: bPanel, c: edgeTile, ldc: nr, beta: 0)
-            }
+            // part is merged into C. (A read in place has only whole panels, so only its last columns come here.)
+            kernel(into: edgeTile, ldc: nr, beta: 0)
             mergeEdgeTile(edgeTile, rows: panelRows, columns: panelColumns, into: cTile, ldc: ldc, beta: beta)
         }
     }
@@ -317,12 +341,36 @@ extension GEMM {
         }
     }
 
-    /// C[0..<6, 0..<16] = beta · C + Σ_k a[k·6 + r] · b[k·16 + c]. The accumulators start from beta · C, so the
-    /// loads of C are issued first and their cache misses overlap the FMA loop instead of stalling the stores;
-    /// `addingProduct` compiles to one FMA per vector on an FMA target.
-    @inline(never)  // one copy: inlining it into each call site only multiplies compile time
-    static func microKernel(
-        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+    // Each kernel is compiled twice, its strides constant: once for a packed A panel (the six values of each k
+    // side by side, rs = 1, ks = 6; a four-row panel keeps that layout) and once for A read in place from
+    // row-major storage (rs = lda, ks = 1). One copy each: inlining them into every call site only multiplies
+    // compile time.
+    @inline(never)
+    static func microKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        microKernelBody(depth: depth, a: a, rs: 1, ks: microRows, b: b, c: c, ldc: ldc, beta: beta)
+    }
+
+    @inline(never)
+    static func microKernel4(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        microKernel4Body(depth: depth, a: a, rs: 1, ks: microRows, b: b, c: c, ldc: ldc, beta: beta)
+    }
+
+    @inline(never)
+    static func microKernelInPlace(depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        microKernelBody(depth: depth, a: a, rs: lda, ks: 1, b: b, c: c, ldc: ldc, beta: beta)
+    }
+
+    @inline(never)
+    static func microKernel4InPlace(depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        microKernel4Body(depth: depth, a: a, rs: lda, ks: 1, b: b, c: c, ldc: ldc, beta: beta)
+    }
+
+    /// C[0..<6, 0..<16] = beta · C + Σ_k A[r, k] · b[k·16 + c], with A[r, k] at a[r·rs + k·ks]. The accumulators
+    /// start from beta · C, so the loads of C are issued first and their cache misses overlap the FMA loop instead
+    /// of stalling the stores; `addingProduct` compiles to one FMA per vector on an FMA target.
+    @inline(__always)
+    static func microKernelBody(
+        depth: Int, a: UnsafePointer<Float>, rs: Int, ks: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
     ) {
         typealias V = SIMD8<Float>
@@ -344,44 +392,44 @@ extension GEMM {
         for _ in 0..<(depth / 4) {
             b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
             av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            av = V(repeating: pa[4]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
-            av = V(repeating: pa[5]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            av = V(repeating: pa[rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[4 * rs]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[5 * rs]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
             b0 = pb.load(fromByteOffset: 64, as: V.self); b1 = pb.load(fromByteOffset: 96, as: V.self)
-            av = V(repeating: pa[6]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[7]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[8]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[9]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            av = V(repeating: pa[10]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
-            av = V(repeating: pa[11]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            av = V(repeating: pa[ks]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[ks + rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[ks + 2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[ks + 3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[ks + 4 * rs]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[ks + 5 * rs]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
             b0 = pb.load(fromByteOffset: 128, as: V.self); b1 = pb.load(fromByteOffset: 160, as: V.self)
-            av = V(repeating: pa[12]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[13]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[14]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[15]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            av = V(repeating: pa[16]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
-            av = V(repeating: pa[17]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + 2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + 3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + 4 * rs]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + 5 * rs]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
             b0 = pb.load(fromByteOffset: 192, as: V.self); b1 = pb.load(fromByteOffset: 224, as: V.self)
-            av = V(repeating: pa[18]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[19]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[20]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[21]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            av = V(repeating: pa[22]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
-            av = V(repeating: pa[23]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
-            pa += 24
+            av = V(repeating: pa[3 * ks]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + 2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + 3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + 4 * rs]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + 5 * rs]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            pa += 4 * ks
             pb += 256
         }
         for _ in 0..<(depth % 4) {
             b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
             av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            av = V(repeating: pa[4]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
-            av = V(repeating: pa[5]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
-            pa += 6
+            av = V(repeating: pa[rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[4 * rs]); c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: pa[5 * rs]); c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            pa += ks
             pb += 64
         }
         storeRow(c, c00, c01)
@@ -392,11 +440,11 @@ extension GEMM {
         storeRow(c + 5 * ldc, c50, c51)
     }
 
-    /// The four-row form of `microKernel` (same packed layout: A panels keep six values per k), for the
-    /// last rows when M mod 6 is 4 or less — a batch of 64 is ten six-row tiles and one of four.
-    @inline(never)
-    static func microKernel4(
-        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+    /// The four-row form of `microKernelBody`, for the last rows when M mod 6 is 4 or less — a batch of 64 is
+    /// ten six-row tiles and one of four.
+    @inline(__always)
+    static func microKernel4Body(
+        depth: Int, a: UnsafePointer<Float>, rs: Int, ks: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
     ) {
         typealias V = SIMD8<Float>
@@ -413,34 +461,34 @@ extension GEMM {
         for _ in 0..<(depth / 4) {
             b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
             av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
             b0 = pb.load(fromByteOffset: 64, as: V.self); b1 = pb.load(fromByteOffset: 96, as: V.self)
-            av = V(repeating: pa[6]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[7]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[8]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[9]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[ks]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[ks + rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[ks + 2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[ks + 3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
             b0 = pb.load(fromByteOffset: 128, as: V.self); b1 = pb.load(fromByteOffset: 160, as: V.self)
-            av = V(repeating: pa[12]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[13]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[14]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[15]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + 2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[2 * ks + 3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
             b0 = pb.load(fromByteOffset: 192, as: V.self); b1 = pb.load(fromByteOffset: 224, as: V.self)
-            av = V(repeating: pa[18]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[19]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[20]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[21]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            pa += 24
+            av = V(repeating: pa[3 * ks]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + 2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3 * ks + 3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            pa += 4 * ks
             pb += 256
         }
         for _ in 0..<(depth % 4) {
             b0 = pb.load(fromByteOffset: 0, as: V.self); b1 = pb.load(fromByteOffset: 32, as: V.self)
             av = V(repeating: pa[0]); c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: pa[1]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: pa[2]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: pa[3]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            pa += 6
+            av = V(repeating: pa[rs]); c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: pa[2 * rs]); c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: pa[3 * rs]); c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            pa += ks
             pb += 64
         }
         storeRow(c, c00, c01)

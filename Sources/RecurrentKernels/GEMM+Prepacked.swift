@@ -55,6 +55,11 @@ extension GEMM {
                 let bBlock = b.panels + pc * b.paddedColumns + range.lowerBound * depth
                 for ic in stride(from: 0, to: m, by: rowBlock) {
                     let rows = min(rowBlock, m - ic)
+                    if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, alpha: alpha) {
+                        macroKernel(rows: rows, columns: range.count, depth: depth, a: a + ic * lda + pc, lda: lda, b: bBlock,
+                                    c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                        continue
+                    }
                     packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: scratch.a)
                     macroKernel(rows: rows, columns: range.count, depth: depth, a: scratch.a, b: bBlock,
                                 c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)

@@ -25,7 +25,7 @@ struct MatrixFixture {
     /// Shapes chosen to cross every blocking boundary: edge tiles (M % 6, N % 16), several depth blocks
     /// (K > 256), several row blocks (M > 144), narrow column blocks (N > 256) and a tiny K; and every way rows are
     /// cut into panels: six-row only, then one four-row panel (64, and 148 in its second row block), two (32, 8),
-    /// or a partial one (2, 7, 13).
+    /// or a partial one (2, 7, 13). With alpha 1, whole panels and K ≤ 64, A is read in place (6, 8, 148, 150).
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 33, 257), (150, 20, 31), (37, 300, 19), (145, 70, 520), (64, 48, 600),
         (32, 40, 70), (8, 16, 5), (2, 20, 9), (148, 24, 30),
@@ -132,17 +132,19 @@ struct MatrixFixture {
 }
 
 @Suite struct PackedGEMMTests {
+    /// alpha 0.5 packs A; alpha 1 with whole six- and four-row panels and a depth up to 64 reads A in place
+    /// (32 rows: four six-row panels and two four-row ones; 148: a second row block of four rows).
     @Test(arguments: [false, true])
     func prepackedMatchesReference(transposed: Bool) {
-        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1), (32, 48, 40), (20, 33, 17)] {
-            for threads in [1, 2] {
+        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1), (32, 48, 40), (20, 33, 17), (32, 64, 16), (148, 24, 64)] {
+            for (threads, alpha) in [(1, Float(0.5)), (2, 0.5), (1, 1), (2, 1)] {
                 let fixture = MatrixFixture(transposeA: false, transposeB: transposed, m: m, n: n, k: k, padding: 1, seed: UInt64(m + n))
                 var expected = fixture.c, actual = fixture.c
-                GEMM.reference(transposeB: transposed, m: m, n: n, k: k, alpha: 0.5, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
+                GEMM.reference(transposeB: transposed, m: m, n: n, k: k, alpha: alpha, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
                 let packed = fixture.b.withUnsafeBufferPointer { PackedGEMMOperand(transposed: transposed, b: $0.baseAddress!, ldb: fixture.ldb, depth: k, columns: n) }
-                GEMM.multiply(m: m, alpha: 0.5, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads)
+                GEMM.multiply(m: m, alpha: alpha, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads)
                 let worst = zip(actual, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
-                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads): \(worst)")
+                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads) alpha=\(alpha): \(worst)")
             }
         }
     }
