@@ -71,7 +71,7 @@ extension KernelScalar {
 }
 
 // The gate passes default to their scalar references (Double's code); Float overrides them with the
-// eight-lane sweeps.
+// sixteen-lane sweeps.
 extension KernelScalar {
     public static func lstmGatesForward(
         gates: UnsafeMutablePointer<Self>, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, savedCell: UnsafeMutablePointer<Self>,

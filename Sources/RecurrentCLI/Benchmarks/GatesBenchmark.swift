@@ -1,5 +1,5 @@
 // The gate-pass benchmark: each recurrent cell's per-row gate pass (the work between two step GEMMs), the
-// eight-lane Float form against its scalar reference, checked equal first, then timed in interleaved rounds.
+// sixteen-lane Float form against its scalar reference, checked equal first, then timed in interleaved rounds.
 
 import Foundation
 import Recurrent
