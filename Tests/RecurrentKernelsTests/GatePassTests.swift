@@ -28,7 +28,7 @@ import RecurrentKernels
 
     @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 33, 64])
     func forwardMatchesReference(hidden: Int) {
-        let data = row(hidden: hidden, seed: UInt64(hidden))
+        let data = row(hidden: hidden, seed: UInt64(hidden)), bias = row(hidden: hidden, seed: UInt64(50 + hidden)).gates
         var gates = data.gates, cell = data.cell, output = [Float](repeating: .nan, count: hidden)
         LSTMGates.forward(gates: &gates, cell: &cell, output: &output, hidden: hidden)
         var gates64 = data.gates.map(Double.init), cell64 = data.cell.map(Double.init), output64 = [Double](repeating: .nan, count: hidden)
@@ -36,6 +36,26 @@ import RecurrentKernels
         expectClose(gates, gates64, "gates", hidden: hidden)
         expectClose(cell, cell64, "cell", hidden: hidden)
         expectClose(output, output64, "h", hidden: hidden)
+
+        // The sequence kernel's form: the bias added first, c' and h' also copied out.
+        var biased = data.gates, biasedCell = data.cell, biasedOutput = [Float](repeating: .nan, count: hidden)
+        var savedCell = [Float](repeating: .nan, count: hidden), state = [Float](repeating: .nan, count: hidden)
+        LSTMGates.forward(gates: &biased, bias: bias, cell: &biasedCell, savedCell: &savedCell, output: &biasedOutput, state: &state, hidden: hidden)
+        var biased64 = zip(data.gates, bias).map { Double($0) + Double($1) }, biasedCell64 = data.cell.map(Double.init)
+        var biasedOutput64 = [Double](repeating: .nan, count: hidden)
+        LSTMGates.forwardReference(gates: &biased64, cell: &biasedCell64, output: &biasedOutput64, hidden: hidden)
+        expectClose(biased, biased64, "biased gates", hidden: hidden)
+        expectClose(biasedCell, biasedCell64, "biased cell", hidden: hidden)
+        expectClose(savedCell, biasedCell64, "saved cell", hidden: hidden)
+        expectClose(biasedOutput, biasedOutput64, "biased h", hidden: hidden)
+        expectClose(state, biasedOutput64, "state", hidden: hidden)
+        // And the reference's own bias and copies.
+        var referenceGates = data.gates.map(Double.init), referenceCell = data.cell.map(Double.init)
+        var referenceOutput = [Double](repeating: .nan, count: hidden), referenceSavedCell = referenceOutput, referenceState = referenceOutput
+        LSTMGates.forwardReference(gates: &referenceGates, bias: bias.map(Double.init), cell: &referenceCell, savedCell: &referenceSavedCell,
+                                   output: &referenceOutput, state: &referenceState, hidden: hidden)
+        #expect(referenceGates == biased64 && referenceCell == biasedCell64 && referenceSavedCell == biasedCell64)
+        #expect(referenceOutput == biasedOutput64 && referenceState == biasedOutput64)
     }
 
     @Test(arguments: [1, 3, 7, 8, 9, 16, 21, 33, 64])
