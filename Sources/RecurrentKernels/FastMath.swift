@@ -27,8 +27,8 @@ public enum FastMath {
     public static var lanes: Int { @_transparent get { Vector.scalarCount } }
 
     // Multiply-adds go through `multiplyAdd`, not `a.addingProduct(b, c)`: the standard library spells the latter
-    // as a loop of eight scalar FMAs for LLVM to re-vectorise, and in these long chains it re-vectorised only some
-    // lanes (exp compiled to 77 instructions, 14 of them scalar). Swift never fuses `a * b + c` by itself, so on
+    // as a loop of scalar FMAs, one per lane, for LLVM to re-vectorise, and in these long chains it re-vectorised
+    // only some lanes (the eight-lane exp compiled to 77 instructions, 14 of them scalar). Swift never fuses `a * b + c` by itself, so on
     // x86-64 the FMA instruction is asked for by name: the LSTM's forward gate pass, five of these polynomials per
     // unit, runs about a fifth faster than with a multiply and an add (`bench gates`, same run).
     // (A reciprocal estimate with Newton steps in place of sigmoid's division was slower once exact at 0.5 and 1.)
@@ -37,7 +37,7 @@ public enum FastMath {
     // sigmoidLanes and tanhLanes as calls in the gate passes, each passing its vector as two halves and reloading
     // its constants (`bench gates`, same run: forward passes about a quarter faster inlined; backward unchanged).
 
-    /// a·b + c. On x86-64 one FMA instruction (one rounding); elsewhere `a * b + c`.
+    /// a·b + c. On x86-64 one FMA instruction per eight-lane half (one rounding); elsewhere `a * b + c`.
     @_transparent
     static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
         #if arch(x86_64) && RECURRENT_X86_FMA

@@ -9,8 +9,9 @@
 // (BLIS puts jr outside ir; here the A panel stays in L1 while B streams, which measured faster on Zen 3.)
 // Packing copies op(A) and op(B) into contiguous, zero-padded panels so the micro-kernel sees one layout for
 // every transpose case and never branches on edges. With a single A block (M ≤ MC, the RNN case of a small
-// batch times a wide weight) A is packed once per depth block. Threads take disjoint column (or row) ranges of
-// C and run the serial algorithm.
+// batch times a wide weight) A is packed once per depth block. A shallow block (depth ≤ 64) of a plain A with
+// alpha 1 and whole six- and four-row panels is read in place instead (`readsAInPlace`). Threads take disjoint
+// column (or row) ranges of C and run the serial algorithm.
 
 extension GEMM {
     // MR × NR = 6 × 16: twelve 8-lane accumulators plus two B vectors and one broadcast A value fill the 16
@@ -119,9 +120,9 @@ extension GEMM {
     /// stays in L1 while the B panels stream past it from L2/L3. Measured against the B-panel-outer order
     /// (B panel in L1, A panels streamed): 90 against 80 GFLOP/s at (64, 512)·(512, 2048) with B pre-packed, up
     /// to 95 on recurrent steps, and no loss on large squares.
-    @inline(__always)
     ///
     /// A is the packed block, or with `lda` the block read in place from row-major storage (see `readsAInPlace`).
+    @inline(__always)
     static func macroKernel(
         rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, lda: Int? = nil, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
@@ -341,9 +342,9 @@ extension GEMM {
         }
     }
 
-    // Each kernel is compiled twice, its strides constant: once for a packed A panel (the six values of each k
-    // side by side, rs = 1, ks = 6; a four-row panel keeps that layout) and once for A read in place from
-    // row-major storage (rs = lda, ks = 1). One copy each: inlining them into every call site only multiplies
+    // Each kernel is compiled twice: once for a packed A panel (the six values of each k side by side, rs = 1,
+    // ks = 6, both constant; a four-row panel keeps that layout) and once for A read in place from row-major
+    // storage (rs = lda, ks = 1). One copy each: inlining them into every call site only multiplies
     // compile time.
     @inline(never)
     static func microKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {

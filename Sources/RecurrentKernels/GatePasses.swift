@@ -65,41 +65,41 @@ public enum LSTMGates {
 }
 
 extension LSTMGates {
-    /// Sixteen units of the forward pass; the gate blocks sit `stride` floats apart.
+    /// Sixteen units of the forward pass (the first eight when `half`); the gate blocks sit `stride` floats apart.
     @_transparent
     static func forwardLanes(
         gates p: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>?, cell c: UnsafeMutablePointer<Float>,
-        savedCell: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>?
+        savedCell: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>?, half: Bool
     ) {
-        var pi = load(p), pf = load(p + stride), pg = load(p + 2 * stride), po = load(p + 3 * stride)
+        var pi = load(p, half), pf = load(p + stride, half), pg = load(p + 2 * stride, half), po = load(p + 3 * stride, half)
         if let bias {
-            pi += load(bias); pf += load(bias + stride); pg += load(bias + 2 * stride); po += load(bias + 3 * stride)
+            pi += load(bias, half); pf += load(bias + stride, half); pg += load(bias + 2 * stride, half); po += load(bias + 3 * stride, half)
         }
         let i = FastMath.sigmoidLanes(pi), f = FastMath.sigmoidLanes(pf)
         let g = FastMath.tanhLanes(pg), o = FastMath.sigmoidLanes(po)
-        store(i, p); store(f, p + stride); store(g, p + 2 * stride); store(o, p + 3 * stride)
-        let updated = f * load(c) + i * g
-        store(updated, c)
-        if let savedCell { store(updated, savedCell) }
+        store(i, p, half); store(f, p + stride, half); store(g, p + 2 * stride, half); store(o, p + 3 * stride, half)
+        let updated = f * load(c, half) + i * g
+        store(updated, c, half)
+        if let savedCell { store(updated, savedCell, half) }
         let h = o * FastMath.tanhLanes(updated)
-        store(h, output)
-        if let state { store(h, state) }
+        store(h, output, half)
+        if let state { store(h, state, half) }
     }
 
-    /// Sixteen units of the backward pass.
+    /// Sixteen units of the backward pass (the first eight when `half`).
     @inline(__always)
     static func backwardLanes(
         gates saved: UnsafePointer<Float>, stride: Int, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
-        hiddenGradient dh: UnsafePointer<Float>, cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>
+        hiddenGradient dh: UnsafePointer<Float>, cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, half: Bool
     ) {
-        let i = load(saved), f = load(saved + stride), g = load(saved + 2 * stride), o = load(saved + 3 * stride)
-        let tanhCell = FastMath.tanhLanes(load(cell)), gradient = load(dh)
-        let total = load(dc) + gradient * o * (1 - tanhCell * tanhCell)
-        store(total * g * i * (1 - i), dp)
-        store(total * load(previousCell) * f * (1 - f), dp + stride)
-        store(total * i * (1 - g * g), dp + 2 * stride)
-        store(gradient * tanhCell * o * (1 - o), dp + 3 * stride)
-        store(total * f, dc)
+        let i = load(saved, half), f = load(saved + stride, half), g = load(saved + 2 * stride, half), o = load(saved + 3 * stride, half)
+        let tanhCell = FastMath.tanhLanes(load(cell, half)), gradient = load(dh, half)
+        let total = load(dc, half) + gradient * o * (1 - tanhCell * tanhCell)
+        store(total * g * i * (1 - i), dp, half)
+        store(total * load(previousCell, half) * f * (1 - f), dp + stride, half)
+        store(total * i * (1 - g * g), dp + 2 * stride, half)
+        store(gradient * tanhCell * o * (1 - o), dp + 3 * stride, half)
+        store(total * f, dc, half)
     }
 
     /// `forwardReference` for Float, sixteen hidden units at a time.
@@ -107,25 +107,25 @@ extension LSTMGates {
         gates p: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, cell c: UnsafeMutablePointer<Float>,
         savedCell: UnsafeMutablePointer<Float>? = nil, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>? = nil, hidden: Int
     ) {
-        sweep(hidden: hidden, { j in
+        sweep(hidden: hidden, { j, half in
             forwardLanes(gates: p + j, stride: hidden, bias: bias.map { $0 + j }, cell: c + j, savedCell: savedCell.map { $0 + j },
-                         output: output + j, state: state.map { $0 + j })
+                         output: output + j, state: state.map { $0 + j }, half: half)
         }, tail: { j, count in
-            // Scratch: four gate groups, four bias groups, the cell and h, sixteen lanes each.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 10 * lanes) { scratch in
+            // Scratch: four gate groups, four bias groups, the cell and h, eight lanes each.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 10 * halfLanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 10 * lanes)
+                s.initialize(repeating: 0, count: 10 * halfLanes)
                 for gate in 0..<4 {
-                    (s + lanes * gate).update(from: p + gate * hidden + j, count: count)
-                    if let bias { (s + 4 * lanes + lanes * gate).update(from: bias + gate * hidden + j, count: count) }
+                    (s + halfLanes * gate).update(from: p + gate * hidden + j, count: count)
+                    if let bias { (s + 4 * halfLanes + halfLanes * gate).update(from: bias + gate * hidden + j, count: count) }
                 }
-                (s + 8 * lanes).update(from: c + j, count: count)
-                forwardLanes(gates: s, stride: lanes, bias: s + 4 * lanes, cell: s + 8 * lanes, savedCell: nil, output: s + 9 * lanes, state: nil)
-                for gate in 0..<4 { (p + gate * hidden + j).update(from: s + lanes * gate, count: count) }
-                (c + j).update(from: s + 8 * lanes, count: count)
-                savedCell?.advanced(by: j).update(from: s + 8 * lanes, count: count)
-                (output + j).update(from: s + 9 * lanes, count: count)
-                state?.advanced(by: j).update(from: s + 9 * lanes, count: count)
+                (s + 8 * halfLanes).update(from: c + j, count: count)
+                forwardLanes(gates: s, stride: halfLanes, bias: s + 4 * halfLanes, cell: s + 8 * halfLanes, savedCell: nil, output: s + 9 * halfLanes, state: nil, half: true)
+                for gate in 0..<4 { (p + gate * hidden + j).update(from: s + halfLanes * gate, count: count) }
+                (c + j).update(from: s + 8 * halfLanes, count: count)
+                savedCell?.advanced(by: j).update(from: s + 8 * halfLanes, count: count)
+                (output + j).update(from: s + 9 * halfLanes, count: count)
+                state?.advanced(by: j).update(from: s + 9 * halfLanes, count: count)
             }
         })
     }
@@ -135,22 +135,22 @@ extension LSTMGates {
         gates saved: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient dh: UnsafePointer<Float>,
         cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, hidden: Int
     ) {
-        sweep(hidden: hidden, { j in
+        sweep(hidden: hidden, { j, half in
             backwardLanes(gates: saved + j, stride: hidden, cell: cell + j, previousCell: previousCell + j,
-                          hiddenGradient: dh + j, cellGradient: dc + j, gateGradient: dp + j)
+                          hiddenGradient: dh + j, cellGradient: dc + j, gateGradient: dp + j, half: half)
         }, tail: { j, count in
-            // Scratch: four saved gates, cell, previous cell, dh, dc, then four gate gradients: sixteen lanes each.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * lanes) { scratch in
+            // Scratch: four saved gates, cell, previous cell, dh, dc, then four gate gradients: eight lanes each.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * halfLanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 12 * lanes)
-                for gate in 0..<4 { (s + lanes * gate).update(from: saved + gate * hidden + j, count: count) }
-                (s + 4 * lanes).update(from: cell + j, count: count)
-                (s + 5 * lanes).update(from: previousCell + j, count: count)
-                (s + 6 * lanes).update(from: dh + j, count: count)
-                (s + 7 * lanes).update(from: dc + j, count: count)
-                backwardLanes(gates: s, stride: lanes, cell: s + 4 * lanes, previousCell: s + 5 * lanes, hiddenGradient: s + 6 * lanes, cellGradient: s + 7 * lanes, gateGradient: s + 8 * lanes)
-                for gate in 0..<4 { (dp + gate * hidden + j).update(from: s + 8 * lanes + lanes * gate, count: count) }
-                (dc + j).update(from: s + 7 * lanes, count: count)
+                s.initialize(repeating: 0, count: 12 * halfLanes)
+                for gate in 0..<4 { (s + halfLanes * gate).update(from: saved + gate * hidden + j, count: count) }
+                (s + 4 * halfLanes).update(from: cell + j, count: count)
+                (s + 5 * halfLanes).update(from: previousCell + j, count: count)
+                (s + 6 * halfLanes).update(from: dh + j, count: count)
+                (s + 7 * halfLanes).update(from: dc + j, count: count)
+                backwardLanes(gates: s, stride: halfLanes, cell: s + 4 * halfLanes, previousCell: s + 5 * halfLanes, hiddenGradient: s + 6 * halfLanes, cellGradient: s + 7 * halfLanes, gateGradient: s + 8 * halfLanes, half: true)
+                for gate in 0..<4 { (dp + gate * hidden + j).update(from: s + 8 * halfLanes + halfLanes * gate, count: count) }
+                (dc + j).update(from: s + 7 * halfLanes, count: count)
             }
         })
     }
@@ -206,31 +206,31 @@ extension GRUGates {
     @_transparent
     static func forwardLanes(
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, stride: Int, candidateBias: UnsafePointer<Float>,
-        candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
+        candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, half: Bool
     ) {
-        let r = FastMath.sigmoidLanes(load(p) + load(q)), z = FastMath.sigmoidLanes(load(p + stride) + load(q + stride))
-        let hn = load(q + 2 * stride) + load(candidateBias)
-        let n = FastMath.tanhLanes(load(p + 2 * stride) + r * hn)
-        store(r, p); store(z, p + stride); store(n, p + 2 * stride)
-        store(hn, candidate)
-        let updated = (1 - z) * n + z * load(h)
-        store(updated, h)
-        store(updated, output)
+        let r = FastMath.sigmoidLanes(load(p, half) + load(q, half)), z = FastMath.sigmoidLanes(load(p + stride, half) + load(q + stride, half))
+        let hn = load(q + 2 * stride, half) + load(candidateBias, half)
+        let n = FastMath.tanhLanes(load(p + 2 * stride, half) + r * hn)
+        store(r, p, half); store(z, p + stride, half); store(n, p + 2 * stride, half)
+        store(hn, candidate, half)
+        let updated = (1 - z) * n + z * load(h, half)
+        store(updated, h, half)
+        store(updated, output, half)
     }
 
     @inline(__always)
     static func backwardLanes(
         gates saved: UnsafePointer<Float>, stride: Int, previousHidden h: UnsafePointer<Float>, candidate: UnsafePointer<Float>,
         hiddenGradient dh: UnsafePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, projectionGradient dq: UnsafeMutablePointer<Float>,
-        previousHiddenGradient next: UnsafeMutablePointer<Float>
+        previousHiddenGradient next: UnsafeMutablePointer<Float>, half: Bool
     ) {
-        let r = load(saved), z = load(saved + stride), n = load(saved + 2 * stride), gradient = load(dh)
+        let r = load(saved, half), z = load(saved + stride, half), n = load(saved + 2 * stride, half), gradient = load(dh, half)
         let dn = gradient * (1 - z) * (1 - n * n)
-        let dz = gradient * (load(h) - n) * (z * (1 - z))
-        let dr = dn * load(candidate) * (r * (1 - r))
-        store(dr, dp); store(dz, dp + stride); store(dn, dp + 2 * stride)
-        store(dr, dq); store(dz, dq + stride); store(dn * r, dq + 2 * stride)
-        store(gradient * z, next)
+        let dz = gradient * (load(h, half) - n) * (z * (1 - z))
+        let dr = dn * load(candidate, half) * (r * (1 - r))
+        store(dr, dp, half); store(dz, dp + stride, half); store(dn, dp + 2 * stride, half)
+        store(dr, dq, half); store(dz, dq + stride, half); store(dn * r, dq + 2 * stride, half)
+        store(gradient * z, next, half)
     }
 
     /// `forwardReference` for Float, sixteen hidden units at a time.
@@ -238,24 +238,24 @@ extension GRUGates {
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, candidateBias: UnsafePointer<Float>,
         candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden width: Int
     ) {
-        sweep(hidden: width, { j in
-            forwardLanes(gates: p + j, projection: q + j, stride: width, candidateBias: candidateBias + j, candidate: candidate + j, state: h + j, output: output + j)
+        sweep(hidden: width, { j, half in
+            forwardLanes(gates: p + j, projection: q + j, stride: width, candidateBias: candidateBias + j, candidate: candidate + j, state: h + j, output: output + j, half: half)
         }, tail: { j, count in
-            // Scratch, sixteen lanes each: p (3), q (3), b_hn, ĥ, h, output.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 10 * lanes) { scratch in
+            // Scratch, eight lanes each: p (3), q (3), b_hn, ĥ, h, output.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 10 * halfLanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 10 * lanes)
+                s.initialize(repeating: 0, count: 10 * halfLanes)
                 for gate in 0..<3 {
-                    (s + lanes * gate).update(from: p + gate * width + j, count: count)
-                    (s + 3 * lanes + lanes * gate).update(from: q + gate * width + j, count: count)
+                    (s + halfLanes * gate).update(from: p + gate * width + j, count: count)
+                    (s + 3 * halfLanes + halfLanes * gate).update(from: q + gate * width + j, count: count)
                 }
-                (s + 6 * lanes).update(from: candidateBias + j, count: count)
-                (s + 8 * lanes).update(from: h + j, count: count)
-                forwardLanes(gates: s, projection: s + 3 * lanes, stride: lanes, candidateBias: s + 6 * lanes, candidate: s + 7 * lanes, state: s + 8 * lanes, output: s + 9 * lanes)
-                for gate in 0..<3 { (p + gate * width + j).update(from: s + lanes * gate, count: count) }
-                (candidate + j).update(from: s + 7 * lanes, count: count)
-                (h + j).update(from: s + 8 * lanes, count: count)
-                (output + j).update(from: s + 9 * lanes, count: count)
+                (s + 6 * halfLanes).update(from: candidateBias + j, count: count)
+                (s + 8 * halfLanes).update(from: h + j, count: count)
+                forwardLanes(gates: s, projection: s + 3 * halfLanes, stride: halfLanes, candidateBias: s + 6 * halfLanes, candidate: s + 7 * halfLanes, state: s + 8 * halfLanes, output: s + 9 * halfLanes, half: true)
+                for gate in 0..<3 { (p + gate * width + j).update(from: s + halfLanes * gate, count: count) }
+                (candidate + j).update(from: s + 7 * halfLanes, count: count)
+                (h + j).update(from: s + 8 * halfLanes, count: count)
+                (output + j).update(from: s + 9 * halfLanes, count: count)
             }
         })
     }
@@ -266,25 +266,25 @@ extension GRUGates {
         gateGradient dp: UnsafeMutablePointer<Float>, projectionGradient dq: UnsafeMutablePointer<Float>,
         previousHiddenGradient next: UnsafeMutablePointer<Float>, hidden width: Int
     ) {
-        sweep(hidden: width, { j in
+        sweep(hidden: width, { j, half in
             backwardLanes(gates: saved + j, stride: width, previousHidden: h + j, candidate: candidate + j, hiddenGradient: dh + j,
-                          gateGradient: dp + j, projectionGradient: dq + j, previousHiddenGradient: next + j)
+                          gateGradient: dp + j, projectionGradient: dq + j, previousHiddenGradient: next + j, half: half)
         }, tail: { j, count in
-            // Scratch, sixteen lanes each: saved gates (3), h, ĥ, dh, dp (3), dq (3), next.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 13 * lanes) { scratch in
+            // Scratch, eight lanes each: saved gates (3), h, ĥ, dh, dp (3), dq (3), next.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 13 * halfLanes) { scratch in
                 let s = scratch.baseAddress!
-                s.initialize(repeating: 0, count: 13 * lanes)
-                for gate in 0..<3 { (s + lanes * gate).update(from: saved + gate * width + j, count: count) }
-                (s + 3 * lanes).update(from: h + j, count: count)
-                (s + 4 * lanes).update(from: candidate + j, count: count)
-                (s + 5 * lanes).update(from: dh + j, count: count)
-                backwardLanes(gates: s, stride: lanes, previousHidden: s + 3 * lanes, candidate: s + 4 * lanes, hiddenGradient: s + 5 * lanes,
-                              gateGradient: s + 6 * lanes, projectionGradient: s + 9 * lanes, previousHiddenGradient: s + 12 * lanes)
+                s.initialize(repeating: 0, count: 13 * halfLanes)
+                for gate in 0..<3 { (s + halfLanes * gate).update(from: saved + gate * width + j, count: count) }
+                (s + 3 * halfLanes).update(from: h + j, count: count)
+                (s + 4 * halfLanes).update(from: candidate + j, count: count)
+                (s + 5 * halfLanes).update(from: dh + j, count: count)
+                backwardLanes(gates: s, stride: halfLanes, previousHidden: s + 3 * halfLanes, candidate: s + 4 * halfLanes, hiddenGradient: s + 5 * halfLanes,
+                              gateGradient: s + 6 * halfLanes, projectionGradient: s + 9 * halfLanes, previousHiddenGradient: s + 12 * halfLanes, half: true)
                 for gate in 0..<3 {
-                    (dp + gate * width + j).update(from: s + 6 * lanes + lanes * gate, count: count)
-                    (dq + gate * width + j).update(from: s + 9 * lanes + lanes * gate, count: count)
+                    (dp + gate * width + j).update(from: s + 6 * halfLanes + halfLanes * gate, count: count)
+                    (dq + gate * width + j).update(from: s + 9 * halfLanes + halfLanes * gate, count: count)
                 }
-                (next + j).update(from: s + 12 * lanes, count: count)
+                (next + j).update(from: s + 12 * halfLanes, count: count)
             }
         })
     }
@@ -293,22 +293,39 @@ extension GRUGates {
 // Shared by the gate passes: a row swept FastMath's sixteen lanes at a time.
 private typealias Vector = FastMath.Vector
 private var lanes: Int { @_transparent get { FastMath.lanes } }
+private var halfLanes: Int { @_transparent get { FastMath.lanes / 2 } }
 
-/// Runs `body` at offsets 0, 16, 32, … of a row of `hidden` units; a last partial group goes to `tail`, which
-/// runs the same vector code on zero-padded copies, so the loop body stays free of lane-by-lane branches (the
-/// vectoriser turned a branchy version into scalar code).
+/// Runs `body` at offsets 0, 16, 32, … of a row of `hidden` units, then once with `half` for a last group of
+/// eight or more; a last group of under eight goes to `tail`, which runs the same vector code (half width) on
+/// zero-padded copies, so the loop body stays free of lane-by-lane branches (the vectoriser turned a branchy
+/// version into scalar code). A hidden size of 8, 24, 40, … ends in a half step, not in the copies.
 @inline(__always)
-private func sweep(hidden: Int, _ body: (Int) -> Void, tail: (_ offset: Int, _ count: Int) -> Void) {
+private func sweep(hidden: Int, _ body: (_ offset: Int, _ half: Bool) -> Void, tail: (_ offset: Int, _ count: Int) -> Void) {
     var j = 0
     while j + lanes <= hidden {
-        body(j)
+        body(j, false)
         j += lanes
+    }
+    if j + halfLanes <= hidden {
+        body(j, true)
+        j += halfLanes
     }
     if j < hidden { tail(j, hidden - j) }
 }
 
-@inline(__always)
-private func load(_ source: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(source).loadUnaligned(as: Vector.self) }
+/// Sixteen lanes from `source`, or with `half` eight and zeros (the arithmetic on zeros stays finite).
+@_transparent
+private func load(_ source: UnsafePointer<Float>, _ half: Bool) -> Vector {
+    half ? Vector(lowHalf: UnsafeRawPointer(source).loadUnaligned(as: SIMD8<Float>.self), highHalf: .zero)
+         : UnsafeRawPointer(source).loadUnaligned(as: Vector.self)
+}
 
-@inline(__always)
-private func store(_ value: Vector, _ target: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(target).storeBytes(of: value, as: Vector.self) }
+/// Sixteen lanes to `target`, or with `half` the first eight.
+@_transparent
+private func store(_ value: Vector, _ target: UnsafeMutablePointer<Float>, _ half: Bool) {
+    if half {
+        UnsafeMutableRawPointer(target).storeBytes(of: value.lowHalf, as: SIMD8<Float>.self)
+    } else {
+        UnsafeMutableRawPointer(target).storeBytes(of: value, as: Vector.self)
+    }
+}

@@ -25,7 +25,8 @@ struct MatrixFixture {
     /// Shapes chosen to cross every blocking boundary: edge tiles (M % 6, N % 16), several depth blocks
     /// (K > 256), several row blocks (M > 144), narrow column blocks (N > 256) and a tiny K; and every way rows are
     /// cut into panels: six-row only, then one four-row panel (64, and 148 in its second row block), two (32, 8),
-    /// or a partial one (2, 7, 13). With alpha 1, whole panels and K ≤ 64, A is read in place (6, 8, 148, 150).
+    /// or a partial one (2, 7, 13). With alpha 1, whole panels and a depth block of at most 64, A is read in place (6, 8, 24, 148, 150, and
+    /// the last depth blocks of 4 × 300 and 145 × 520, at a depth offset).
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 33, 257), (150, 20, 31), (37, 300, 19), (145, 70, 520), (64, 48, 600),
         (32, 40, 70), (8, 16, 5), (2, 20, 9), (148, 24, 30),

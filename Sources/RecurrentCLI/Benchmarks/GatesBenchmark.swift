@@ -26,6 +26,7 @@ struct GatesBenchmark {
     final class Buffers {
         let hidden: Int, gateWidth: Int
         let gates: UnsafeMutablePointer<Float>, projection: UnsafeMutablePointer<Float>, candidateBias: UnsafeMutablePointer<Float>
+        let bias: UnsafeMutablePointer<Float>
         let cell: UnsafeMutablePointer<Float>, previousCell: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>
         let hiddenGradient: UnsafeMutablePointer<Float>, cellGradient: UnsafeMutablePointer<Float>, cellGradientStart: UnsafeMutablePointer<Float>
         let output: UnsafeMutablePointer<Float>, gateGradient: UnsafeMutablePointer<Float>, projectionGradient: UnsafeMutablePointer<Float>
@@ -47,6 +48,7 @@ struct GatesBenchmark {
             gates = buffer(gateCount, -3...3)
             projection = buffer(gateCount, -1...1)
             candidateBias = buffer(hidden, -0.1...0.1)
+            bias = buffer(gateWidth, -0.5...0.5)
             self.cell = buffer(unitCount, -2...2)
             previousCell = buffer(unitCount, -2...2)
             state = buffer(unitCount, -1...1)
@@ -65,7 +67,7 @@ struct GatesBenchmark {
         func written(_ cell: Cell, _ pass: Pass) -> [(UnsafeMutablePointer<Float>, Int)] {
             let gateCount = GatesBenchmark.rows * gateWidth, unitCount = GatesBenchmark.rows * hidden
             switch (cell, pass) {
-            case (.lstm, .forward): return [(gates, gateCount), (self.cell, unitCount), (output, unitCount)]
+            case (.lstm, .forward): return [(gates, gateCount), (self.cell, unitCount), (previousCell, unitCount), (output, unitCount), (state, unitCount)]
             case (.lstm, .backward): return [(gateGradient, gateCount), (cellGradient, unitCount)]
             case (.gru, .forward): return [(gates, gateCount), (cellGradient, unitCount), (state, unitCount), (output, unitCount)]
             case (.gru, .backward): return [(gateGradient, gateCount), (projectionGradient, gateCount), (output, unitCount)]
@@ -82,9 +84,13 @@ struct GatesBenchmark {
             let g = buffers.gates + row * width, u = row * hidden
             switch (benchmarkCase.cell, benchmarkCase.pass, implementation) {
             case (.lstm, .forward, .reference):
-                LSTMGates.forwardReference(gates: g, cell: buffers.cell + u, output: buffers.output + u, hidden: hidden)
+                // As the sequence kernel calls it: the bias added here, c' also saved (into previousCell, which only
+                // backward reads) and h' also written to the state.
+                LSTMGates.forwardReference(gates: g, bias: buffers.bias, cell: buffers.cell + u, savedCell: buffers.previousCell + u,
+                                           output: buffers.output + u, state: buffers.state + u, hidden: hidden)
             case (.lstm, .forward, .vector):
-                LSTMGates.forward(gates: g, cell: buffers.cell + u, output: buffers.output + u, hidden: hidden)
+                LSTMGates.forward(gates: g, bias: buffers.bias, cell: buffers.cell + u, savedCell: buffers.previousCell + u,
+                                  output: buffers.output + u, state: buffers.state + u, hidden: hidden)
             case (.lstm, .backward, _):
                 (buffers.cellGradient + u).update(from: buffers.cellGradientStart + u, count: hidden)
                 if implementation == .reference {
