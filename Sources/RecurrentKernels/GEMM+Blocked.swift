@@ -83,15 +83,11 @@ extension GEMM {
             for pc in stride(from: 0, to: k, by: depthBlock) {
                 let depth = min(depthBlock, k - pc)
                 let betaNow: Float = pc == 0 ? beta : 1
-                let inPlace = readsAInPlace(transposeA: transposeA, rows: m, depth: depth, alpha: alpha)
-                if !inPlace {
-                    packABlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, alpha: alpha, into: packedA)
-                }
+                let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, alpha: alpha, scratch: packedA)
                 for jc in stride(from: 0, to: n, by: bBlockWidth) {
                     let columns = min(bBlockWidth, n - jc)
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
-                    macroKernel(rows: m, columns: columns, depth: depth, a: inPlace ? a + pc : UnsafePointer(packedA), lda: inPlace ? lda : nil,
-                                b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                    macroKernel(rows: m, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
                 }
             }
         } else {
@@ -103,13 +99,9 @@ extension GEMM {
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
                     for ic in stride(from: 0, to: m, by: rowBlock) {
                         let rows = min(rowBlock, m - ic)
-                        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, alpha: alpha) {
-                            macroKernel(rows: rows, columns: columns, depth: depth, a: a + ic * lda + pc, lda: lda,
-                                        b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
-                            continue
-                        }
-                        packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: packedA)
-                        macroKernel(rows: rows, columns: columns, depth: depth, a: packedA, b: packedB, c: c + ic * ldc + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                        let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, scratch: packedA)
+                        macroKernel(rows: rows, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + ic * ldc + jc, ldc: ldc,
+                                    beta: betaNow, edgeTile: scratch.edge)
                     }
                 }
             }
@@ -145,6 +137,18 @@ extension GEMM {
     /// panels (no zero padding to read) and alpha = 1 (packing is where alpha is folded in).
     static func readsAInPlace(transposeA: Bool, rows: Int, depth: Int, alpha: Float) -> Bool {
         !transposeA && alpha == 1 && depth <= 64 && RowPanels(rows: rows).partial == 0
+    }
+
+    /// The A block op(A)[row ..< row+rows, column ..< column+depth] as `macroKernel` takes it: where it lies, with
+    /// its row stride, when `readsAInPlace`; otherwise packed into `scratch` (alpha folded in), with no stride.
+    @inline(__always)
+    static func aBlock(
+        transposeA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, column: Int, rows: Int, depth: Int, alpha: Float,
+        scratch: UnsafeMutablePointer<Float>
+    ) -> (a: UnsafePointer<Float>, lda: Int?) {
+        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, alpha: alpha) { return (a + row * lda + column, lda) }
+        packABlock(transposeA: transposeA, a: a, lda: lda, row: row, column: column, rows: rows, depth: depth, alpha: alpha, into: scratch)
+        return (UnsafePointer(scratch), nil)
     }
 
     /// How an A block's rows are cut into micro-panels: six-row panels, then — when that covers an even row count

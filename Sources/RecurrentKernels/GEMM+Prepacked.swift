@@ -56,13 +56,8 @@ extension GEMM {
                 let bBlock = b.panels + pc * b.paddedColumns + range.lowerBound * depth
                 for ic in stride(from: 0, to: m, by: rowBlock) {
                     let rows = min(rowBlock, m - ic)
-                    if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, alpha: alpha) {
-                        macroKernel(rows: rows, columns: range.count, depth: depth, a: a + ic * lda + pc, lda: lda, b: bBlock,
-                                    c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
-                        continue
-                    }
-                    packABlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, into: scratch.a)
-                    macroKernel(rows: rows, columns: range.count, depth: depth, a: scratch.a, b: bBlock,
+                    let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, scratch: scratch.a)
+                    macroKernel(rows: rows, columns: range.count, depth: depth, a: block.a, lda: block.lda, b: bBlock,
                                 c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
                 }
             }
