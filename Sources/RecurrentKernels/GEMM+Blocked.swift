@@ -261,9 +261,21 @@ extension GEMM {
         if transposeA {
             // A stored (K, M): stored row p holds the k = p value of every row of the block, so it is read once
             // and dealt out to the panels (reading it panel by panel re-read each line once per panel).
+            // A six-row panel's values are copied as one eight-lane vector: the two extra lanes read the next
+            // rows of the block (so only panels with eight rows left before the block's end may) and land in
+            // the slots of k = p + 1, written just after (so not at the last k, whose next slots belong to the
+            // next panel).
+            let vectorPanels = panels.sixes - (rows - 6 * panels.sixes >= 2 ? 0 : 1)
             for p in 0..<depth {
                 let source = a + (column + p) * lda + row
-                for index in 0..<panels.count {
+                let vectorCount = p + 1 < depth ? max(0, vectorPanels) : 0
+                for index in 0..<vectorCount {
+                    let from = UnsafeRawPointer(source + index * mr)
+                    let target = UnsafeMutableRawPointer(packed + index * mr * depth + p * mr)
+                    let values = from.loadUnaligned(as: SIMD8<Float>.self)
+                    target.storeBytes(of: alpha == 1 ? values : values * alpha, as: SIMD8<Float>.self)
+                }
+                for index in vectorCount..<panels.count {
                     let (panelStart, validRows) = panels[index]
                     let from = source + panelStart, target = packed + index * mr * depth + p * mr
                     if validRows == mr {
