@@ -128,9 +128,10 @@ public struct RecurrentSequenceGradients<T: KernelScalar> {
 }
 
 public enum RecurrentSequenceKernel {
-    /// How each time step is split over the cores: by batch rows, each part running its rows' slice of the
-    /// step's GEMM and then their gate pass, so a step costs one hand-off and the gate pass runs in parallel too.
-    /// A batch too small to split keeps one part, whose GEMM may split by columns instead.
+    /// How the step loop is split over the cores: by batch rows. Samples never meet inside a layer, so each part
+    /// runs its rows through every step on its own — its slice of each step's GEMM, then their gate pass — and
+    /// the cores meet once per sequence instead of once per step. A batch too small to split keeps one part,
+    /// whose GEMMs may split by columns instead.
     static func stepSplit(batch: Int, gateWidth: Int, hidden: Int) -> (rows: [Range<Int>], gemmThreads: Int?) {
         let threads = ComputeSettings.threads
         let useful = min(threads, batch * gateWidth * hidden / GEMM.minimumWorkPerThread, batch / GEMM.microRows)
@@ -220,9 +221,9 @@ public enum RecurrentSequenceKernel {
         // h·W_hhᵀ at every step: W_hhᵀ (H, G·H) prepared once.
         let recurrentWeight = T.prepareRightOperand(transposed: true, b: weights.hiddenWeight, ldb: hidden, depth: hidden, columns: gateWidth, uses: steps)
         let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
-        for t in 0..<steps {
-            parallelFor(parts: split.rows.count) { part in
-                let rows = split.rows[part], first = rows.lowerBound
+        parallelFor(parts: split.rows.count) { part in
+            let rows = split.rows[part], first = rows.lowerBound
+            for t in 0..<steps {
                 if let saved = buffers.hiddenBefore {
                     for b in rows { (saved + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden) }
                 }
@@ -313,11 +314,11 @@ public enum RecurrentSequenceKernel {
         // dP_t·W_hh at every step: W_hh (G·H, H) prepared once.
         let recurrentWeight = T.prepareRightOperand(transposed: false, b: weights.hiddenWeight, ldb: hidden, depth: gateWidth, columns: hidden, uses: steps)
         let split = stepSplit(batch: batch, gateWidth: gateWidth, hidden: hidden)
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let (stepDh, stepNextDh) = (dh, nextDh)
-            parallelFor(parts: split.rows.count) { part in
-                let rows = split.rows[part], first = rows.lowerBound
-                let dh = stepDh, nextDh = stepNextDh
+        let (firstDh, firstNextDh) = (dh, nextDh)
+        parallelFor(parts: split.rows.count) { part in
+            let rows = split.rows[part], first = rows.lowerBound
+            var dh = firstDh, nextDh = firstNextDh
+            for t in stride(from: steps - 1, through: 0, by: -1) {
                 for b in rows {
                     let row = b * steps + t
                     let g = dh + b * hidden, next = nextDh + b * hidden
@@ -353,9 +354,11 @@ public enum RecurrentSequenceKernel {
                 // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
                 T.gemm(m: rows.count, a: hiddenSideGradient + (first * steps + t) * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1,
                        c: nextDh + first * hidden, ldc: hidden, threads: split.gemmThreads)
+                swap(&dh, &nextDh)
             }
-            swap(&dh, &nextDh)
         }
+        // Each part swapped its two buffers once per step: after an odd number, dh_0 is in the second.
+        if steps % 2 == 1 { swap(&dh, &nextDh) }
 
         if let target = gradients.initialHidden { for i in 0..<(batch * hidden) { target[i] += dh[i] } }
         if let target = gradients.initialCell, kind.hasCellState { for i in 0..<(batch * hidden) { target[i] += dc[i] } }
