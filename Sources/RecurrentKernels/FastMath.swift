@@ -133,14 +133,23 @@ extension FastMath {
     /// The row maximum m and Σ e^(x_i − m) over `count` floats (so log-sum-exp = m + log Σ without overflow).
     /// A row whose maximum is ±∞ gets m = 0, as the scalar softmax does; NaN stays NaN.
     public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) {
+        // A compare and a blend per half, NaNs noted apart: the standard library's pointwiseMax went lane by lane
+        // through the stack, and made this pass the slowest part of a translation model's loss.
         var maxima = Vector(repeating: -.infinity)
+        var sawNaN = SIMDMask<SIMD16<Int32>>(repeating: false)
         var j = 0
         while j + lanes <= count {
-            maxima = pointwiseMax(maxima, UnsafeRawPointer(x + j).loadUnaligned(as: Vector.self))
+            let values = UnsafeRawPointer(x + j).loadUnaligned(as: Vector.self)
+            maxima = maxima.replacing(with: values, where: values .> maxima)
+            sawNaN = sawNaN .| (values .!= values)
             j += lanes
         }
         var maximum = maxima.max()
-        for tail in j..<count { maximum = Swift.max(maximum, x[tail]) }
+        for tail in j..<count {
+            if x[tail].isNaN { sawNaN = .init(repeating: true) }
+            maximum = Swift.max(maximum, x[tail])
+        }
+        if any(sawNaN) { maximum = .nan }
         if !maximum.isFinite && !maximum.isNaN { maximum = 0 }
         let shift = Vector(repeating: maximum)
         var sums = Vector()

@@ -62,4 +62,27 @@ import Darwin
         source.withUnsafeBufferPointer { s in target.withUnsafeMutableBufferPointer { t in FastMath.apply(21, s.baseAddress!, t.baseAddress!, FastMath.tanh) } }
         for (x, y) in zip(source, target) { #expect(Swift.abs(Double(y) - tanh(Double(x))) < 1e-6) }
     }
+
+    /// The row maximum and Σ e^(x − max) against Float64, at widths that end in every tail length, with the
+    /// maximum in a vector or in the tail; a NaN anywhere makes the maximum NaN, and an all −∞ row shifts by 0.
+    @Test func shiftedExpSumMatchesFloat64() {
+        for count in [1, 5, 15, 16, 17, 31, 32, 33, 47, 100] {
+            for peak in [0, count / 2, count - 1] {
+                var row: [Float] = (0..<count).map { Float(($0 * 37) % 23) / 4 - 3 }
+                row[peak] = 9.5
+                let (maximum, sum) = row.withUnsafeBufferPointer { FastMath.shiftedExpSum($0.baseAddress!, count: count) }
+                let expected = row.map { exp(Double($0) - 9.5) }.reduce(0, +)
+                #expect(maximum == 9.5, "count \(count), peak at \(peak): maximum \(maximum)")
+                #expect(Swift.abs(Double(sum) - expected) / expected < 1e-6, "count \(count), peak at \(peak): sum \(sum), expected \(expected)")
+                for poisoned in [0, peak, count - 1] {
+                    var withNaN = row
+                    withNaN[poisoned] = .nan
+                    let result = withNaN.withUnsafeBufferPointer { FastMath.shiftedExpSum($0.baseAddress!, count: count) }
+                    #expect(result.maximum.isNaN, "count \(count): NaN at \(poisoned) gave maximum \(result.maximum)")
+                }
+            }
+            let empty = [Float](repeating: -.infinity, count: count)
+            #expect(empty.withUnsafeBufferPointer { FastMath.shiftedExpSum($0.baseAddress!, count: count) }.maximum == 0)
+        }
+    }
 }
