@@ -288,7 +288,7 @@ struct RNNBenchCommand: ParsableCommand {
         let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
         if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench rnn` for real numbers") }
         let peak = MachinePeak.measureSingleCore()
-        log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s; GEMM backend: \(ComputeSettings.activeBackend) (\(ComputeSettings.backendReason)); threads: \(threadCount)")
+        log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s, measured again before each round (% peak is against that one); GEMM backend: \(ComputeSettings.activeBackend) (\(ComputeSettings.backendReason)); threads: \(threadCount)")
         var torch = python == "none" ? nil : RNNBenchmark.PyTorchSession(python: python)
         if let session = torch, !session.waitUntilReady() { torch = nil }
         log(python == "none" ? "PyTorch: not compared (--python none) — Recurrent alone"
@@ -300,7 +300,7 @@ struct RNNBenchCommand: ParsableCommand {
         }
         for benchmarkCase in cases {
             for mode in modes {
-                var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+                var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = [], peakShares: [Double] = []
                 for round in 0..<rounds {
                     // Who goes first alternates, so neither side always runs on a cache the other just warmed.
                     var torchMs: Double?
@@ -313,9 +313,13 @@ struct RNNBenchCommand: ParsableCommand {
                         }
                     }
                     if round % 2 == 1 { timePyTorch() }
+                    // The core's speed drifts on a shared machine (the FMA peak measured 83–98 GFLOP/s within one
+                    // hour), so each round is set against the peak measured just before it.
+                    let roundPeak = MachinePeak.measureSingleCore(seconds: 0.1)
                     let ms = RNNBenchmark.time(benchmarkCase, mode: mode, iterations: iterations)
                     if round % 2 == 0 { timePyTorch() }
                     ours.append(ms)
+                    peakShares.append(benchmarkCase.forwardFlops * mode.flopFactor / ms / 1e6 / (roundPeak * Double(threadCount)))
                     if let torchMs {
                         theirs.append(torchMs)
                         ratios.append(ms / torchMs)
@@ -324,8 +328,9 @@ struct RNNBenchCommand: ParsableCommand {
                 let ms = median(ours)
                 let gflops = benchmarkCase.forwardFlops * mode.flopFactor / ms / 1e6
                 let torchMs = theirs.count == rounds ? median(theirs) : nil, ratio = median(ratios)
+                let peakShare = median(peakShares)
                 if json {
-                    var line = "{\"bench\":\"rnn\",\"cell\":\"\(benchmarkCase.pytorchCell)\",\"shape\":\"\(benchmarkCase.label)\",\"T\":\(benchmarkCase.steps),\"B\":\(benchmarkCase.batch),\"I\":\(benchmarkCase.input),\"H\":\(benchmarkCase.hidden),\"L\":\(benchmarkCase.layers),\"mode\":\"\(mode.rawValue)\",\"threads\":\(threadCount),\"ms\":\(format(ms, 3)),\"gflops\":\(format(gflops, 2))"
+                    var line = "{\"bench\":\"rnn\",\"cell\":\"\(benchmarkCase.pytorchCell)\",\"shape\":\"\(benchmarkCase.label)\",\"T\":\(benchmarkCase.steps),\"B\":\(benchmarkCase.batch),\"I\":\(benchmarkCase.input),\"H\":\(benchmarkCase.hidden),\"L\":\(benchmarkCase.layers),\"mode\":\"\(mode.rawValue)\",\"threads\":\(threadCount),\"ms\":\(format(ms, 3)),\"gflops\":\(format(gflops, 2)),\"peak_share\":\(format(peakShare, 3))"
                     if rounds > 1 { line += ",\"rounds\":\(rounds)" }
                     if let torchMs {
                         line += ",\"torch_ms\":\(format(torchMs, 3)),\"ratio\":\(format(ratio, 3))"
@@ -334,7 +339,7 @@ struct RNNBenchCommand: ParsableCommand {
                     print(line + "}")
                 } else {
                     var row = pad(benchmarkCase.pytorchCell, 6) + pad(benchmarkCase.label, 6) + pad(mode.rawValue, 10) + pad(format(ms, 2), 10)
-                        + pad(format(gflops, 1), 9) + pad(format(100 * gflops / (peak * Double(threadCount)), 0) + "%", 8)
+                        + pad(format(gflops, 1), 9) + pad(format(100 * peakShare, 0) + "%", 8)
                     if let torchMs {
                         row += pad(format(torchMs, 2), 10) + pad(format(ratio, 2) + "×", 12)
                         // The spread of the rounds' ratios: on a shared machine it shows whether a pass or a miss is real.

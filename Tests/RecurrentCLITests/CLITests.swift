@@ -191,6 +191,8 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             let ms = try #require(object?["ms"] as? Double), ratio = try #require(object?["ratio"] as? Double)
             #expect(object?["torch_ms"] as? Double == 1000 && object?["rounds"] as? Int == 3)
+            // Each round against the FMA peak measured just before it: a positive share, not past the machine.
+            #expect((object?["peak_share"] as? Double).map { $0 > 0 && $0 < 1.5 } == true, "\(line)")
             // Ours take well under a second, so each round's ratio is ours / 1000 and their median follows ours'.
             #expect(abs(ratio - ms / 1000) < 1e-3 * max(1, ms), "ratio \(ratio) for \(ms) ms against 1000 ms")
             // The rounds' range brackets their median (all three printed to 3 decimals).
