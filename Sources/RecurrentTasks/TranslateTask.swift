@@ -128,19 +128,20 @@ public final class TranslationModel: Layer {
         }
     }
 
-    /// One sentence by beam search, with the attention weights of the chosen translation (T × S) when asked.
+    /// One sentence by beam search.
     public func beam(_ source: [Int], width: Int, maxLength: Int) -> [Int] {
+        beam([source], width: width, maxLength: maxLength)[0]
+    }
+
+    /// Each sentence by beam search, all searched together: every live beam of every sentence in one decoder step.
+    public func beam(_ sources: [[Int]], width: Int, maxLength: Int) -> [[Int]] {
         setTraining(false)
         return noGrad {
-            let encoded = encode([source])
-            // The source repeated once per live beam; the beam count changes rarely, so each is built once.
-            var expansions: [Int: Encoded] = [:]
+            let encoded = encode(sources)
             return BeamSearch.decode(
-                initial: encoded.state, beamWidth: width, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
-                step: { tokens, state in
-                    let expanded = expansions[tokens.count] ?? encoded.rows(Array(repeating: 0, count: tokens.count))
-                    expansions[tokens.count] = expanded
-                    let (logits, next, _) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), encoded: expanded, state: state)
+                sequences: sources.count, initial: encoded.state, beamWidth: width, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
+                step: { tokens, sentenceOfRow, state in
+                    let (logits, next, _) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), encoded: encoded.rows(sentenceOfRow), state: state)
                     let logProbabilities = logits.logSoftmax(alongAxis: 1), columns = logProbabilities.shape[1], flat = logProbabilities.doubles
                     return ((0..<tokens.count).map { Array(flat[($0 * columns)..<(($0 + 1) * columns)]) }, next)
                 },
@@ -303,7 +304,15 @@ public enum TranslateTask {
             greedy += trained.model.greedy(Array(sources[start..<min(sources.count, start + 256)]), maxLength: maxLength).map { trained.target.decode($0) }
         }
         let width = trained.settings.integer("beam", default: 4)
-        let beamed = sources.map { trained.target.decode(trained.model.beam($0, width: width, maxLength: maxLength)) }
+        // Sentences of like length searched together, 128 at a time, so little of each batch is padding.
+        var beamed = Array(repeating: [String](), count: sources.count)
+        let byLength = sources.indices.sorted { sources[$0].count < sources[$1].count }
+        for start in stride(from: 0, to: byLength.count, by: 128) {
+            let chunk = Array(byLength[start..<min(byLength.count, start + 128)])
+            for (index, tokens) in zip(chunk, trained.model.beam(chunk.map { sources[$0] }, width: width, maxLength: maxLength)) {
+                beamed[index] = trained.target.decode(tokens)
+            }
+        }
         return Evaluation(task: name, metric: "bleu4", value: BLEU.corpusScore(candidates: beamed, references: references), examples: rows.count,
                           extra: ["greedy_bleu4": BLEU.corpusScore(candidates: greedy, references: references), "beam_width": Double(width)])
     }
