@@ -92,6 +92,47 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         }
     }
 
+    /// A batch large enough to split: with two threads each core takes 32 rows through all five steps on its
+    /// own (an odd count, so the backward pass ends with its two dh buffers swapped), with samples that end early
+    /// or never start. Outputs, final states and every gradient must match the cell loop.
+    @Test(arguments: RecurrentCellKind.allCases)
+    func stepLoopSplitOverCoresMatchesCellLoop(kind: RecurrentCellKind) throws {
+        let threadsBefore = ComputeSettings.threads
+        try ComputeSettings.setThreads(2)
+        defer { try? ComputeSettings.setThreads(threadsBefore) }
+        let (batch, steps, input, hidden) = (64, 5, 8, 256)
+        var generator = SeededGenerator(seed: 31)
+        let cell = RecurrentCell(kind, inputSize: input, hiddenSize: hidden, generator: &generator, dtype: .float32)
+        func random(_ shape: Shape, _ seed: UInt64) -> Tensor {
+            var generator = SeededGenerator(seed: seed)
+            return Tensor.uniform(shape, low: -1, high: 1, dtype: .float32, using: &generator)
+        }
+        let lengths = (0..<batch).map { $0 % 7 == 3 ? 0 : ($0 % 5 == 1 ? 2 : steps) }
+        let x = random([batch, steps, input], 1).requiringGradient()
+        let h0 = random([batch, hidden], 2).requiringGradient()
+        let c0 = kind.hasCellState ? random([batch, hidden], 3).requiringGradient() : nil
+        let fused = Tensor.recurrentSequence(kind, input: x, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight,
+                                             bias: cell.bias, candidateBias: cell.candidateBias, initialHidden: h0, initialCell: c0, lengths: lengths)
+        let reference = referenceSequence(cell, x, RecurrentState(hidden: h0, cell: c0), lengths: lengths)
+        func relative(_ a: Tensor, _ b: Tensor) -> Double {
+            maxDifference(a, b) / Swift.max(1, b.doubles.map { Swift.abs($0) }.max() ?? 0)
+        }
+        #expect(relative(fused.output, reference.output) < 1e-5, "\(kind) output")
+        #expect(relative(fused.finalHidden, reference.final.hidden) < 1e-5, "\(kind) final hidden")
+        let weights = random([batch, steps, hidden], 4)
+        var wrt = [x, h0, cell.inputWeight, cell.hiddenWeight, cell.bias]
+        if let c0 { wrt.append(c0) }
+        if let candidate = cell.candidateBias { wrt.append(candidate) }
+        func loss(_ output: Tensor, _ state: RecurrentState) -> Tensor {
+            (output * weights).sum() + state.hidden.sum() + (state.cell?.sum() ?? Tensor(0, dtype: .float32))
+        }
+        let fusedGradients = loss(fused.output, RecurrentState(hidden: fused.finalHidden, cell: fused.finalCell)).gradients(withRespectTo: wrt)
+        let referenceGradients = loss(reference.output, reference.final).gradients(withRespectTo: wrt)
+        for (index, (a, b)) in zip(fusedGradients, referenceGradients).enumerated() {
+            #expect(relative(a, b) < 1e-5, "\(kind) gradient \(index)")
+        }
+    }
+
     @Test(arguments: RecurrentCellKind.allCases)
     func finiteDifferencesThroughTime(kind: RecurrentCellKind) {
         var generator = SeededGenerator(seed: 12)
