@@ -300,6 +300,7 @@ struct RNNBenchCommand: ParsableCommand {
         }
         for benchmarkCase in cases {
             for mode in modes {
+                let flops = benchmarkCase.forwardFlops * mode.flopFactor
                 var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = [], peakShares: [Double] = []
                 for round in 0..<rounds {
                     // Who goes first alternates, so neither side always runs on a cache the other just warmed.
@@ -319,14 +320,14 @@ struct RNNBenchCommand: ParsableCommand {
                     let ms = RNNBenchmark.time(benchmarkCase, mode: mode, iterations: iterations)
                     if round % 2 == 0 { timePyTorch() }
                     ours.append(ms)
-                    peakShares.append(benchmarkCase.forwardFlops * mode.flopFactor / ms / 1e6 / (roundPeak * Double(threadCount)))
+                    peakShares.append(flops / ms / 1e6 / (roundPeak * Double(threadCount)))
                     if let torchMs {
                         theirs.append(torchMs)
                         ratios.append(ms / torchMs)
                     }
                 }
                 let ms = median(ours)
-                let gflops = benchmarkCase.forwardFlops * mode.flopFactor / ms / 1e6
+                let gflops = flops / ms / 1e6
                 let torchMs = theirs.count == rounds ? median(theirs) : nil, ratio = median(ratios)
                 let peakShare = median(peakShares)
                 if json {

@@ -40,7 +40,7 @@ public enum BeamSearch {
         var finished: [[Beam]] = Array(repeating: [], count: sequences)
         var searching = Array(0..<sequences)   // inputs with live beams, in row order
         var state = initial
-        for _ in 0..<maxLength where !searching.isEmpty {
+        for _ in 0..<maxLength {
             let inputOfRow = searching.flatMap { input in Array(repeating: input, count: live[input].count) }
             let (logProbabilities, next) = step(searching.flatMap { input in live[input].map { $0.tokens.last ?? begin } }, inputOfRow, state)
             var firstRow = 0, rows: [Int] = [], stillSearching: [Int] = []
@@ -65,17 +65,17 @@ public enum BeamSearch {
                     }
                 }
                 firstRow += beams.count
+                live[input] = kept
                 if finished[input].count >= beamWidth || kept.isEmpty {
-                    // Done: its kept extensions (if any) leave the batch again.
-                    if !kept.isEmpty { rows.removeLast(kept.count) }
-                    live[input] = finished[input].count >= beamWidth ? [] : kept
+                    // Done (its finished sequences decide): its kept extensions leave the batch again.
+                    rows.removeLast(kept.count)
                 } else {
-                    live[input] = kept
                     stillSearching.append(input)
                 }
             }
             searching = stillSearching
-            if !searching.isEmpty { state = select(next, rows) }
+            guard !searching.isEmpty else { break }
+            state = select(next, rows)
         }
         return (0..<sequences).map { input in
             if let best = finished[input].max(by: { $0.score < $1.score }) { return best.tokens }
