@@ -1,3 +1,7 @@
+#if arch(x86_64) && RECURRENT_X86_FMA
+import _Builtin_intrinsics.intel
+#endif
+
 // The fast Float32 GEMM, in the style of BLIS (Van Zee & van de Geijn):
 //
 //   for jc in N by NC            B block (KC, NC) packed, lives in L2/L3
@@ -333,12 +337,25 @@ extension GEMM {
         let nr = microColumns
         if transposeB {
             // B stored (N, K): each column of op(B) is a contiguous row of B.
-            for col in 0..<nr {
+            var done = 0
+            #if arch(x86_64) && RECURRENT_X86_FMA
+            if columns == nr {
+                // Eight k at a time: two 8×8 transposes in registers (16 rows of B in, eight 16-wide rows of the
+                // panel out) instead of one scalar store per value.
+                let first = b + column * ldb + row
+                while done + 8 <= depth {
+                    transposeEight(from: first + done, ldb: ldb, into: panel + done * nr, ldp: nr)
+                    transposeEight(from: first + 8 * ldb + done, ldb: ldb, into: panel + done * nr + 8, ldp: nr)
+                    done += 8
+                }
+            }
+            #endif
+            for col in 0..<nr where done < depth {
                 if col < columns {
                     let source = b + (column + col) * ldb + row
-                    for p in 0..<depth { panel[p * nr + col] = source[p] }
+                    for p in done..<depth { panel[p * nr + col] = source[p] }
                 } else {
-                    for p in 0..<depth { panel[p * nr + col] = 0 }
+                    for p in done..<depth { panel[p * nr + col] = 0 }
                 }
             }
         } else if columns == nr {
@@ -357,6 +374,32 @@ extension GEMM {
             }
         }
     }
+
+    #if arch(x86_64) && RECURRENT_X86_FMA
+    /// target[q·ldp + i] = source[i·ldb + q] for i, q < 8: the 8×8 block transposed with unpacks of 32- and 64-bit
+    /// pairs, then 128-bit halves recombined.
+    @inline(__always)
+    static func transposeEight(from source: UnsafePointer<Float>, ldb: Int, into target: UnsafeMutablePointer<Float>, ldp: Int) {
+        typealias V = SIMD8<Float>
+        @inline(__always) func row(_ i: Int) -> V { UnsafeRawPointer(source + i * ldb).loadUnaligned(as: V.self) }
+        let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
+        // Pairs of rows interleaved: (r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]) and the like.
+        let a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1)
+        let a2 = _mm256_unpacklo_ps(r2, r3), a3 = _mm256_unpackhi_ps(r2, r3)
+        let a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5)
+        let a6 = _mm256_unpacklo_ps(r6, r7), a7 = _mm256_unpackhi_ps(r6, r7)
+        // Then pairs of pairs: four rows' value q in each 128-bit half (q in the low half, q + 4 in the high).
+        @inline(__always) func low(_ x: V, _ y: V) -> V { _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(x), _mm256_castps_pd(y))) }
+        @inline(__always) func high(_ x: V, _ y: V) -> V { _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(x), _mm256_castps_pd(y))) }
+        let q0 = low(a0, a2), q1 = high(a0, a2), q2 = low(a1, a3), q3 = high(a1, a3)
+        let q4 = low(a4, a6), q5 = high(a4, a6), q6 = low(a5, a7), q7 = high(a5, a7)
+        @inline(__always) func store(_ q: Int, _ value: V) { UnsafeMutableRawPointer(target + q * ldp).storeBytes(of: value, as: V.self) }
+        store(0, V(lowHalf: q0.lowHalf, highHalf: q4.lowHalf)); store(4, V(lowHalf: q0.highHalf, highHalf: q4.highHalf))
+        store(1, V(lowHalf: q1.lowHalf, highHalf: q5.lowHalf)); store(5, V(lowHalf: q1.highHalf, highHalf: q5.highHalf))
+        store(2, V(lowHalf: q2.lowHalf, highHalf: q6.lowHalf)); store(6, V(lowHalf: q2.highHalf, highHalf: q6.highHalf))
+        store(3, V(lowHalf: q3.lowHalf, highHalf: q7.lowHalf)); store(7, V(lowHalf: q3.highHalf, highHalf: q7.highHalf))
+    }
+    #endif
 
     // Each kernel is compiled twice: once for a packed A panel (the six values of each k side by side, rs = 1,
     // ks = 6, both constant; a four-row panel keeps that layout) and once for A read in place from row-major
