@@ -63,6 +63,18 @@ import RecurrentTensor
         expectGradientsCorrect([batchA, b]) { $0[0].matmul($0[1]) }
         expectGradientsCorrect([a, batchB]) { $0[0].matmul($0[1]) }
         expectGradientsCorrect([random([2, 1, 3, 4], seed: 14), random([3, 4, 2], seed: 15)]) { $0[0].matmul($0[1]) }
+        expectGradientsCorrect([batchA, random([5, 4], seed: 16)]) { $0[0].matmul(transposing: $0[1]) }
+    }
+
+    @Test func linearMatchesProductPlusBiasAndItsGradients() {
+        let weight = random([5, 4], seed: 20), bias = random([5], seed: 21)
+        for input in [random([4], seed: 22), random([3, 4], seed: 23), random([2, 3, 4], seed: 24)] {
+            expectGradientsCorrect([input, weight, bias]) { $0[0].linear(weight: $0[1], bias: $0[2]) }
+            let folded = input.linear(weight: weight, bias: bias)
+            let apart = (input.rank == 1 ? input.reshaped([1, 4]).matmul(transposing: weight).reshaped([5]) : input.matmul(transposing: weight)) + bias
+            #expect(folded.shape == apart.shape)
+            #expect(zip(folded.doubles, apart.doubles).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+        }
     }
 
     @Test func reshapingOps() {

@@ -114,3 +114,47 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// A dense layer's affine map in one op: self (…, I) · weightᵀ + bias, for weight (O, I) and bias (O), giving
+    /// (…, O). The bias rows are written into the output first and the product accumulated onto them (beta = 1),
+    /// so no second pass over a wide output (a translation model's 5,728 logits per row) adds the bias.
+    ///
+    ///     Y = X·Wᵀ + 1·bᵀ      dX = dY·W      dW = dYᵀ·X      db = Σ_rows dY
+    public func linear(weight: Tensor, bias: Tensor) -> Tensor {
+        require(weight.rank == 2 && rank >= 1 && shape[rank - 1] == weight.shape[1],
+                "linear: input \(shape) does not match weight \(weight.shape) (expected (…, \(weight.shape.dimensions.last ?? 0)))")
+        require(bias.shape == Shape([weight.shape[0]]), "linear: bias has shape \(bias.shape), expected (\(weight.shape[0]))")
+        let x = self, inputSize = weight.shape[1], outputSize = weight.shape[0]
+        let rows = elementCount / inputSize
+        let dtype = DType.promoted(DType.promoted(x.dtype, weight.dtype), bias.dtype)
+        let output = TensorStorage(dtype: dtype, count: rows * outputSize)
+        @inline(__always) func fillRows<T: TensorScalar>(_: T.Type) {
+            let from = bias.storage.converted(to: dtype).pointer(T.self), to = output.pointer(T.self)
+            for row in 0..<rows { (to + row * outputSize).update(from: from, count: outputSize) }
+        }
+        switch dtype {
+        case .float32: fillRows(Float.self)
+        case .float64: fillRows(Double.self)
+        }
+        if rows > 0 {
+            Tensor.gemm(transposeA: false, transposeB: true, m: rows, n: outputSize, k: inputSize,
+                        a: x.storage.converted(to: dtype), aOffset: 0, lda: inputSize, b: weight.storage.converted(to: dtype), bOffset: 0, ldb: inputSize,
+                        beta: 1, c: output, cOffset: 0, ldc: outputSize)
+        }
+        let result = Tensor(shape: Shape(Array(shape.dimensions.dropLast()) + [outputSize]), storage: output)
+        return Tensor.record("linear", result: result, inputs: [x, weight, bias]) { grad in
+            let g2 = grad.reshaped([rows, outputSize])
+            var gradients: [Tensor?] = [nil, nil, nil]
+            if x.requiresGradient {
+                gradients[0] = Tensor.batchedProduct(g2, transposeA: false, weight, transposeB: false, op: "linear backward").reshaped(x.shape.dimensions)
+            }
+            if weight.requiresGradient {
+                let x2 = x.detached().reshaped([rows, inputSize])
+                gradients[1] = Tensor.batchedProduct(g2, transposeA: true, x2, transposeB: false, op: "linear backward")
+            }
+            if bias.requiresGradient { gradients[2] = g2.sum(alongAxis: 0) }
+            return gradients
+        }
+    }
+}
