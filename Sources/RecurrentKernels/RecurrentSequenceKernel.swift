@@ -303,7 +303,17 @@ public enum RecurrentSequenceKernel {
         nextDh.initialize(repeating: 0, count: batch * hidden)
         let dc = UnsafeMutablePointer<T>.allocate(capacity: kind.hasCellState ? batch * hidden : 0)
         if kind.hasCellState { dc.initialize(from: finalCellGradient!, count: batch * hidden) }
+        // Bias gradients are column sums of dP. Summed per sample inside the step loop, while each row of dP is
+        // still in cache (a pass of their own re-read all B·T rows from memory), then over the samples in order:
+        // the same result for any thread count. One-hot inputs get the input-side sums from dW_ih's token table.
+        let biasFromTokenTable = inputTokens != nil && gradients.inputWeight != nil
+        let biasSums = gradients.bias != nil && !biasFromTokenTable ? UnsafeMutablePointer<T>.allocate(capacity: batch * gateWidth) : nil
+        biasSums?.initialize(repeating: 0, count: batch * gateWidth)
+        let candidateBiasSums = gradients.candidateBias != nil && kind == .gru ? UnsafeMutablePointer<T>.allocate(capacity: batch * hidden) : nil
+        candidateBiasSums?.initialize(repeating: 0, count: batch * hidden)
         defer {
+            biasSums?.deallocate()
+            candidateBiasSums?.deallocate()
             inputSideGradient.deallocate()
             if kind == .gru { hiddenSideGradient.deallocate() }
             dh.deallocate()
@@ -350,6 +360,11 @@ public enum RecurrentSequenceKernel {
                                            hiddenGradient: g, gateGradient: dp, projectionGradient: hiddenSideGradient + row * gateWidth,
                                            previousHiddenGradient: next, hidden: hidden)
                     }
+                    if let sums = biasSums.map({ $0 + b * gateWidth }) { for j in 0..<gateWidth { sums[j] += dp[j] } }
+                    if let sums = candidateBiasSums.map({ $0 + b * hidden }) {
+                        let dn = hiddenSideGradient + row * gateWidth + 2 * hidden
+                        for j in 0..<hidden { sums[j] += dn[j] }
+                    }
                 }
                 // dh_{t-1} += dP_t·W_hh (rows past their length have dP_t = 0 and keep their carried dh).
                 T.gemm(m: rows.count, a: hiddenSideGradient + (first * steps + t) * gateWidth, lda: stepStride, prepared: recurrentWeight, beta: 1,
@@ -376,16 +391,19 @@ public enum RecurrentSequenceKernel {
             for gate in 0..<gateWidth {
                 for v in 0..<inputSize { target[gate * inputSize + v] += table[v * gateWidth + gate] }
             }
+            // Every row of dP sits in exactly one token's row of the table, so its column sums are the bias's.
+            if let bias = gradients.bias, biasFromTokenTable {
+                addRows(inputSize, width: gateWidth, from: { UnsafePointer(table + $0 * gateWidth) }, into: { _ in bias })
+            }
         } else if let target = gradients.inputWeight {
             T.gemm(transposeA: true, transposeB: false, m: gateWidth, n: inputSize, k: rows, alpha: 1,
                    a: inputSideGradient, lda: gateWidth, b: x, ldb: inputSize, beta: 1, c: target, ldc: inputSize)
         }
-        // Bias gradients: column sums of the gate gradients.
-        if let target = gradients.bias {
-            addRows(rows, width: gateWidth, from: { UnsafePointer(inputSideGradient + $0 * gateWidth) }, into: { _ in target })
+        if let target = gradients.bias, let sums = biasSums {
+            addRows(batch, width: gateWidth, from: { UnsafePointer(sums + $0 * gateWidth) }, into: { _ in target })
         }
-        if let target = gradients.candidateBias, kind == .gru {
-            addRows(rows, width: hidden, from: { UnsafePointer(hiddenSideGradient + $0 * gateWidth + 2 * hidden) }, into: { _ in target })
+        if let target = gradients.candidateBias, let sums = candidateBiasSums {
+            addRows(batch, width: hidden, from: { UnsafePointer(sums + $0 * hidden) }, into: { _ in target })
         }
         if let target = gradients.input {
             T.gemm(transposeA: false, transposeB: false, m: rows, n: inputSize, k: gateWidth, alpha: 1,

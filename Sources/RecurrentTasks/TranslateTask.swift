@@ -299,22 +299,23 @@ public enum TranslateTask {
         let sources = rows.map { trained.source.encode(corpus.sources[$0]) }
         let references = rows.map { [corpus.targets[$0]] }
         let maxLength = 2 * (sources.map(\.count).max() ?? 10) + 10
-        var greedy: [[String]] = []
-        for start in stride(from: 0, to: sources.count, by: 256) {
-            greedy += trained.model.greedy(Array(sources[start..<min(sources.count, start + 256)]), maxLength: maxLength).map { trained.target.decode($0) }
-        }
+        let greedy = inLengthOrder(sources, chunk: 256) { trained.model.greedy($0, maxLength: maxLength) }.map { trained.target.decode($0) }
         let width = trained.settings.integer("beam", default: 4)
-        // Sentences of like length searched together, 128 at a time, so little of each batch is padding.
-        var beamed = Array(repeating: [String](), count: sources.count)
-        let byLength = sources.indices.sorted { sources[$0].count < sources[$1].count }
-        for start in stride(from: 0, to: byLength.count, by: 128) {
-            let chunk = Array(byLength[start..<min(byLength.count, start + 128)])
-            for (index, tokens) in zip(chunk, trained.model.beam(chunk.map { sources[$0] }, width: width, maxLength: maxLength)) {
-                beamed[index] = trained.target.decode(tokens)
-            }
-        }
+        let beamed = inLengthOrder(sources, chunk: 128) { trained.model.beam($0, width: width, maxLength: maxLength) }.map { trained.target.decode($0) }
         return Evaluation(task: name, metric: "bleu4", value: BLEU.corpusScore(candidates: beamed, references: references), examples: rows.count,
                           extra: ["greedy_bleu4": BLEU.corpusScore(candidates: greedy, references: references), "beam_width": Double(width)])
+    }
+
+    /// `translate` applied to chunks of up to `chunk` sentences of like length, the results put back in the order of
+    /// `sources`: little of each batch is padding, and a chunk's decoding stops soon after its longest sentence's.
+    static func inLengthOrder(_ sources: [[Int]], chunk: Int, _ translate: ([[Int]]) -> [[Int]]) -> [[Int]] {
+        var results = Array(repeating: [Int](), count: sources.count)
+        let byLength = sources.indices.sorted { sources[$0].count < sources[$1].count }
+        for start in stride(from: 0, to: byLength.count, by: chunk) {
+            let indices = byLength[start..<min(byLength.count, start + chunk)]
+            for (index, tokens) in zip(indices, translate(indices.map { sources[$0] })) { results[index] = tokens }
+        }
+        return results
     }
 
     /// The translation of one sentence, and the attention map (rows: target words, columns: source words).

@@ -234,6 +234,35 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         #expect(check.passed, "\(kind): \(check)")
     }
 
+    /// The bias gradient of a one-hot sequence comes from dW_ih's token table when W_ih learns, and from the step
+    /// loop's own sums when W_ih is frozen: both must be the dense input's.
+    @Test(arguments: [RecurrentCellKind.lstm, .gru])
+    func oneHotBiasGradientWithAndWithoutInputWeightGradient(kind: RecurrentCellKind) {
+        let vocabulary = 4, batch = 2, steps = 3, hidden = 3, gates = kind.gateCount * hidden, lengths = [3, 2]
+        let tokens = [1, 3, 0, 2, 2, 1]
+        var values = [Double](repeating: 0, count: batch * steps * vocabulary)
+        for (row, token) in tokens.enumerated() { values[row * vocabulary + token] = 1 }
+        let dense = Tensor(shape: [batch, steps, vocabulary], doubles: values, dtype: .float64)
+        let inputWeight = randomTensor([gates, vocabulary], seed: 31), hiddenWeight = randomTensor([gates, hidden], seed: 32)
+        let bias = randomTensor([gates], seed: 33).requiringGradient()
+        let candidateBias = kind == .gru ? randomTensor([hidden], seed: 34) : nil
+        let initialHidden = randomTensor([batch, hidden], seed: 35), initialCell = kind == .lstm ? randomTensor([batch, hidden], seed: 36) : nil
+        let weights = randomTensor([batch, steps, hidden], seed: 37)
+        func biasGradient(learningInputWeight: Bool, oneHot: Bool) -> Tensor {
+            let w = learningInputWeight ? inputWeight.requiringGradient() : inputWeight
+            let run = oneHot
+                ? Tensor.recurrentSequence(kind, oneHot: tokens, batch: batch, steps: steps, inputWeight: w, hiddenWeight: hiddenWeight, bias: bias,
+                                           candidateBias: candidateBias, initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
+                : Tensor.recurrentSequence(kind, input: dense, inputWeight: w, hiddenWeight: hiddenWeight, bias: bias,
+                                           candidateBias: candidateBias, initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
+            return (run.output * weights).sum().gradients(withRespectTo: [bias])[0]
+        }
+        let expected = biasGradient(learningInputWeight: true, oneHot: false)
+        #expect(maxDifference(expected, biasGradient(learningInputWeight: true, oneHot: true)) < 1e-12)
+        #expect(maxDifference(expected, biasGradient(learningInputWeight: false, oneHot: true)) < 1e-12)
+        #expect(maxDifference(expected, biasGradient(learningInputWeight: false, oneHot: false)) < 1e-12)
+    }
+
     @Test func givenAndLearnableInitialStatesReceiveGradients() {
         let learnable = RecurrentLayer(.lstm, inputSize: 2, hiddenSize: 3, layerCount: 2, learnableInitialState: true, seed: 6, dtype: .float64)
         let x = randomTensor([2, 3, 2], seed: 11)
