@@ -30,7 +30,9 @@ public enum GEMM {
         // 32×16·16×64. Deeper A·B and A·Bᵀ measured 0.99–1.10× (3200×512·512×2048 NT, 3200×2048·2048×512,
         // 512×5728·5728×256, 2048³ NT, 64×2048·2048×32); whole LSTM training steps (shapes d and e) came out the
         // same within noise either way. Deep weight gradients Aᵀ·B measured 0.38–0.92× at every size tried, from
-        // 16×4096·4096×16 to 2048×3200·3200×1024 (a later run 1.09× at 1024×3200·3200×256): they go to the BLAS.
+        // 16×4096·4096×16 to 2048×3200·3200×1024, so they went to the BLAS; since the transposed-A packing copies
+        // whole panels as vectors they run level (1 thread 0.90–1.24× at the weight gradients of the LSTM bench
+        // shapes, the char-LM and the translation model; 2 threads 0.96–1.10×), and the BLAS keeps them.
         // A few rows times a transposed B (a decoder step) take the row-dot kernel: 2.4× at 6×512·512×2048,
         // 1.1× at 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
