@@ -53,8 +53,11 @@ public struct RecurrentSequenceShape: Sendable, Equatable {
 
 /// Buffers a forward pass fills and its backward reads. All are (B, T, ·) except the final states.
 public struct RecurrentSequenceBuffers<T: KernelScalar> {
-    /// (B, T, H): h_t, zero past each sample's length.
+    /// (B, T, H): h_t, zero past each sample's length. Sample b's rows start at b·`outputSampleStride`.
     public var output: UnsafeMutablePointer<T>
+    /// Elements from one sample's first output row to the next's: T·H when nil. The tensor op writes h_t straight
+    /// into its (B, T + 1 or 2, H) result, final states after each sample's rows, so nothing is copied after.
+    public var outputSampleStride: Int?
     /// (B, H): the state after each sample's last valid step.
     public var finalHidden: UnsafeMutablePointer<T>
     /// (B, H): LSTM only.
@@ -71,9 +74,10 @@ public struct RecurrentSequenceBuffers<T: KernelScalar> {
     public init(
         output: UnsafeMutablePointer<T>, finalHidden: UnsafeMutablePointer<T>, finalCell: UnsafeMutablePointer<T>?,
         gates: UnsafeMutablePointer<T>, hiddenBefore: UnsafeMutablePointer<T>?, cells: UnsafeMutablePointer<T>?,
-        candidateHidden: UnsafeMutablePointer<T>?
+        candidateHidden: UnsafeMutablePointer<T>?, outputSampleStride: Int? = nil
     ) {
         self.output = output
+        self.outputSampleStride = outputSampleStride
         self.finalHidden = finalHidden
         self.finalCell = finalCell
         self.gates = gates
@@ -192,6 +196,7 @@ public enum RecurrentSequenceKernel {
         let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
         let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
         let gates = buffers.gates
+        let outputStride = buffers.outputSampleStride ?? steps * hidden
 
         // P = X·W_ihᵀ + b over all B·T rows at once; for one-hot inputs, row v of W_ihᵀ for token v.
         if let tokens = inputTokens {
@@ -239,7 +244,7 @@ public enum RecurrentSequenceKernel {
                     let row = b * steps + t
                     let p = gates + row * gateWidth
                     let h = state + b * hidden
-                    let out = buffers.output + row * hidden
+                    let out = buffers.output + b * outputStride + t * hidden
                     guard t < length(lengths, b, steps) else {
                         // Past the length: state carried, output and saved gates zero.
                         out.update(repeating: 0, count: hidden)
@@ -284,7 +289,8 @@ public enum RecurrentSequenceKernel {
         kind: RecurrentCellKind, shape: RecurrentSequenceShape, x: UnsafePointer<T>,
         weights: RecurrentSequenceWeights<T>, initialCell: UnsafePointer<T>?,
         lengths: UnsafeBufferPointer<Int>?, buffers: RecurrentSequenceBuffers<T>,
-        outputGradient: UnsafePointer<T>, finalHiddenGradient: UnsafePointer<T>, finalCellGradient: UnsafePointer<T>?,
+        outputGradient: UnsafePointer<T>, outputGradientSampleStride: Int? = nil,
+        finalHiddenGradient: UnsafePointer<T>, finalCellGradient: UnsafePointer<T>?,
         gradients: RecurrentSequenceGradients<T>, inputTokens: UnsafePointer<Int>? = nil
     ) {
         precondition(inputTokens == nil || gradients.input == nil, "one-hot inputs have no gradient")
@@ -292,6 +298,7 @@ public enum RecurrentSequenceKernel {
         let (batch, steps, inputSize, hidden) = (shape.batch, shape.steps, shape.input, shape.hidden)
         let gateWidth = kind.gateCount * hidden, stepStride = steps * gateWidth
         let rows = batch * steps
+        let outputGradientStride = outputGradientSampleStride ?? steps * hidden
 
         // dP with respect to the input-side pre-activations; GRU also needs dP for the hidden side. The step loop
         // writes every row of both (zeros past a sample's length), so they start uninitialised.
@@ -339,7 +346,7 @@ public enum RecurrentSequenceKernel {
                         if kind == .gru { (hiddenSideGradient + row * gateWidth).update(repeating: 0, count: gateWidth) }
                         continue
                     }
-                    let dy = outputGradient + row * hidden
+                    let dy = outputGradient + b * outputGradientStride + t * hidden
                     for j in 0..<hidden { g[j] += dy[j] }
                     let saved = buffers.gates + row * gateWidth
                     let dp = inputSideGradient + row * gateWidth

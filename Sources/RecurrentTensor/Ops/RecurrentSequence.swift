@@ -100,7 +100,6 @@ extension Tensor {
         let hiddenBefore = Tensor.willRecord(inputs) ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let cells = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let candidates = kind == .gru ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
-        let output = TensorStorage(dtype: dtype, count: batch * steps * hidden)
         let finalHidden = TensorStorage(dtype: dtype, count: batch * hidden)
         let finalCell = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * hidden) : nil
 
@@ -111,9 +110,9 @@ extension Tensor {
         }
         func buffers<T: TensorScalar>(_: T.Type) -> RecurrentSequenceBuffers<T> {
             RecurrentSequenceBuffers(
-                output: output.pointer(T.self), finalHidden: finalHidden.pointer(T.self), finalCell: finalCell?.pointer(T.self),
+                output: packed.pointer(T.self), finalHidden: finalHidden.pointer(T.self), finalCell: finalCell?.pointer(T.self),
                 gates: gates.pointer(T.self), hiddenBefore: hiddenBefore?.pointer(T.self), cells: cells?.pointer(T.self),
-                candidateHidden: candidates?.pointer(T.self))
+                candidateHidden: candidates?.pointer(T.self), outputSampleStride: packedSteps * hidden)
         }
         let hiddenIndex = kind == .gru ? 5 : 4
         /// Runs `kernel` with the lengths and the one-hot indices (when there are any) pinned in memory.
@@ -131,11 +130,10 @@ extension Tensor {
                     initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
                     lengths: lengthBuffer, buffers: buffers(T.self), inputTokens: tokenPointer)
             }
-            // Lay the results side by side along time: (B, T, H) | (B, 1, H) | (B, 1, H).
-            let target = packed.pointer(T.self), out = output.pointer(T.self)
+            // The kernel wrote h_t into each sample's first T rows; the final states follow: (B, T, H) | (B, 1, H) | (B, 1, H).
+            let target = packed.pointer(T.self)
             for b in 0..<batch {
                 let row = target + b * packedSteps * hidden
-                row.update(from: out + b * steps * hidden, count: steps * hidden)
                 (row + steps * hidden).update(from: finalHidden.pointer(T.self) + b * hidden, count: hidden)
                 if let finalCell { (row + (steps + 1) * hidden).update(from: finalCell.pointer(T.self) + b * hidden, count: hidden) }
             }
@@ -147,15 +145,14 @@ extension Tensor {
             let gradient = grad.storage.converted(to: dtype)
             var results: [Tensor?] = inputs.indices.map { needs[$0] ? Tensor.zeros(inputs[$0].shape, dtype: dtype) : nil }
             func backward<T: TensorScalar>(_: T.Type) {
-                // Split the packed gradient back into dOutput (B, T, H) and the final states' (B, H).
+                // The kernel reads dOutput from the packed gradient's first T rows per sample; the final states'
+                // gradients (B, H) are gathered from the rows after.
                 let source = gradient.pointer(T.self)
-                let dOutput = UnsafeMutablePointer<T>.allocate(capacity: batch * steps * hidden)
                 let dFinalHidden = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
                 let dFinalCell = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
-                defer { dOutput.deallocate(); dFinalHidden.deallocate(); dFinalCell.deallocate() }
+                defer { dFinalHidden.deallocate(); dFinalCell.deallocate() }
                 for b in 0..<batch {
                     let row = source + b * packedSteps * hidden
-                    (dOutput + b * steps * hidden).update(from: row, count: steps * hidden)
                     (dFinalHidden + b * hidden).update(from: row + steps * hidden, count: hidden)
                     if kind.hasCellState { (dFinalCell + b * hidden).update(from: row + (steps + 1) * hidden, count: hidden) }
                 }
@@ -168,7 +165,7 @@ extension Tensor {
                     RecurrentSequenceKernel.backward(
                         kind: kind, shape: shape, x: values[0].pointer(T.self), weights: weights(T.self),
                         initialCell: kind.hasCellState ? UnsafePointer(values[hiddenIndex + 1].pointer(T.self)) : nil,
-                        lengths: lengthBuffer, buffers: buffers(T.self), outputGradient: dOutput,
+                        lengths: lengthBuffer, buffers: buffers(T.self), outputGradient: source, outputGradientSampleStride: packedSteps * hidden,
                         finalHiddenGradient: dFinalHidden, finalCellGradient: kind.hasCellState ? UnsafePointer(dFinalCell) : nil,
                         gradients: gradients, inputTokens: tokenPointer)
                 }
