@@ -399,7 +399,7 @@ public enum RecurrentSequenceKernel {
                 for v in 0..<inputSize { target[gate * inputSize + v] += table[v * gateWidth + gate] }
             }
             // Every row of dP sits in exactly one token's row of the table, so its column sums are the bias's.
-            if let bias = gradients.bias, biasFromTokenTable {
+            if let bias = gradients.bias {
                 addRows(inputSize, width: gateWidth, from: { UnsafePointer(table + $0 * gateWidth) }, into: { _ in bias })
             }
         } else if let target = gradients.inputWeight {

@@ -33,7 +33,6 @@ public final class Dense: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         require(x.rank >= 1 && x.shape[x.rank - 1] == inputSize, "Dense: input has shape \(x.shape), expected (…, \(inputSize))")
-        if let bias { return x.linear(weight: weight, bias: bias) }
-        return x.rank == 1 ? x.reshaped([1, inputSize]).matmul(transposing: weight).reshaped([outputSize]) : x.matmul(transposing: weight)
+        return x.linear(weight: weight, bias: bias)
     }
 }

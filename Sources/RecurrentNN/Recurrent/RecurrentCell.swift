@@ -83,7 +83,7 @@ public final class RecurrentCell: Layer {
         require(x.rank == 2 && x.shape[1] == inputSize, "\(name) cell: input has shape \(x.shape), expected (batch, \(inputSize))")
         require(state.hidden.shape == [x.shape[0], hiddenSize], "\(name) cell: hidden state has shape \(state.hidden.shape), expected (\(x.shape[0]), \(hiddenSize))")
         let h = hiddenSize
-        let fromInput = x.matmul(transposing: inputWeight) + bias
+        let fromInput = x.linear(weight: inputWeight, bias: bias)
         let fromHidden = state.hidden.matmul(transposing: hiddenWeight)
         func block(_ tensor: Tensor, _ index: Int) -> Tensor { tensor.slice(alongAxis: 1, (index * h)..<((index + 1) * h)) }
         switch kind {

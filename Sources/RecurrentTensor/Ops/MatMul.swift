@@ -96,65 +96,59 @@ extension Tensor {
     /// materialising the transpose on every call.
     public func matmul(transposing other: Tensor) -> Tensor {
         require(other.rank == 2, "matmul(transposing:): the right operand must be a matrix, got \(other.shape)")
-        let a = self, b = other
-        let result = Tensor.batchedProduct(a, transposeA: false, b, transposeB: true, op: "matmul")
-        return Tensor.record("matmul", result: result, inputs: [a, b]) { grad in
-            // C = A·Bᵀ:  dA = dC·B,  dB = dCᵀ·A (rows of every batch folded together)
-            var gradients: [Tensor?] = [nil, nil]
-            if a.requiresGradient {
-                gradients[0] = Tensor.batchedProduct(grad, transposeA: false, b, transposeB: false, op: "matmul backward").summed(toShape: a.shape)
-            }
-            if b.requiresGradient {
-                let rows = a.elementCount / a.shape[a.rank - 1]
-                let a2 = a.detached().reshaped([rows, a.shape[a.rank - 1]])
-                let g2 = grad.reshaped([rows, grad.shape[grad.rank - 1]])
-                gradients[1] = Tensor.batchedProduct(g2, transposeA: true, a2, transposeB: false, op: "matmul backward")
-            }
-            return gradients
-        }
+        require(rank >= 2, "matmul: needs tensors of rank ≥ 2, got \(shape) and \(other.shape)")
+        return Tensor.affine(self, weight: other, bias: nil, op: "matmul")
     }
 }
 
 extension Tensor {
-    /// A dense layer's affine map in one op: self (…, I) · weightᵀ + bias, for weight (O, I) and bias (O), giving
-    /// (…, O). The bias rows are written into the output first and the product accumulated onto them (beta = 1),
-    /// so no second pass over a wide output (a translation model's 5,728 logits per row) adds the bias.
+    /// A dense layer's affine map in one op: self (…, I) · weightᵀ + bias, for weight (O, I) and bias (O) or nil,
+    /// giving (…, O). The bias rows are written into the output first and the product accumulated onto them
+    /// (beta = 1), so no second pass over a wide output (a translation model's 5,728 logits per row) adds the bias.
     ///
     ///     Y = X·Wᵀ + 1·bᵀ      dX = dY·W      dW = dYᵀ·X      db = Σ_rows dY
-    public func linear(weight: Tensor, bias: Tensor) -> Tensor {
-        require(weight.rank == 2 && rank >= 1 && shape[rank - 1] == weight.shape[1],
-                "linear: input \(shape) does not match weight \(weight.shape) (expected (…, \(weight.shape.dimensions.last ?? 0)))")
-        require(bias.shape == Shape([weight.shape[0]]), "linear: bias has shape \(bias.shape), expected (\(weight.shape[0]))")
-        let x = self, inputSize = weight.shape[1], outputSize = weight.shape[0]
-        let rows = elementCount / inputSize
-        let dtype = DType.promoted(DType.promoted(x.dtype, weight.dtype), bias.dtype)
+    public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
+        require(weight.rank == 2, "linear: the weight must be a matrix (out, in), got \(weight.shape)")
+        require(rank >= 1, "linear: the input must have at least one axis, got \(shape)")
+        return Tensor.affine(self, weight: weight, bias: bias, op: "linear")
+    }
+
+    /// x (…, I) · weightᵀ (+ bias): all leading axes of x folded into the rows of one GEMM. `matmul(transposing:)`
+    /// and `linear` are this op; `op` names it in errors and on the tape.
+    static func affine(_ x: Tensor, weight: Tensor, bias: Tensor?, op: String) -> Tensor {
+        let inputSize = weight.shape[1], outputSize = weight.shape[0]
+        require(x.shape[x.rank - 1] == inputSize,
+                "\(op): shapes \(x.shape) and \(weight.shape) do not align (inner dimensions \(x.shape[x.rank - 1]) ≠ \(inputSize))")
+        if let bias { require(bias.shape == Shape([outputSize]), "\(op): bias has shape \(bias.shape), expected (\(outputSize))") }
+        let rows = x.elementCount / inputSize
+        let dtype = ([weight.dtype] + (bias.map { [$0.dtype] } ?? [])).reduce(x.dtype, DType.promoted)
         let output = TensorStorage(dtype: dtype, count: rows * outputSize)
-        @inline(__always) func fillRows<T: TensorScalar>(_: T.Type) {
-            let from = bias.storage.converted(to: dtype).pointer(T.self), to = output.pointer(T.self)
-            for row in 0..<rows { (to + row * outputSize).update(from: from, count: outputSize) }
-        }
-        switch dtype {
-        case .float32: fillRows(Float.self)
-        case .float64: fillRows(Double.self)
+        if let bias {
+            func fillRows<T: TensorScalar>(_: T.Type) {
+                let from = bias.storage.converted(to: dtype).pointer(T.self), to = output.pointer(T.self)
+                for row in 0..<rows { (to + row * outputSize).update(from: from, count: outputSize) }
+            }
+            if dtype == .float32 { fillRows(Float.self) } else { fillRows(Double.self) }
         }
         if rows > 0 {
-            Tensor.gemm(transposeA: false, transposeB: true, m: rows, n: outputSize, k: inputSize,
-                        a: x.storage.converted(to: dtype), aOffset: 0, lda: inputSize, b: weight.storage.converted(to: dtype), bOffset: 0, ldb: inputSize,
-                        beta: 1, c: output, cOffset: 0, ldc: outputSize)
+            gemm(transposeA: false, transposeB: true, m: rows, n: outputSize, k: inputSize,
+                 a: x.storage.converted(to: dtype), aOffset: 0, lda: inputSize, b: weight.storage.converted(to: dtype), bOffset: 0, ldb: inputSize,
+                 beta: bias == nil ? 0 : 1, c: output, cOffset: 0, ldc: outputSize)
         }
-        let result = Tensor(shape: Shape(Array(shape.dimensions.dropLast()) + [outputSize]), storage: output)
-        return Tensor.record("linear", result: result, inputs: [x, weight, bias]) { grad in
+        let result = Tensor(shape: Shape(Array(x.shape.dimensions.dropLast()) + [outputSize]), storage: output)
+        return record(op, result: result, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { grad in
+            // Rows of every leading axis folded together: dX = dY·W, dW = dYᵀ·X, db = Σ_rows dY.
             let g2 = grad.reshaped([rows, outputSize])
             var gradients: [Tensor?] = [nil, nil, nil]
             if x.requiresGradient {
-                gradients[0] = Tensor.batchedProduct(g2, transposeA: false, weight, transposeB: false, op: "linear backward").reshaped(x.shape.dimensions)
+                gradients[0] = batchedProduct(g2, transposeA: false, weight, transposeB: false, op: "\(op) backward").reshaped(x.shape.dimensions)
             }
             if weight.requiresGradient {
                 let x2 = x.detached().reshaped([rows, inputSize])
-                gradients[1] = Tensor.batchedProduct(g2, transposeA: true, x2, transposeB: false, op: "linear backward")
+                gradients[1] = batchedProduct(g2, transposeA: true, x2, transposeB: false, op: "\(op) backward")
             }
-            if bias.requiresGradient { gradients[2] = g2.sum(alongAxis: 0) }
-            return gradients
+            if let bias, bias.requiresGradient { gradients[2] = g2.sum(alongAxis: 0) }
+            return bias == nil ? Array(gradients.prefix(2)) : gradients
         }
     }
 }
