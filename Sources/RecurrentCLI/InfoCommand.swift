@@ -29,6 +29,10 @@ struct InfoCommand: ParsableCommand {
         lines.append("  memory     " + (MemoryRetention.mmapThreshold.map {
             "freed blocks stay in the process (glibc mmap threshold \($0 >> 20) MB, trim threshold \(MemoryRetention.trimThreshold >> 20) MB)"
         } ?? "the allocator's defaults"))
+        // Measured here, on the main thread, where commands allocate their tensors.
+        if let faults = MemoryRetention.pageFaultsReallocating(bytes: MemoryRetention.probeBytes) {
+            lines.append("             (a \(MemoryRetention.probeBytes >> 20) MB block freed and allocated again: \(faults) page faults)")
+        }
         lines.append("  threads    \(ComputeSettings.threads) of \(ComputeSettings.processorCount) processors")
         lines.append("  SIMD       \(KernelInfo.simdDescription)")
         lines.append("  FMA        \(KernelInfo.fmaCompiledIn ? "compiled in" : "not compiled in (addingProduct falls back to a library call)")")

@@ -32,6 +32,10 @@ public enum MemoryRetention {
     /// Raises glibc's mmap and trim thresholds for this process (Linux; elsewhere it does nothing and returns
     /// false). The memory kept is bounded by the peak the process already reached. A `GLIBC_TUNABLES` setting
     /// that names malloc is the user's own choice and is left alone. Returns whether both thresholds were set.
+    ///
+    /// The thresholds govern the main thread's arena, where the command line allocates its tensors. A block
+    /// allocated on another thread that overflows that thread's 64 MB heap still gets a heap of its own, which
+    /// glibc unmaps on free whatever the thresholds.
     @discardableResult
     public static func keepFreedMemory() -> Bool {
         #if canImport(Glibc)
@@ -47,6 +51,43 @@ public enum MemoryRetention {
         return true
         #else
         return false
+        #endif
+    }
+
+    /// The block `info` allocates twice to show the setting at work: above glibc's largest dynamic mmap threshold
+    /// (32 MB on 64-bit), so with the defaults it is always a fresh mapping, faulted in page by page.
+    public static let probeBytes = 40 << 20
+
+    /// Minor page faults this thread takes to allocate a block of `bytes`, write one byte per page and free it,
+    /// measured on a second round (the first may grow the heap). With freed memory kept it is near zero on the main
+    /// thread, about `bytes / 4096` otherwise; nil where the count is unavailable (not Linux).
+    ///
+    /// On another thread the count depends on that thread's arena: glibc gives it 64 MB heaps, and a block that
+    /// does not fit in the current one gets a heap of its own that is unmapped on free whatever the thresholds.
+    public static func pageFaultsReallocating(bytes: Int) -> Int? {
+        #if canImport(Glibc)
+        func threadMinorFaults() -> Int {
+            var usage = rusage()
+            getrusage(__rusage_who_t(1), &usage)   // RUSAGE_THREAD, which the Glibc module leaves out
+            return usage.ru_minflt
+        }
+        let pageSize = 4096
+        var faults = 0
+        for _ in 0..<2 {
+            let before = threadMinorFaults()
+            guard let raw = malloc(bytes) else { return nil }
+            let block = raw.bindMemory(to: UInt8.self, capacity: bytes)
+            for page in stride(from: 0, to: bytes, by: pageSize) { block[page] = UInt8(truncatingIfNeeded: page >> 12) }
+            // Read back and checked, so the optimiser cannot drop the writes as dead before the free.
+            var intact = true
+            for page in stride(from: 0, to: bytes, by: pageSize) { intact = intact && block[page] == UInt8(truncatingIfNeeded: page >> 12) }
+            free(raw)
+            guard intact else { return nil }
+            faults = threadMinorFaults() - before
+        }
+        return faults
+        #else
+        return nil
         #endif
     }
 }

@@ -116,6 +116,27 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         }
     }
 
+    /// The executable keeps freed memory: on its main thread a 40 MB block freed and allocated again takes almost
+    /// no page faults. A malloc setting in GLIBC_TUNABLES leaves the allocator alone, and there (an mmap threshold
+    /// of 1 MB) every page of the block faults in again, which shows the count is real.
+    @Test func infoShowsAFreedBlockReusedWithoutPageFaults() throws {
+        func reportedFaults(_ environment: [String: String]) throws -> Int? {
+            guard let result = try runRecurrent(["info"], environment: environment) else { return nil }
+            #expect(result.status == 0)
+            let line = result.output.split(separator: "\n").first { $0.contains("freed and allocated again") }
+            let count = line?.split(separator: ":").last?.split(separator: " ").first.flatMap { Int($0) }
+            #expect(count != nil, "no page-fault count in:\n\(result.output)")
+            return count
+        }
+        let userTunables = ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? ""
+        if !userTunables.contains("malloc"), let kept = try reportedFaults([:]) {
+            #expect(kept < 10, "\(kept) page faults for a block freed just before")
+        }
+        if let fresh = try reportedFaults(["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1048576"]) {
+            #expect(fresh >= 20, "only \(fresh) page faults for a fresh 40 MB mapping")
+        }
+    }
+
     @Test func benchGEMMPrintsOneJSONObjectPerMeasurement() throws {
         guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12:nt", "--threads", "1", "--rounds", "1"]) else { return }
         #expect(result.status == 0, "\(result.error)")
