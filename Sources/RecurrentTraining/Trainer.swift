@@ -150,10 +150,15 @@ public final class Trainer {
                 }
                 if let schedule { optimizer.learningRate = schedule.learningRate(at: step) }
                 model.zeroGradients()
-                let result = try batch(indices)
-                let loss = result.loss.doubles[0]
-                guard loss.isFinite else { throw TrainingError.nonFinite(step: step, what: "the loss (\(loss))") }
-                result.loss.backward()
+                // The batch's graph goes out of scope here, before the update: it holds the parameters, and
+                // while it lives every parameter the optimizer writes is shared, so each write copies it first.
+                let (loss, result) = try { () throws -> (Double, BatchResult) in
+                    let result = try batch(indices)
+                    let loss = result.loss.doubles[0]
+                    guard loss.isFinite else { throw TrainingError.nonFinite(step: step, what: "the loss (\(loss))") }
+                    result.loss.backward()
+                    return (loss, BatchResult(loss: result.loss.detached(), examples: result.examples, correct: result.correct))
+                }()
                 let norm = try checkedGradientNorm()
                 if let clipNorm = configuration.clipNorm { GradientClipping.clip(model, norm: norm, maxNorm: clipNorm) }
                 optimizer.step(model)

@@ -86,6 +86,22 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         for (x, y) in zip(a.namedParameters, b.namedParameters) { #expect(x.value.scalars == y.value.scalars, "\(x.name)") }
     }
 
+    /// The update writes each parameter where it lies. While the batch's graph lives it holds the parameters, so
+    /// an update made then finds each one shared and copies it first: a copy of every weight at every step.
+    @Test func theUpdateWritesParametersInPlace() throws {
+        let model = mlp(seed: 3)
+        func addresses() -> [UInt] {
+            model.namedParameters.map { $0.value.withUnsafeBuffer(as: Float.self) { UInt(bitPattern: $0.baseAddress) } }
+        }
+        let before = addresses()
+        let trainer = Trainer(model: model, optimizer: Adam(learningRate: 1e-3), configuration: TrainingConfiguration(epochs: 1, batchSize: 4))
+        try trainer.fit(count: 4, batch: { indices in
+            BatchResult(loss: model(Tensor.ones([indices.count, 64])).sum(), examples: indices.count)
+        })
+        #expect(trainer.step == 1)
+        #expect(addresses() == before)
+    }
+
     @Test func nonFiniteLossStopsWithTheStep() throws {
         let model = mlp(seed: 7)
         let trainer = Trainer(model: model, optimizer: SGD(learningRate: 0.1), configuration: TrainingConfiguration(epochs: 3, batchSize: 4))
