@@ -2,6 +2,8 @@
 // search, shared by captioning and translation.
 
 import Foundation
+import RecurrentKernels
+import RecurrentTensor
 
 public enum BeamSearch {
     /// The best sequence (without the begin and end markers) under the model.
@@ -34,6 +36,25 @@ public enum BeamSearch {
         step: ([Int], [Int], State) -> (logProbabilities: [[Double]], state: State),
         select: (State, [Int]) -> State
     ) -> [[Int]] {
+        decode(sequences: sequences, initial: initial, beamWidth: beamWidth, maxLength: maxLength, begin: begin, end: end,
+               candidates: { tokens, inputOfRow, state in
+                   let (logProbabilities, next) = step(tokens, inputOfRow, state)
+                   return (logProbabilities.map { row in topIndices(row, count: beamWidth).map { (token: $0, logProbability: row[$0]) } }, next)
+               },
+               select: select)
+    }
+
+    /// A next token and its log-probability.
+    public typealias Candidate = (token: Int, logProbability: Double)
+
+    /// `decode(sequences:…)` for a step that gives only each row's best tokens — at least `beamWidth` of them
+    /// (all, in a smaller vocabulary), best first, ties in token order — as `bestTokens(logits:count:)` finds them.
+    /// A wide vocabulary then costs no table of every token's log-probability per row.
+    public static func decode<State>(
+        sequences: Int, initial: State, beamWidth: Int, maxLength: Int, begin: Int, end: Int,
+        candidates step: ([Int], [Int], State) -> (best: [[Candidate]], state: State),
+        select: (State, [Int]) -> State
+    ) -> [[Int]] {
         precondition(beamWidth >= 1 && maxLength >= 1, "BeamSearch: width \(beamWidth) and length \(maxLength) must be ≥ 1")
         typealias Beam = (tokens: [Int], score: Double)
         var live: [[Beam]] = Array(repeating: [([], 0)], count: sequences)
@@ -42,15 +63,16 @@ public enum BeamSearch {
         var state = initial
         for _ in 0..<maxLength {
             let inputOfRow = searching.flatMap { input in Array(repeating: input, count: live[input].count) }
-            let (logProbabilities, next) = step(searching.flatMap { input in live[input].map { $0.tokens.last ?? begin } }, inputOfRow, state)
+            let (best, next) = step(searching.flatMap { input in live[input].map { $0.tokens.last ?? begin } }, inputOfRow, state)
             var firstRow = 0, rows: [Int] = [], stillSearching: [Int] = []
             for input in searching {
                 let beams = live[input]
                 var candidates: [(beam: Int, token: Int, score: Double)] = []
                 for (beam, current) in beams.enumerated() {
-                    let row = logProbabilities[firstRow + beam]
                     // Only each beam's best `beamWidth` tokens can make the input's top `beamWidth`.
-                    for token in topIndices(row, count: beamWidth) { candidates.append((beam, token, current.score + row[token])) }
+                    for candidate in best[firstRow + beam].prefix(beamWidth) {
+                        candidates.append((beam, candidate.token, current.score + candidate.logProbability))
+                    }
                 }
                 candidates.sort { $0.score > $1.score }
                 // The best `beamWidth` extensions go on; those that ended are finished (the beam narrows).
@@ -83,17 +105,53 @@ public enum BeamSearch {
         }
     }
 
-    /// Indices of the `count` largest values, largest first, in one pass (vocabularies are large, beams small).
-    static func topIndices(_ values: [Double], count: Int) -> [Int] {
-        var best: [Int] = []
-        best.reserveCapacity(count + 1)
-        for index in values.indices {
-            guard best.count < count || values[index] > values[best[best.count - 1]] else { continue }
-            var position = best.count
-            while position > 0 && values[best[position - 1]] < values[index] { position -= 1 }
-            best.insert(index, at: position)
-            if best.count > count { best.removeLast() }
+    /// For each row of `logits` (rows, vocabulary): its `count` likeliest tokens, best first (ties in token order),
+    /// with their log-probabilities — the values `logits.logSoftmax(alongAxis: 1)` holds there, to the last bit, as
+    /// Doubles. One pass per row over the logits, rows split over the cores; nothing of vocabulary size is kept.
+    public static func bestTokens(logits: Tensor, count: Int) -> [[Candidate]] {
+        precondition(logits.rank == 2 && count >= 1, "bestTokens: logits must be (rows, vocabulary), got \(logits.shape)")
+        let rows = logits.shape[0], columns = logits.shape[1]
+        var best = Array(repeating: [Candidate](), count: rows)
+        func search<T: TensorScalar>(_ values: UnsafeBufferPointer<T>) {
+            let ranges = splitRanges(count: rows, parts: rows * columns >= 1 << 16 ? ComputeSettings.threads : 1, granularity: 1)
+            best.withUnsafeMutableBufferPointer { output in
+                let output = UncheckedSendable(output)
+                parallelFor(parts: ranges.count) { part in
+                    for row in ranges[part] {
+                        let line = values.baseAddress! + row * columns
+                        // As the log-softmax kernel computes it: (x − max) − log Σ exp(x − max).
+                        let (maximum, total) = T.shiftedExpSum(line, count: columns)
+                        let logTotal = T.log(total)
+                        output.value[row] = topIndices(count: count, columns: columns) { (line[$0] - maximum) - logTotal }
+                    }
+                }
+            }
+        }
+        switch logits.dtype {
+        case .float32: logits.withUnsafeBuffer(as: Float.self) { search($0) }
+        case .float64: logits.withUnsafeBuffer(as: Double.self) { search($0) }
         }
         return best
+    }
+
+    /// The `count` largest of `value(0..<columns)` with their values, largest first, earlier index first on ties.
+    @inline(__always)
+    static func topIndices<T: BinaryFloatingPoint>(count: Int, columns: Int, _ value: (Int) -> T) -> [Candidate] {
+        var best: [(token: Int, value: T)] = []
+        best.reserveCapacity(count + 1)
+        for index in 0..<columns {
+            let current = value(index)
+            guard best.count < count || current > best[best.count - 1].value else { continue }
+            var position = best.count
+            while position > 0 && best[position - 1].value < current { position -= 1 }
+            best.insert((index, current), at: position)
+            if best.count > count { best.removeLast() }
+        }
+        return best.map { (token: $0.token, logProbability: Double($0.value)) }
+    }
+
+    /// Indices of the `count` largest values, largest first, in one pass (vocabularies are large, beams small).
+    static func topIndices(_ values: [Double], count: Int) -> [Int] {
+        topIndices(count: count, columns: values.count) { values[$0] }.map(\.token)
     }
 }

@@ -64,12 +64,13 @@ public final class TranslationModel: Layer {
         /// (B, S, H), zero past each source's length.
         public var outputs: Tensor
         public var lengths: [Int]
-        /// Source keys for the general score: h̄ W_aᵀ, (B, S, H) — computed once per sentence.
-        public var keys: Tensor?
+        /// Source keys for the general score, transposed for the product with the decoder states: (h̄ W_a)ᵀ,
+        /// (B, H, S) — computed once per sentence, not once per decoder step of a search.
+        public var transposedKeys: Tensor?
         public var state: [RecurrentState]
 
         func rows(_ rows: [Int]) -> Encoded {
-            Encoded(outputs: outputs.indexSelect(rows), lengths: rows.map { lengths[$0] }, keys: keys?.indexSelect(rows), state: state.map { RecurrentState(hidden: $0.hidden.indexSelect(rows)) })
+            Encoded(outputs: outputs.indexSelect(rows), lengths: rows.map { lengths[$0] }, transposedKeys: transposedKeys?.indexSelect(rows), state: state.map { RecurrentState(hidden: $0.hidden.indexSelect(rows)) })
         }
     }
 
@@ -78,8 +79,8 @@ public final class TranslationModel: Layer {
         let padded = sources.flatMap { $0 + Array(repeating: Vocabulary.padding, count: steps - $0.count) }
         let lengths = sources.map(\.count)
         let result = encoder(sourceEmbedding(padded, shape: [sources.count, steps]), lengths: lengths)
-        let keys = attentionWeight.map { result.output.matmul($0) }
-        return Encoded(outputs: result.output, lengths: lengths, keys: keys, state: result.finalStates)
+        let transposedKeys = attentionWeight.map { result.output.matmul($0).permuted([0, 2, 1]) }
+        return Encoded(outputs: result.output, lengths: lengths, transposedKeys: transposedKeys, state: result.finalStates)
     }
 
     /// Logits (B·T, V) for decoder inputs (B, T), the decoder's final state, and the attention weights (B, T, S).
@@ -90,9 +91,9 @@ public final class TranslationModel: Layer {
         let result = decoder(targetEmbedding(inputs.flatMap { $0 }, shape: [batch, steps]), lengths: lengths, initialStates: state)
         var features = result.output
         var weights: Tensor?
-        if let keys = encoded.keys, let combine {
+        if let transposedKeys = encoded.transposedKeys, let combine {
             let sourceSteps = encoded.outputs.shape[1]
-            var scores = features.matmul(keys.permuted([0, 2, 1]))   // (B, T, S)
+            var scores = features.matmul(transposedKeys)   // (B, T, S)
             let mask = (0..<batch).flatMap { b in (0..<(steps * sourceSteps)).map { $0 % sourceSteps < encoded.lengths[b] ? 0.0 : -1e9 } }
             scores = scores + Tensor(shape: [batch, steps, sourceSteps], doubles: mask, dtype: scores.dtype)
             let attention = scores.softmax(alongAxis: 2)
@@ -140,10 +141,9 @@ public final class TranslationModel: Layer {
             let encoded = encode(sources)
             return BeamSearch.decode(
                 sequences: sources.count, initial: encoded.state, beamWidth: width, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
-                step: { tokens, sentenceOfRow, state in
+                candidates: { tokens, sentenceOfRow, state in
                     let (logits, next, _) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), encoded: encoded.rows(sentenceOfRow), state: state)
-                    let logProbabilities = logits.logSoftmax(alongAxis: 1), columns = logProbabilities.shape[1], flat = logProbabilities.doubles
-                    return ((0..<tokens.count).map { Array(flat[($0 * columns)..<(($0 + 1) * columns)]) }, next)
+                    return (BeamSearch.bestTokens(logits: logits, count: width), next)
                 },
                 select: { state, rows in state.map { RecurrentState(hidden: $0.hidden.indexSelect(rows)) } })
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RecurrentTasks
+import RecurrentTensor
 
 /// Beam search on toy models whose next-token log-probabilities are fixed functions of the input, the step and
 /// the last token: vocabulary 0 = begin, 1 = end, 2… words.
@@ -59,6 +60,26 @@ import RecurrentTasks
         let beam = BeamSearch.decode(initial: [Row(input: 0, length: 0)], beamWidth: 2, maxLength: 2, begin: 0, end: 1, step: step, select: { rows, kept in kept.map { rows[$0] } })
         #expect(greedy.first == 2)
         #expect(beam == [3], "0.4 · 0.95 beats 0.6 · 0.35 and 0.6 · 0.3")
+    }
+
+    /// The best tokens of each row are the log-softmax's largest entries, with its values to the last bit, in Float
+    /// and Double, on rows split over the cores (the larger table) and not; equal logits keep token order.
+    @Test(arguments: [(DType.float32, 37, 300), (.float32, 70, 1000), (.float64, 70, 1000)])
+    func bestTokensAreTheLogSoftmaxsLargest(dtype: DType, rows: Int, columns: Int) {
+        var generator = SeededGenerator(seed: 11)
+        var values = (0..<(rows * columns)).map { _ in Double.random(in: -8...8, using: &generator) }
+        for row in 0..<rows { values[row * columns + 5] = 9; values[row * columns + 2] = 9 }   // a tie for the best
+        let logits = Tensor(shape: [rows, columns], doubles: values, dtype: dtype)
+        let table = logits.logSoftmax(alongAxis: 1).doubles
+        let best = BeamSearch.bestTokens(logits: logits, count: 4)
+        #expect(best.count == rows)
+        for row in 0..<rows {
+            let line = Array(table[(row * columns)..<((row + 1) * columns)])
+            let expected = line.indices.sorted { line[$0] > line[$1] || (line[$0] == line[$1] && $0 < $1) }.prefix(4)
+            #expect(best[row].map(\.token) == Array(expected), "row \(row)")
+            #expect(best[row].map(\.logProbability) == expected.map { line[$0] }, "row \(row)")
+            #expect(best[row].prefix(2).map(\.token) == [2, 5])
+        }
     }
 
     /// Searched together, each input gets exactly what it gets alone — though inputs finish at different steps
