@@ -61,9 +61,7 @@ public enum MemoryRetention {
     /// Minor page faults this thread takes to allocate a block of `bytes`, write one byte per page and free it,
     /// measured on a second round (the first may grow the heap). With freed memory kept it is near zero on the main
     /// thread, about `bytes / 4096` otherwise; nil where the count is unavailable (not Linux).
-    ///
-    /// On another thread the count depends on that thread's arena: glibc gives it 64 MB heaps, and a block that
-    /// does not fit in the current one gets a heap of its own that is unmapped on free whatever the thresholds.
+    /// On another thread it depends on that thread's arena (see `keepFreedMemory()`).
     public static func pageFaultsReallocating(bytes: Int) -> Int? {
         #if canImport(Glibc)
         func threadMinorFaults() -> Int {

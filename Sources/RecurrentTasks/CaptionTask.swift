@@ -138,16 +138,14 @@ public final class CaptionModel: Layer {
         setTraining(false)
         return noGrad {
             BeamSearch.decode(
-                initial: encode([image]), beamWidth: beamWidth, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
-                step: { tokens, states in
+                sequences: 1, initial: encode([image]), beamWidth: beamWidth, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
+                candidates: { tokens, _, states in
                     let (logits, next) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), states: states.map {
                         RecurrentState(hidden: $0.hidden.broadcasted(to: [tokens.count, $0.hidden.shape[1]]), cell: $0.cell?.broadcasted(to: [tokens.count, $0.hidden.shape[1]]))
                     })
-                    let logProbabilities = logits.logSoftmax(alongAxis: 1)
-                    let columns = logProbabilities.shape[1], flat = logProbabilities.doubles
-                    return ((0..<tokens.count).map { Array(flat[($0 * columns)..<(($0 + 1) * columns)]) }, next)
+                    return (BeamSearch.bestTokens(logits: logits, count: beamWidth), next)
                 },
-                select: { states, rows in states.map { RecurrentState(hidden: $0.hidden.indexSelect(rows), cell: $0.cell?.indexSelect(rows)) } })
+                select: { states, rows in states.map { RecurrentState(hidden: $0.hidden.indexSelect(rows), cell: $0.cell?.indexSelect(rows)) } })[0]
         }
     }
 }

@@ -152,20 +152,20 @@ public final class Trainer {
                 model.zeroGradients()
                 // The batch's graph goes out of scope here, before the update: it holds the parameters, and
                 // while it lives every parameter the optimizer writes is shared, so each write copies it first.
-                let (loss, result) = try { () throws -> (Double, BatchResult) in
+                let (loss, batchExamples, batchCorrect) = try { () throws -> (Double, Int, Int?) in
                     let result = try batch(indices)
                     let loss = result.loss.doubles[0]
                     guard loss.isFinite else { throw TrainingError.nonFinite(step: step, what: "the loss (\(loss))") }
                     result.loss.backward()
-                    return (loss, BatchResult(loss: result.loss.detached(), examples: result.examples, correct: result.correct))
+                    return (loss, result.examples, result.correct)
                 }()
                 let norm = try checkedGradientNorm()
                 if let clipNorm = configuration.clipNorm { GradientClipping.clip(model, norm: norm, maxNorm: clipNorm) }
                 optimizer.step(model)
                 step += 1
-                lossTotal += loss * Double(result.examples)
-                examples += result.examples
-                if let right = result.correct { correct += right; counted = true }
+                lossTotal += loss * Double(batchExamples)
+                examples += batchExamples
+                if let right = batchCorrect { correct += right; counted = true }
                 stepInEpoch += 1
                 if try notify(.batchEnded(epoch: epoch, step: step, stepInEpoch: stepInEpoch, loss: loss, learningRate: optimizer.learningRate)) == .stop { return }
             }
