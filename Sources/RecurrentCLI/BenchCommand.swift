@@ -236,7 +236,7 @@ struct RNNBenchCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Rounds per measurement, ours and PyTorch's alternating; times are the rounds' medians.", valueName: "n"))
     var rounds: Int = 1
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c (default: all).", valueName: "list"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Cases to run, e.g. lstm:a,gru:c, or any shape as CELL:TxBxIxHxL, e.g. lstm:100x32x256x256x1 (default: all).", valueName: "list"))
     var cases: String?
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Modes to run: infer, train, train+dx (default: all).", valueName: "list"))
@@ -251,10 +251,18 @@ struct RNNBenchCommand: ParsableCommand {
         guard let cases else { return RNNBenchmark.standardCases }
         return try cases.split(separator: ",", omittingEmptySubsequences: false).map { token in
             let parts = token.split(separator: ":").map(String.init)
-            guard parts.count == 2, let found = RNNBenchmark.standardCases.first(where: { $0.pytorchCell == parts[0].lowercased() && $0.label == parts[1].lowercased() }) else {
-                throw ValidationError("--cases: '\(token)' is not one of \(RNNBenchmark.standardCases.map { "\($0.pytorchCell):\($0.label)" }.joined(separator: ", "))")
+            if parts.count == 2, let found = RNNBenchmark.standardCases.first(where: { $0.pytorchCell == parts[0].lowercased() && $0.label == parts[1].lowercased() }) {
+                return found
             }
-            return found
+            // Any other shape as TxBxIxHxL, e.g. the char-LM's layer: lstm:100x32x256x256x1.
+            let cells: [String: RecurrentCellKind] = ["lstm": .lstm, "gru": .gru, "rnn": .rnnTanh]
+            let sizes = parts.count == 2 ? parts[1].lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) } : []
+            let dimensions = sizes.compactMap { $0 }
+            guard parts.count == 2, let cell = cells[parts[0].lowercased()], sizes.count == 5, dimensions.count == 5,
+                  dimensions.allSatisfy({ (1...100_000).contains($0) }), dimensions[4] <= 16 else {
+                throw ValidationError("--cases: '\(token)' is not one of \(RNNBenchmark.standardCases.map { "\($0.pytorchCell):\($0.label)" }.joined(separator: ", ")), nor CELL:TxBxIxHxL (CELL lstm, gru or rnn; sizes 1–100000, L at most 16)")
+            }
+            return RNNBenchmark.Case(cell: cell, label: parts[1].lowercased(), steps: dimensions[0], batch: dimensions[1], input: dimensions[2], hidden: dimensions[3], layers: dimensions[4])
         }
     }
 
@@ -286,6 +294,7 @@ struct RNNBenchCommand: ParsableCommand {
         let cases = try selectedCases()
         let modes = try selectedModes()
         let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
+        let shapeWidth = max(6, (cases.map(\.label.count).max() ?? 0) + 2)
         if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench rnn` for real numbers") }
         let peak = MachinePeak.measureSingleCore()
         log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s, measured again before each round (% peak is against that one); GEMM backend: \(ComputeSettings.activeBackend) (\(ComputeSettings.backendReason)); threads: \(threadCount)")
@@ -295,7 +304,7 @@ struct RNNBenchCommand: ParsableCommand {
             : torch == nil ? "PyTorch: not importable with \(python) (pip install torch; --python PATH) — Recurrent alone"
             : "PyTorch: timed beside each measurement, alternating with ours over \(rounds) round\(rounds == 1 ? "" : "s"); ratio = median of the rounds' ratios")
         if !json {
-            print(pad("cell", 6) + pad("shape", 6) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8)
+            print(pad("cell", 6) + pad("shape", shapeWidth) + pad("mode", 10) + pad("ms", 10) + pad("GFLOP/s", 9) + pad("% peak", 8)
                   + (torch != nil ? pad("torch ms", 10) + pad("ours/torch", 12) + (rounds > 1 ? pad("rounds' range", 15) : "") : ""))
         }
         for benchmarkCase in cases {
@@ -339,7 +348,7 @@ struct RNNBenchCommand: ParsableCommand {
                     }
                     print(line + "}")
                 } else {
-                    var row = pad(benchmarkCase.pytorchCell, 6) + pad(benchmarkCase.label, 6) + pad(mode.rawValue, 10) + pad(format(ms, 2), 10)
+                    var row = pad(benchmarkCase.pytorchCell, 6) + pad(benchmarkCase.label, shapeWidth) + pad(mode.rawValue, 10) + pad(format(ms, 2), 10)
                         + pad(format(gflops, 1), 9) + pad(format(100 * peakShare, 0) + "%", 8)
                     if let torchMs {
                         row += pad(format(torchMs, 2), 10) + pad(format(ratio, 2) + "×", 12)

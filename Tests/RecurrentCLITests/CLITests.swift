@@ -43,7 +43,8 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         ["bench", "gemm", "--threads", "1,0"], ["bench", "gemm", "--shapes", "5x"], ["bench", "gemm", "--shapes", "0"],
         ["bench", "gemm", "--shapes", "8x20x12:nx"], ["bench", "gemm", "--shapes", "8x20x12:nt:tn"],
         ["bench", "gemm", "--implementations", "mkl"], ["bench", "gemm", "--rounds", "-1"], ["no-such-command"],
-        ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
+        ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--cases", "lstm:4x2x3x5"], ["bench", "rnn", "--cases", "lstm:4x2x0x5x1"],
+        ["bench", "rnn", "--cases", "mlp:4x2x3x5x1"], ["bench", "rnn", "--cases", "gru:4x2x3x5x99"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
         ["bench", "gates", "--hidden", "0"], ["bench", "gates", "--hidden", "16,,8"], ["bench", "gates", "--rounds", "0"],
         ["bench", "gemm", "--shapes", ","], ["bench", "gemm", "--implementations", ""], ["bench", "rnn", "--cases", ""], ["bench", "rnn", "--modes", ","],
         // A parameter count past Int's range, and a forget bias whose label went through Int().
@@ -158,6 +159,19 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         }
         #expect(seen.count == implementations)
         #expect(result.error.contains("self-check"), "\(result.error)")
+    }
+
+    /// A shape of one's own, CELL:TxBxIxHxL, runs beside the standard ones and keeps its sizes in the JSON.
+    @Test func benchRNNTakesAShapeOfOnesOwn() throws {
+        guard let result = try runRecurrent(["bench", "rnn", "--json", "--cases", "gru:7x3x5x4x2,lstm:a", "--modes", "infer", "--iterations", "1",
+                                             "--python", "none"]) else { return }
+        #expect(result.status == 0, "\(result.error)")
+        let objects = try result.output.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == 2)
+        let own = try #require(objects.first ?? nil)
+        #expect(own["cell"] as? String == "gru" && own["shape"] as? String == "7x3x5x4x2")
+        #expect(own["T"] as? Int == 7 && own["B"] as? Int == 3 && own["I"] as? Int == 5 && own["H"] as? Int == 4 && own["L"] as? Int == 2)
+        #expect((own["ms"] as? Double).map { $0 > 0 } == true)
     }
 
     /// Hidden sizes 3 and 9 send every pass through its zero-padded tail group as well as a whole one.

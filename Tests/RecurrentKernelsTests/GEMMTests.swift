@@ -54,6 +54,47 @@ struct MatrixFixture {
         }
     }
 
+    /// A deep weight gradient (Aᵀ·B over 2,101 rows) is summed in two halves of its depth: it must match the
+    /// naive GEMM (odd depth, so the halves differ; B either way; beta 0, 1 and 2; garbage in C under beta 0),
+    /// and give the same bits on one thread and on two, on either backend.
+    @Test(arguments: [false, true])
+    func deepWeightGradientSummedInDepthHalves(transposeB: Bool) {
+        let (m, n, k) = (40, 53, 2101)
+        #expect(GEMM.splitsDepth(transposeA: true, m: m, n: n, k: k))
+        #expect(!GEMM.splitsDepth(transposeA: false, m: m, n: n, k: k) && !GEMM.splitsDepth(transposeA: true, m: m, n: n, k: 1000))
+        let backends: [GEMMBackend] = SystemBLAS.shared == nil ? [.swift] : [.swift, .blas]
+        for backend in backends {
+            for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (-0.5, 2)] {
+                var results: [[Float]] = []
+                for threads in [1, 2] {
+                    var fixture = MatrixFixture(transposeA: true, transposeB: transposeB, m: m, n: n, k: k, padding: 2, seed: 9)
+                    var expected = fixture.c
+                    GEMM.reference(transposeA: true, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                   a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &expected, ldc: fixture.ldc)
+                    if beta == 0 { fixture.c = [Float](repeating: .nan, count: fixture.c.count) }
+                    GEMM.multiply(transposeA: true, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: fixture.a, lda: fixture.lda,
+                                  b: fixture.b, ldb: fixture.ldb, beta: beta, c: &fixture.c, ldc: fixture.ldc, backend: backend, threads: threads)
+                    let ldc = fixture.ldc
+                    var worst: Float = 0, paddingKept = true
+                    var values: [Float] = []
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            let got = fixture.c[i * ldc + j], want = expected[i * ldc + j]
+                            worst = Swift.max(worst, got.isNaN ? .infinity : Swift.abs(got - want) / Swift.max(1, Swift.abs(want)))
+                            values.append(got)
+                        }
+                        // The padding columns of C are left alone.
+                        for j in n..<ldc where !(beta == 0 ? fixture.c[i * ldc + j].isNaN : fixture.c[i * ldc + j] == expected[i * ldc + j]) { paddingKept = false }
+                    }
+                    #expect(worst < 1e-4, "\(backend) alpha=\(alpha) beta=\(beta) threads=\(threads): worst relative error \(worst)")
+                    #expect(paddingKept, "\(backend) alpha=\(alpha) beta=\(beta) threads=\(threads): a padding column of C changed")
+                    results.append(values)
+                }
+                #expect(results[0] == results[1], "\(backend) alpha=\(alpha) beta=\(beta): one thread and two differ")
+            }
+        }
+    }
+
     @Test func betaZeroIgnoresGarbageInC() {
         var fixture = MatrixFixture(transposeA: false, transposeB: false, m: 9, n: 20, k: 5, padding: 0, seed: 3)
         fixture.c = [Float](repeating: .nan, count: fixture.c.count)
