@@ -72,6 +72,40 @@ public enum CharLMTask {
         return text.map { index[$0] ?? 0 }
     }
 
+    /// Training windows on a grid that each epoch shifts by a random 0..<length characters, so a character is
+    /// not always read at the same place in its window, from the same zero state (`--set shift-windows=0` keeps
+    /// the fixed grid, the PyTorch recipe's). Every shift gives the same number of windows: the last starts at
+    /// most length − 1 past the grid's, its target still inside the text. An example index stands for
+    /// (shift, window) as shift·count + window.
+    public struct ShiftedWindows: Sendable {
+        public let length: Int
+        public let count: Int
+
+        /// Nil when the text is too short for one window at every shift.
+        public init?(textCount: Int, length: Int) {
+            guard length > 0, textCount >= 2 * length else { return nil }
+            self.length = length
+            count = (textCount - length) / length
+        }
+
+        public func start(_ index: Int) -> Int { (index % count) * length + index / count }
+
+        /// One epoch: a shift drawn from the trainer's generator (so a resumed run draws the same), then the
+        /// windows in shuffled batches.
+        public func batches(batchSize: Int, using generator: inout SeededGenerator) -> [[Int]] {
+            let shift = Int.random(in: 0..<length, using: &generator)
+            return Batching.shuffledBatches(count: count, batchSize: batchSize, using: &generator).map { $0.map { shift * count + $0 } }
+        }
+    }
+
+    /// Where the held-out last tenth starts: after the first line break in it, so no line is split between
+    /// training and validation (a text with no line break there is cut where the tenth starts).
+    static func heldOutStart(_ text: String) -> String.Index {
+        let tenth = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
+        if let lineBreak = text[tenth...].firstIndex(of: "\n"), text.index(after: lineBreak) < text.endIndex { return text.index(after: lineBreak) }
+        return tenth
+    }
+
     /// Windows of `length` + 1 characters (input and next-character target) starting every `length`.
     static func windows(_ symbols: [Int], length: Int) -> [Int] {
         symbols.count > length ? Array(stride(from: 0, to: symbols.count - length, by: length)) : []
@@ -81,10 +115,7 @@ public enum CharLMTask {
         let started = monotonicSeconds()
         let (settings, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: request.data == nil ? 25 : 16)
         let text = try text(settings)
-        // The last tenth is held out, cut at a line break so no line is split between the two.
-        var cut = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
-        // (A text with no line break in its last tenth is cut where the tenth starts.)
-        if let lineBreak = text[cut...].firstIndex(of: "\n"), text.index(after: lineBreak) < text.endIndex { cut = text.index(after: lineBreak) }
+        let cut = heldOutStart(text)
         let alphabet = [unknownCharacter] + Set(text[..<cut]).sorted()
         let training = encode(String(text[..<cut]), alphabet: alphabet), validation = encode(String(text[cut...]), alphabet: alphabet)
         let length = sequenceLength(settings)
@@ -93,7 +124,9 @@ public enum CharLMTask {
             throw DataFileError(file: settings.data ?? "generated text", line: nil, problem: "\(text.count) characters are too few for windows of \(length)")
         }
         // Validation runs 64 windows at a time.
-        let largestBatch = MemoryEstimate.largestBatch(training: min(settings.integer("batch", default: 32), trainingStarts.count),
+        let batchSize = settings.integer("batch", default: 32)
+        let shifted = settings.integer("shift-windows", default: 1) != 0 ? ShiftedWindows(textCount: training.count, length: length) : nil
+        let largestBatch = MemoryEstimate.largestBatch(training: min(batchSize, trainingStarts.count),
                                                        validation: min(64, validationStarts.count))
         try MemoryBudget.require(.characterModel(alphabet: alphabet.count, hidden: hiddenSize(settings), layers: layerCount(settings), batch: largestBatch, length: length),
                                  task: name, lower: "--set batch, sequence, hidden or layers")
@@ -109,10 +142,11 @@ public enum CharLMTask {
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
             configuration: configuration(settings, alphabet: alphabet.count), model: model,
-            optimizer: Adam(learningRate: settings.number("learning-rate", default: 2e-3)), batchSize: settings.integer("batch", default: 32), clipNorm: 5,
-            count: trainingStarts.count,
-            batch: { batch(training, $0.map { trainingStarts[$0] }) },
-            validate: { loss(model, validation, length: length) })
+            optimizer: Adam(learningRate: settings.number("learning-rate", default: 2e-3)), batchSize: batchSize, clipNorm: 5,
+            count: shifted?.count ?? trainingStarts.count,
+            batch: { batch(training, $0.map { shifted?.start($0) ?? trainingStarts[$0] }) },
+            validate: { loss(model, validation, length: length) },
+            plan: shifted.map { windows in { windows.batches(batchSize: batchSize, using: &$0) } })
         let evaluation = try evaluate(directory: request.output, data: nil)
         let sample = try CharLMTask.sample(directory: request.output, prime: String(text.prefix(1)), temperature: 0.8, length: 160, seed: 1)
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation,
@@ -174,10 +208,7 @@ public enum CharLMTask {
             symbols = encode(try readTextCorpus(data), alphabet: alphabet)
         } else {
             let text = try text(settings)
-            var cut = text.index(text.startIndex, offsetBy: text.count * 9 / 10)
-            // (A text with no line break in its last tenth is cut where the tenth starts.)
-        if let lineBreak = text[cut...].firstIndex(of: "\n"), text.index(after: lineBreak) < text.endIndex { cut = text.index(after: lineBreak) }
-            symbols = encode(String(text[cut...]), alphabet: alphabet)
+            symbols = encode(String(text[heldOutStart(text)...]), alphabet: alphabet)
         }
         let length = sequenceLength(settings)
         guard symbols.count > length else { throw DataFileError(file: data ?? "held-out text", line: nil, problem: "fewer than \(length + 1) characters") }

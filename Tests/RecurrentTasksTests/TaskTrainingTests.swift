@@ -6,6 +6,7 @@ import Foundation
 import RecurrentNN
 import RecurrentIO
 import RecurrentTasks
+import RecurrentTensor
 
 /// ../shared/data beside the repository (read-only; tests write only to temporary folders).
 let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -74,6 +75,38 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         #expect(report.evaluation.value < 2.7, "validation loss \(report.evaluation.value)")
         let text = try CharLMTask.sample(directory: report.directory, prime: "ROMEO:", temperature: 0.8, length: 50, seed: 3)
         #expect(text.hasPrefix("ROMEO:") && text.count == 56)
+    }
+
+    /// Each epoch's windows sit on one grid shifted by a drawn amount: every window whole, with its next-character
+    /// target inside the text, all of an epoch's on one shift, each grid position once, and the shift changing
+    /// from epoch to epoch (a plan that always drew 0, or let the last window run off the text, would fail).
+    @Test func charlmShiftsItsWindowsEachEpoch() throws {
+        let textCount = 1_037, length = 50
+        let windows = try #require(CharLMTask.ShiftedWindows(textCount: textCount, length: length))
+        #expect(CharLMTask.ShiftedWindows(textCount: 99, length: 50) == nil)
+        var generator = SeededGenerator(seed: 4)
+        var shifts: Set<Int> = []
+        for _ in 0..<8 {
+            let starts = windows.batches(batchSize: 6, using: &generator).flatMap { $0 }.map(windows.start)
+            #expect(starts.count == windows.count && windows.count == 19)
+            let shift = starts[0] % length
+            #expect(starts.allSatisfy { $0 % length == shift && $0 >= 0 && $0 + length < textCount })
+            #expect(Set(starts.map { $0 / length }) == Set(0..<windows.count))
+            shifts.insert(shift)
+        }
+        #expect(shifts.count > 4, "shifts drawn: \(shifts.sorted())")
+    }
+
+    /// Shifted windows draw from the trainer's generator, so a resumed char-LM run is the uninterrupted one.
+    @Test func resumedCharLMRunMatchesAnUninterruptedOne() throws {
+        let straight = temporaryRunFolder(), resumed = temporaryRunFolder()
+        let options = ["hidden": "16", "sequence": "20"]
+        _ = try train("charlm", epochs: 3, limit: 4_000, options: options, output: straight)
+        _ = try train("charlm", epochs: 1, limit: 4_000, options: options, output: resumed)
+        _ = try train("charlm", epochs: 3, limit: 4_000, options: options, output: resumed, resume: true)
+        let a = try SafeTensorsFile.read(contentsOf: straight + "/last.safetensors"), b = try SafeTensorsFile.read(contentsOf: resumed + "/last.safetensors")
+        for (name, entry) in a.entries { #expect(entry.tensor?.scalars == b.entries[name]?.tensor?.scalars, "\(name) differs") }
+        #expect(try String(contentsOfFile: straight + "/metrics.csv", encoding: .utf8) == String(contentsOfFile: resumed + "/metrics.csv", encoding: .utf8))
     }
 
     @Test func resumedRunMatchesAnUninterruptedOne() throws {
