@@ -262,7 +262,15 @@ struct RNNBenchCommand: ParsableCommand {
                   dimensions.allSatisfy({ (1...100_000).contains($0) }), dimensions[4] <= 16 else {
                 throw ValidationError("--cases: '\(token)' is not one of \(RNNBenchmark.standardCases.map { "\($0.pytorchCell):\($0.label)" }.joined(separator: ", ")), nor CELL:TxBxIxHxL (CELL lstm, gru or rnn; sizes 1–100000, L at most 16)")
             }
-            return RNNBenchmark.Case(cell: cell, label: parts[1].lowercased(), steps: dimensions[0], batch: dimensions[1], input: dimensions[2], hidden: dimensions[3], layers: dimensions[4])
+            let (steps, batch, input, hidden, layers) = (dimensions[0], dimensions[1], dimensions[2], dimensions[3], dimensions[4])
+            // What a training step holds, roughly: the input, then per layer about a dozen (T, B, H) buffers
+            // (saved gates, cells, outputs and their gradients) and the weights with theirs. Refused past 4 GiB,
+            // before anything is allocated.
+            let floats = Double(steps * batch) * Double(input) + Double(layers) * (Double(steps * batch) * Double(12 * hidden) + 8 * Double(hidden) * Double(input + hidden))
+            guard floats * 4 <= 0x1p32 else {
+                throw ValidationError("--cases: '\(token)' would need about \(format(floats * 4 / 0x1p30, 0)) GiB for a training step; at most 4 GiB")
+            }
+            return RNNBenchmark.Case(cell: cell, label: parts[1].lowercased(), steps: steps, batch: batch, input: input, hidden: hidden, layers: layers)
         }
     }
 

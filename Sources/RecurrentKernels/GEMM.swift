@@ -102,11 +102,10 @@ public enum GEMM {
     /// second into a scratch matrix added to C afterwards, whatever the thread count (so the bits do not depend
     /// on it). With two threads or more each half runs on its own core.
     ///
-    /// Why: a weight gradient is a small C (G·H, H) over thousands of rows. Split by rows of C, as every other
-    /// product is, two cores measured 1.1–1.6× one core's speed at (1024, 3200)·(3200, 256) on either backend,
-    /// while the other forms reach 1.85–1.9×; split by depth, 1.95–2.0× in the same runs. Each core then reads
-    /// its own half of A and of B, and a narrow C (the char-LM output layer's (65, 256), cut into 64-row ranges)
-    /// no longer leaves a core idle.
+    /// Why: a weight gradient is a small C (G·H, H) over thousands of rows. Split by rows of C (as `whole` splits
+    /// it, C having more rows than columns), two cores measured 1.1–1.6× one core's speed at
+    /// (1024, 3200)·(3200, 256) on either backend, while the other forms reach 1.85–1.9×; split by depth,
+    /// 1.95–2.0× in the same runs. Each core then reads its own half of A and of B.
     static func inDepthHalves(
         transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -120,12 +119,13 @@ public enum GEMM {
         // A is stored (K, M): the second half starts firstDepth rows down; op(B) (K, N) likewise, by rows of B or
         // (stored transposed) by columns.
         let secondB = transposeB ? b + firstDepth : b + firstDepth * ldb
-        let cores = min(2, threads), threadsPerHalf = max(1, threads / 2)
+        // With more than two threads each half splits again over its share (an odd one goes to the second half).
+        let cores = min(2, threads), firstThreads = max(1, threads / 2), secondThreads = max(1, threads - threads / 2)
         func half(_ index: Int) {
             if index == 0 {
-                product(m, n, firstDepth, a, lda, b, ldb, beta, c, ldc, threadsPerHalf)
+                product(m, n, firstDepth, a, lda, b, ldb, beta, c, ldc, firstThreads)
             } else {
-                product(m, n, k - firstDepth, a + firstDepth * lda, lda, secondB, ldb, 0, partial, n, threadsPerHalf)
+                product(m, n, k - firstDepth, a + firstDepth * lda, lda, secondB, ldb, 0, partial, n, secondThreads)
             }
         }
         if cores == 2 { parallelFor(parts: 2, half) } else { half(0); half(1) }

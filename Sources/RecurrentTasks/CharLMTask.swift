@@ -81,7 +81,8 @@ public enum CharLMTask {
         public let length: Int
         public let count: Int
 
-        /// Nil when the text is too short for one window at every shift.
+        /// Nil when the text is shorter than two windows: such a text keeps the fixed grid (a shift would leave
+        /// no window whole).
         public init?(textCount: Int, length: Int) {
             guard length > 0, textCount >= 2 * length else { return nil }
             self.length = length
@@ -113,7 +114,11 @@ public enum CharLMTask {
 
     public static func train(_ request: TrainRequest) throws -> TrainReport {
         let started = monotonicSeconds()
-        let (settings, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: request.data == nil ? 25 : 16)
+        let (resolved, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: request.data == nil ? 25 : 16)
+        var settings = resolved
+        // A new run records that its windows shift, so task.json says so; a run begun before windows shifted has
+        // no such key and resumes on the fixed grid it started on.
+        if !resuming && settings.options["shift-windows"] == nil { settings.options["shift-windows"] = "1" }
         let text = try text(settings)
         let cut = heldOutStart(text)
         let alphabet = [unknownCharacter] + Set(text[..<cut]).sorted()
@@ -125,7 +130,7 @@ public enum CharLMTask {
         }
         // Validation runs 64 windows at a time.
         let batchSize = settings.integer("batch", default: 32)
-        let shifted = settings.integer("shift-windows", default: 1) != 0 ? ShiftedWindows(textCount: training.count, length: length) : nil
+        let shifted = settings.integer("shift-windows", default: 0) != 0 ? ShiftedWindows(textCount: training.count, length: length) : nil
         let largestBatch = MemoryEstimate.largestBatch(training: min(batchSize, trainingStarts.count),
                                                        validation: min(64, validationStarts.count))
         try MemoryBudget.require(.characterModel(alphabet: alphabet.count, hidden: hiddenSize(settings), layers: layerCount(settings), batch: largestBatch, length: length),

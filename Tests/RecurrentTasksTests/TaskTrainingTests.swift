@@ -16,6 +16,16 @@ func temporaryRunFolder() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-task-\(UUID().uuidString)").path
 }
 
+/// The two runs' final weights are the same tensors, bit for bit.
+func expectSameFinalWeights(_ first: String, _ second: String) throws {
+    let a = try SafeTensorsFile.read(contentsOf: first + "/last.safetensors"), b = try SafeTensorsFile.read(contentsOf: second + "/last.safetensors")
+    #expect(a.entries.keys.sorted() == b.entries.keys.sorted())
+    for (name, entry) in a.entries {
+        let same = entry.tensor?.scalars == b.entries[name]?.tensor?.scalars
+        #expect(same, "\(name) differs")
+    }
+}
+
 func train(_ task: String, model: String? = nil, data: String? = nil, epochs: Int, limit: Int? = nil, options: [String: String] = [:], output: String? = nil, resume: Bool = false) throws -> TrainReport {
     try Tasks.train(TrainRequest(task: task, model: model, data: data.map { sharedData.appendingPathComponent($0).path }, epochs: epochs,
                                  limit: limit, output: output ?? temporaryRunFolder(), resume: resume, options: options, showProgress: false))
@@ -104,9 +114,26 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         _ = try train("charlm", epochs: 3, limit: 4_000, options: options, output: straight)
         _ = try train("charlm", epochs: 1, limit: 4_000, options: options, output: resumed)
         _ = try train("charlm", epochs: 3, limit: 4_000, options: options, output: resumed, resume: true)
-        let a = try SafeTensorsFile.read(contentsOf: straight + "/last.safetensors"), b = try SafeTensorsFile.read(contentsOf: resumed + "/last.safetensors")
-        for (name, entry) in a.entries { #expect(entry.tensor?.scalars == b.entries[name]?.tensor?.scalars, "\(name) differs") }
+        try expectSameFinalWeights(straight, resumed)
         #expect(try String(contentsOfFile: straight + "/metrics.csv", encoding: .utf8) == String(contentsOfFile: resumed + "/metrics.csv", encoding: .utf8))
+    }
+
+    /// A run begun before windows shifted has no shift-windows in its task.json: it resumes on the fixed grid it
+    /// started on, as a run asked for shift-windows=0 does (with the old default of 1 the weights would differ).
+    @Test func charlmRunWithoutTheShiftOptionResumesOnItsFixedGrid() throws {
+        let fixed = temporaryRunFolder(), older = temporaryRunFolder()
+        let options = ["hidden": "16", "sequence": "20"]
+        _ = try train("charlm", epochs: 3, limit: 4_000, options: options.merging(["shift-windows": "0"]) { $1 }, output: fixed)
+        _ = try train("charlm", epochs: 1, limit: 4_000, options: options.merging(["shift-windows": "0"]) { $1 }, output: older)
+        // Drop the key, as an older run's task.json never had it.
+        let settingsURL = URL(fileURLWithPath: older + "/task.json")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: settingsURL)) as? [String: Any])
+        var stored = try #require(object["options"] as? [String: String])
+        #expect(stored.removeValue(forKey: "shift-windows") == "0")
+        object["options"] = stored
+        try JSONSerialization.data(withJSONObject: object).write(to: settingsURL)
+        _ = try train("charlm", epochs: 3, limit: 4_000, options: [:], output: older, resume: true)
+        try expectSameFinalWeights(fixed, older)
     }
 
     @Test func resumedRunMatchesAnUninterruptedOne() throws {
@@ -114,9 +141,7 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         _ = try train("sentiment", epochs: 4, output: straight)
         _ = try train("sentiment", epochs: 2, output: resumed)
         _ = try train("sentiment", epochs: 4, output: resumed, resume: true)
-        let a = try SafeTensorsFile.read(contentsOf: straight + "/last.safetensors"), b = try SafeTensorsFile.read(contentsOf: resumed + "/last.safetensors")
-        #expect(a.entries.keys.sorted() == b.entries.keys.sorted())
-        for (name, entry) in a.entries { #expect(entry.tensor?.scalars == b.entries[name]?.tensor?.scalars, "\(name) differs") }
+        try expectSameFinalWeights(straight, resumed)
         let metricsA = try String(contentsOfFile: straight + "/metrics.csv", encoding: .utf8)
         let metricsB = try String(contentsOfFile: resumed + "/metrics.csv", encoding: .utf8)
         #expect(metricsA == metricsB)

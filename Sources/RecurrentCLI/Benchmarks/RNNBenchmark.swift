@@ -14,7 +14,7 @@ struct RNNBenchmark {
         var forwardFlops: Double {
             (0..<layers).reduce(0.0) { total, layer in
                 let input = layer == 0 ? self.input : hidden
-                return total + 2 * Double(steps * batch * cell.gateCount * hidden * (input + hidden))
+                return total + 2 * Double(steps * batch) * Double(cell.gateCount * hidden) * Double(input + hidden)
             }
         }
 
