@@ -55,7 +55,9 @@ public enum MemoryRetention {
     }
 
     /// The block `info` allocates twice to show the setting at work: above glibc's largest dynamic mmap threshold
-    /// (32 MB on 64-bit), so with the defaults it is always a fresh mapping, faulted in page by page.
+    /// (32 MB on 64-bit), so with the defaults it is a fresh mapping, faulted in page by page — unless the arena's
+    /// free top already holds that much (glibc serves a request from the top before it considers mmap), which a
+    /// process that has just started, as `info` has, does not.
     public static let probeBytes = 40 << 20
 
     /// Minor page faults this thread takes to allocate a block of `bytes`, write one byte per page and free it,
