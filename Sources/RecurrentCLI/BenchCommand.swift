@@ -254,23 +254,10 @@ struct RNNBenchCommand: ParsableCommand {
             if parts.count == 2, let found = RNNBenchmark.standardCases.first(where: { $0.pytorchCell == parts[0].lowercased() && $0.label == parts[1].lowercased() }) {
                 return found
             }
-            // Any other shape as TxBxIxHxL, e.g. the char-LM's layer: lstm:100x32x256x256x1.
-            let cells: [String: RecurrentCellKind] = ["lstm": .lstm, "gru": .gru, "rnn": .rnnTanh]
-            let sizes = parts.count == 2 ? parts[1].lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) } : []
-            let dimensions = sizes.compactMap { $0 }
-            guard parts.count == 2, let cell = cells[parts[0].lowercased()], sizes.count == 5, dimensions.count == 5,
-                  dimensions.allSatisfy({ (1...100_000).contains($0) }), dimensions[4] <= 16 else {
+            guard let custom = try RNNBenchmark.Case(token: String(token)) else {
                 throw ValidationError("--cases: '\(token)' is not one of \(RNNBenchmark.standardCases.map { "\($0.pytorchCell):\($0.label)" }.joined(separator: ", ")), nor CELL:TxBxIxHxL (CELL lstm, gru or rnn; sizes 1–100000, L at most 16)")
             }
-            let (steps, batch, input, hidden, layers) = (dimensions[0], dimensions[1], dimensions[2], dimensions[3], dimensions[4])
-            // What a training step holds, roughly: the input, then per layer about a dozen (T, B, H) buffers
-            // (saved gates, cells, outputs and their gradients) and the weights with theirs. Refused past 4 GiB,
-            // before anything is allocated.
-            let floats = Double(steps * batch) * Double(input) + Double(layers) * (Double(steps * batch) * Double(12 * hidden) + 8 * Double(hidden) * Double(input + hidden))
-            guard floats * 4 <= 0x1p32 else {
-                throw ValidationError("--cases: '\(token)' would need about \(format(floats * 4 / 0x1p30, 0)) GiB for a training step; at most 4 GiB")
-            }
-            return RNNBenchmark.Case(cell: cell, label: parts[1].lowercased(), steps: steps, batch: batch, input: input, hidden: hidden, layers: layers)
+            return custom
         }
     }
 

@@ -36,16 +36,16 @@ public enum GEMM {
         // A few rows times a transposed B (a decoder step) take the row-dot kernel: 2.4× at 6×512·512×2048,
         // 1.1× at 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
+        // A split product's halves are at least 512 deep, so they go where the whole would.
+        let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
         if splitsDepth(transposeA: transposeA, m: m, n: n, k: k) {
             inDepthHalves(transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads) {
                 (m, n, k, a, lda, b, ldb, beta, c, ldc, threads) in
-                let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: true, transposeB: transposeB) ? .swift : chosen
                 whole(transposeA: true, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                       beta: beta, c: c, ldc: ldc, backend: backend, threads: threads)
             }
             return
         }
-        let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
         whole(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
               beta: beta, c: c, ldc: ldc, backend: backend, threads: threads)
     }

@@ -1,6 +1,7 @@
 // The recurrent-layer benchmark: inference and training steps of fused RNN/LSTM/GRU layers at the shapes that
 // matter, beside PyTorch's for the same shapes in the same run when it can be imported.
 
+import ArgumentParser
 import Foundation
 import Recurrent
 
@@ -136,5 +137,25 @@ struct RNNBenchmark {
                 pending += chunk
             }
         }
+    }
+}
+
+extension RNNBenchmark.Case {
+    /// A shape of one's own, CELL:TxBxIxHxL (e.g. the char-LM's layer, lstm:100x32x256x256x1); nil when the
+    /// token is not of that form (CELL lstm, gru or rnn; sizes 1–100,000, L at most 16). Throws when a training
+    /// step would need more than 4 GiB, before anything is allocated.
+    init?(token: String) throws {
+        let parts = token.lowercased().split(separator: ":").map(String.init)
+        guard parts.count == 2, let cell = RecurrentCellKind(rawValue: parts[0]), cell != .rnnReLU else { return nil }
+        let fields = parts[1].split(separator: "x", omittingEmptySubsequences: false), sizes = fields.compactMap { Int($0) }
+        guard fields.count == 5, sizes.count == 5, sizes.allSatisfy({ (1...100_000).contains($0) }), sizes[4] <= 16 else { return nil }
+        let (steps, batch, input, hidden, layers) = (sizes[0], sizes[1], sizes[2], sizes[3], sizes[4])
+        // What a training step holds, roughly: the input, then per layer about a dozen (T, B, H) buffers (saved
+        // gates, cells, outputs and their gradients) and the weights with theirs.
+        let floats = Double(steps * batch) * Double(input) + Double(layers) * (Double(steps * batch) * Double(12 * hidden) + 8 * Double(hidden) * Double(input + hidden))
+        guard floats * 4 <= 0x1p32 else {
+            throw ValidationError("--cases: '\(token)' would need about \(format(floats * 4 / 0x1p30, 0)) GiB for a training step; at most 4 GiB")
+        }
+        self.init(cell: cell, label: parts[1], steps: steps, batch: batch, input: input, hidden: hidden, layers: layers)
     }
 }
