@@ -3,7 +3,8 @@
 //   tensors   "model.<parameter>"                    every parameter, by its walk name
 //             "optimizer.<parameter>.<buffer>"       the optimizer's per-parameter buffers (moments, momentum)
 //   metadata  format, configuration (the caller's description of the model: a mismatch refuses to load),
-//             step, epoch, optimizer_steps, learning_rate, rng (the shuffling generator's four words)
+//             step, epoch, optimizer_steps, learning_rate, rng (the shuffling generator's four words),
+//             optimizer_tensors (how many "optimizer." tensors there are: one left out is refused, not zeroed)
 //
 // Saved at epoch boundaries, a run resumed from it is bit-identical to one that never stopped.
 
@@ -21,8 +22,10 @@ public enum Checkpoint {
     public static func save(to path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
         var entries: [String: SafeTensorsEntry] = [:]
         model.visitParameters { name, parameter in entries["model." + name] = SafeTensorsEntry(parameter.detached()) }
+        var optimizerTensors = 0
         for (name, buffers) in optimizer.buffers {
             for (key, value) in buffers { entries["optimizer.\(name).\(key)"] = SafeTensorsEntry(value.detached()) }
+            optimizerTensors += buffers.count
         }
         func words(_ generator: SeededGenerator) -> String {
             let state = generator.state
@@ -33,6 +36,7 @@ public enum Checkpoint {
             "step": String(trainer.step), "epoch": String(trainer.epoch), "step_in_epoch": String(trainer.stepInEpoch),
             "optimizer_steps": String(optimizer.steps), "learning_rate": String(optimizer.learningRate),
             "rng": words(trainer.generator), "rng_epoch": words(trainer.epochGenerator),
+            "optimizer_tensors": String(optimizerTensors),
         ]
         try SafeTensorsFile(entries: entries, metadata: metadata).write(to: path)
     }
@@ -111,7 +115,20 @@ public enum Checkpoint {
             guard let shape = shapes[parameter], shape == tensor.shape else {
                 throw fail("optimizer tensor '\(name)' does not match a parameter of this model")
             }
+            // Moments of finite gradients are finite (training stops on the first non-finite one).
+            let scalars = tensor.scalars
+            if let index = scalars.firstIndex(where: { !$0.isFinite }) {
+                throw fail("optimizer tensor '\(name)' holds \(scalars[index]) at flat index \(index); optimizer state must be finite")
+            }
             buffers[parameter, default: [:]][key] = tensor
+        }
+        // Without its moments a resumed run would restart the optimizer silently. (Checkpoints from before the
+        // count was recorded are taken as they are.)
+        if let recorded = file.metadata["optimizer_tensors"] {
+            let found = buffers.values.map(\.count).reduce(0, +)
+            guard Int(recorded) == found else {
+                throw fail("the checkpoint records \(recorded) optimizer tensors but holds \(found); it is incomplete")
+            }
         }
         do { try model.loadParameters(values) } catch { throw fail("\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }
         optimizer.buffers = buffers

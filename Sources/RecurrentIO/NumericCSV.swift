@@ -69,11 +69,17 @@ public func readFileBytes(_ path: String) throws(DataFileError) -> Data {
 /// the nearest existing ancestor is a file, or it is a folder we may not write in.
 public func folderProblem(_ path: String) -> String {
     var ancestor = (path as NSString).standardizingPath
+    // File systems here take names of at most 255 bytes; a longer one reads as missing.
+    if let long = ancestor.split(separator: "/").first(where: { $0.utf8.count > 255 }) {
+        return "the name '\(long.prefix(24))…' is \(long.utf8.count) bytes long; names may be at most 255"
+    }
     var isDirectory: ObjCBool = false
     while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
         ancestor = (ancestor as NSString).deletingLastPathComponent
     }
-    if ancestor.isEmpty { ancestor = "." ; _ = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) }
+    if ancestor.isEmpty { ancestor = "." }
+    // The loop stops at the root or an empty path without looking at it: look now.
+    _ = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory)
     if ancestor == (path as NSString).standardizingPath && !isDirectory.boolValue { return "a file of that name is in the way" }
     if !isDirectory.boolValue { return "\(ancestor) is a file, not a folder" }
     guard FileManager.default.isWritableFile(atPath: ancestor) else { return "no permission to write in \(ancestor)" }
@@ -90,6 +96,11 @@ public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataF
         throw DataFileError(file: requestedPath, line: nil, problem: type == .typeDirectory ? "is a folder, expected a file name" : "is not a regular file")
     }
     let temporary = path + ".partial-\(getpid())"
+    // Names of more than 255 bytes are refused by the file system, which reports them as missing files.
+    let nameBytes = (temporary as NSString).lastPathComponent.utf8.count
+    guard nameBytes <= 255 else {
+        throw DataFileError(file: requestedPath, line: nil, problem: "the file name is too long (\(nameBytes - (temporary.utf8.count - path.utf8.count)) bytes; at most \(255 - (temporary.utf8.count - path.utf8.count)) here)")
+    }
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
         let folder = (path as NSString).deletingLastPathComponent
         throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(folderProblem(folder.isEmpty ? "." : folder))")

@@ -130,7 +130,6 @@ public enum ActionTask {
         let (trainingRows, validationRows) = Batching.stratifiedSplit(labels: clips.map(\.label), validationFraction: 0.2, seed: settings.seed &+ 1)
         try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: "generated clips (--limit)")
         let folder = RunDirectory(request.output)
-        try createRunDirectory(folder, settings: settings)
         let model = makeModel(settings)
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,

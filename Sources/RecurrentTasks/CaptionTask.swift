@@ -177,8 +177,6 @@ public enum CaptionTask {
         try requireSplit(training: training.count, heldOut: validation.count, source: "generated scenes (--limit)")
         let vocabulary = Vocabulary(counting: scenes[training].flatMap { $0.captions.map(WordTokenizer.tokens) })
         let folder = RunDirectory(request.output)
-        try createRunDirectory(folder, settings: settings)
-        try folder.writeVocabulary(vocabulary, name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
         // Teacher forcing: the decoder reads <bos> w₁ … wₙ and must say w₁ … wₙ <eos>.
         let targetsOf = scenes.map { vocabulary.encode(WordTokenizer.tokens($0.captions[0])) + [Vocabulary.end] }
@@ -190,7 +188,7 @@ public enum CaptionTask {
             return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: targets, ignoreIndex: Vocabulary.padding), examples: rows.count)
         }
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: [RunFile("words.vocab", RunDirectory.vocabularyFile(vocabulary))], showProgress: request.showProgress,
             configuration: configuration(settings, vocabularySize: vocabulary.count), model: model,
             optimizer: Adam(learningRate: 2e-3), batchSize: 32, clipNorm: 5, count: training.count,
             batch: { batch($0) },

@@ -136,8 +136,6 @@ public enum CharLMTask {
         try MemoryBudget.require(.characterModel(alphabet: alphabet.count, hidden: hiddenSize(settings), layers: layerCount(settings), batch: largestBatch, length: length),
                                  task: name, lower: "--set batch, sequence, hidden or layers")
         let folder = RunDirectory(request.output)
-        try createRunDirectory(folder, settings: settings)
-        try writeAlphabet(alphabet, folder: folder)
         let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: settings.seed &+ 2)
         func batch(_ symbols: [Int], _ starts: [Int]) -> BatchResult {
             let inputs = starts.map { Array(symbols[$0..<($0 + length)]) }
@@ -145,7 +143,7 @@ public enum CharLMTask {
             return BatchResult(loss: Loss.crossEntropy(logits: model(inputs).logits, targets: targets), examples: starts.count)
         }
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: [RunFile("alphabet.json", try alphabetFile(alphabet))], showProgress: request.showProgress,
             configuration: configuration(settings, alphabet: alphabet.count), model: model,
             optimizer: Adam(learningRate: settings.number("learning-rate", default: 2e-3)), batchSize: batchSize, clipNorm: 5,
             count: shifted?.count ?? trainingStarts.count,
@@ -172,9 +170,8 @@ public enum CharLMTask {
     /// The alphabet (without the unknown character at index 0) as a JSON array of strings, one per character.
     /// Written as one string, a character that combines with the one before it (U+0301 after "e") would merge
     /// with it when read back, and every index after it would shift.
-    static func writeAlphabet(_ alphabet: [Character], folder: RunDirectory) throws {
-        let data = try JSONEncoder().encode(alphabet.dropFirst().map(String.init))
-        try writeAtomically(data, to: folder.file("alphabet.json"))
+    static func alphabetFile(_ alphabet: [Character]) throws -> Data {
+        try JSONEncoder().encode(alphabet.dropFirst().map(String.init))
     }
 
     static func readAlphabet(_ folder: RunDirectory) throws -> [Character] {

@@ -100,7 +100,6 @@ public enum DigitsTask {
         }
         try checkModelFits(settings.model, width: images.width, height: images.height, padding: padding(settings, width: images.width), source: settings.data ?? "generated digits")
         let folder = RunDirectory(request.output)
-        try createRunDirectory(folder, settings: settings)
         let model = makeModel(settings.model, width: images.width, height: images.height, seed: settings.seed &+ 2, padding: padding(settings, width: images.width))
         let trainer = try runTrainingSession(
             folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,

@@ -67,8 +67,14 @@ enum MemoryBudget {
     static func require(_ estimate: MemoryEstimate, task: String, lower options: String) throws {
         let (budget, source) = try limit()
         guard estimate.bytes > budget else { return }
-        // GiB, the unit RECURRENT_MEMORY_LIMIT's "G" means.
-        func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GiB", bytes / 0x1p30) }
+        // Binary units, as RECURRENT_MEMORY_LIMIT's K, M and G mean them; the largest that keeps a whole part, so
+        // a small budget does not read as 0.0 GiB.
+        func gigabytes(_ bytes: Double) -> String {
+            for (unit, size) in [("GiB", 0x1p30), ("MiB", 0x1p20), ("KiB", 0x1p10)] where bytes >= size {
+                return String(format: "%.1f \(unit)", bytes / size)
+            }
+            return String(format: "%.0f bytes", bytes)
+        }
         let parts = ["parameters with their gradients and Adam's state \(gigabytes(16 * estimate.parameters))",
                      "one batch's activations \(gigabytes(4 * estimate.activations))"]
         throw TaskError("this \(task) run needs about \(gigabytes(estimate.bytes)) of memory (\(parts.joined(separator: ", "))), "

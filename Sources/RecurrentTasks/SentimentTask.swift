@@ -85,12 +85,10 @@ public enum SentimentTask {
                                                      batch: MemoryEstimate.largestBatch(training: 32, validation: 256), length: data.sentences.map(\.count).max() ?? 1),
                                  task: name, lower: "--set embedding or hidden, or leave out the longest sentences")
         let folder = RunDirectory(request.output)
-        try createRunDirectory(folder, settings: settings)
-        try folder.writeVocabulary(vocabulary, name: "words.vocab")
         let encoded = data.sentences.map { vocabulary.encode($0) }
         let model = makeModel(settings, vocabularySize: vocabulary.count)
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: [RunFile("words.vocab", RunDirectory.vocabularyFile(vocabulary))], showProgress: request.showProgress,
             configuration: configuration(settings, vocabularySize: vocabulary.count), model: model,
             optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 32, best: .highestAccuracy,
             count: trainingRows.count,
@@ -134,7 +132,10 @@ public enum SentimentTask {
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
         try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
-        let bagOfWords = try? BagOfWordsClassifier.load(from: folder.file("bag-of-words.safetensors"), vocabularySize: vocabulary.count)
+        // The baseline is written after training, so a run stopped before its end has none; one that is there
+        // but damaged is refused like any other file of the run.
+        let baselinePath = folder.file("bag-of-words.safetensors")
+        let bagOfWords = FileManager.default.fileExists(atPath: baselinePath) ? try BagOfWordsClassifier.load(from: baselinePath, vocabularySize: vocabulary.count) : nil
         return Trained(settings: settings, vocabulary: vocabulary, model: model, bagOfWords: bagOfWords)
     }
 

@@ -144,7 +144,7 @@ public struct RunDirectory: Sendable {
         }
         let settings: RunSettings
         do { settings = try JSONDecoder().decode(RunSettings.self, from: data) } catch {
-            throw DataFileError(file: settingsFile, line: nil, problem: "not valid task settings: \(error)")
+            throw DataFileError(file: settingsFile, line: nil, problem: "not valid task settings: \(Self.describe(error, in: data))")
         }
         // The file may have been edited since training wrote it: the same checks as `train` makes of its options.
         do {
@@ -157,20 +157,61 @@ public struct RunDirectory: Sendable {
         return settings
     }
 
+    /// What is wrong with task.json (`data`), by the field at fault.
+    static func describe(_ error: Error, in data: Data) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .typeMismatch(let type, let context):
+            let kind = type == String.self ? "a string" : type == Int.self || type == UInt64.self ? "a whole number" : type == Double.self ? "a number" : "of the expected kind"
+            return "field '\(field(context.codingPath))' is not \(kind)"
+        case .valueNotFound(_, let context): return "field '\(field(context.codingPath))' has no value"
+        case .keyNotFound(let key, let context): return "field '\(field(context.codingPath + [key]))' is missing"
+        case .dataCorrupted(let context):
+            if !context.codingPath.isEmpty { return "field '\(field(context.codingPath))': \(context.debugDescription)" }
+            // Foundation reports a number its field cannot hold (a negative seed, 1.5 epochs) as invalid JSON,
+            // naming no field: find it.
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return "not valid JSON" }
+            for key in ["seed", "epochs", "limit"] {
+                guard let number = object[key] as? NSNumber else { continue }
+                let value = number.doubleValue
+                if value != value.rounded() || abs(value) >= 0x1p63 || (key == "seed" && value < 0) {
+                    return "field '\(key)': \(number) is not a whole number\(key == "seed" ? " ≥ 0" : "") in range"
+                }
+            }
+            return "a field holds a value of the wrong kind"
+        @unknown default: return "\(error)"
+        }
+    }
+
     public func writeSettings(_ settings: RunSettings) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(settings), to: settingsFile)
     }
 
-    public func writeVocabulary(_ vocabulary: Vocabulary, name: String) throws {
-        try writeAtomically(Data((vocabulary.tokens.joined(separator: "\n") + "\n").utf8), to: file(name))
+    /// A vocabulary as its file holds it: one token per line, in index order.
+    public static func vocabularyFile(_ vocabulary: Vocabulary) -> Data {
+        Data((vocabulary.tokens.joined(separator: "\n") + "\n").utf8)
     }
 
+    /// Reads a vocabulary file. Every line must be a token as the tokenizer makes them (not empty, no spaces)
+    /// and appear once: an edited file would otherwise shift or merge embedding rows without a word.
     public func readVocabulary(name: String) throws -> Vocabulary {
-        let lines = try readTextLines(file(name))
+        let path = file(name)
+        let lines = try readTextLines(path)
         guard Array(lines.prefix(Vocabulary.reserved.count)) == Vocabulary.reserved else {
-            throw DataFileError(file: file(name), line: 1, problem: "a vocabulary must start with \(Vocabulary.reserved.joined(separator: ", "))")
+            throw DataFileError(file: path, line: 1, problem: "a vocabulary must start with \(Vocabulary.reserved.joined(separator: ", "))")
+        }
+        var firstLine: [String: Int] = [:]
+        for (index, token) in lines.enumerated() {
+            guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+                throw DataFileError(file: path, line: index + 1, problem: token.isEmpty ? "an empty token" : "the token '\(token)' contains a space")
+            }
+            if let earlier = firstLine[token] {
+                throw DataFileError(file: path, line: index + 1, problem: "'\(token)' repeats line \(earlier)")
+            }
+            firstLine[token] = index + 1
         }
         return Vocabulary(tokens: lines)
     }
@@ -288,18 +329,48 @@ func requireSplit(training: Int, heldOut: Int, source: String) throws {
     }
 }
 
-/// Creates the run folder (after the data has been read and checked) and writes the settings.
-public func createRunDirectory(_ folder: RunDirectory, settings: RunSettings) throws {
+/// A file a task keeps beside its checkpoints, made from the data (a vocabulary, the alphabet, the held-out pairs).
+public struct RunFile: Sendable {
+    public var name: String
+    public var contents: Data
+    public init(_ name: String, _ contents: Data) { self.name = name; self.contents = contents }
+}
+
+/// Readies the run folder, after the data has been read and checked. A fresh run: the folder is created and the
+/// settings and `files` written. A resumed run: nothing is written yet. Each file already there must hold what
+/// the data gives now — a vocabulary built from edited data would give the checkpoint's embedding rows to other
+/// words — or the run is refused, naming the file and its first differing line. Returns the files to write once
+/// the checkpoint has loaded (with the settings): those the folder lacks.
+func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming: Bool, files: [RunFile]) throws -> [RunFile] {
+    if resuming {
+        var missing: [RunFile] = []
+        for file in files {
+            let path = folder.file(file.name)
+            guard let stored = FileManager.default.contents(atPath: path) else { missing.append(file); continue }
+            guard stored == file.contents else {
+                let old = String(decoding: stored, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                let new = String(decoding: file.contents, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                let line = zip(old, new).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(old.count, new.count)
+                throw DataFileError(file: path, line: line + 1, problem: "differs from what the run's data gives now (\(settings.data ?? "generated data")); "
+                                    + "a resumed run must read the data it started on, in the same way")
+            }
+        }
+        return missing
+    }
     do { try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true) } catch {
         throw TaskError("\(folder.path): cannot create the folder (\(folderProblem(folder.path)))")
     }
     try folder.writeSettings(settings)
+    for file in files { try writeAtomically(file.contents, to: folder.file(file.name)) }
+    return []
 }
 
-/// One training session in a run folder: resumes from `last.safetensors` when asked, logs, checkpoints, and
-/// plots. Returns the trainer (its step and epoch tell where the run is).
+/// One training session in a run folder: readies the folder (see `prepareRunDirectory`: `files` are the task's
+/// own), resumes from `last.safetensors` when asked, logs, checkpoints, and plots. A resume that fails before
+/// training (a refused checkpoint, other data) leaves the folder as it was. Returns the trainer (its step and
+/// epoch tell where the run is).
 public func runTrainingSession(
-    folder: RunDirectory, settings: RunSettings, resuming: Bool, showProgress: Bool, configuration: String,
+    folder: RunDirectory, settings: RunSettings, resuming: Bool, files: [RunFile] = [], showProgress: Bool, configuration: String,
     model: Layer, optimizer: Optimizer, batchSize: Int, clipNorm: Double? = nil, best: CheckpointSaver.Criterion = .lowestLoss,
     count: Int, batch: ([Int]) throws -> BatchResult, validate: (() throws -> Metrics)?,
     plan: ((inout SeededGenerator) -> [[Int]])? = nil
@@ -307,8 +378,12 @@ public func runTrainingSession(
     let trainer = Trainer(model: model, optimizer: optimizer,
                           configuration: TrainingConfiguration(epochs: settings.epochs, batchSize: batchSize, seed: settings.seed &+ 17, clipNorm: clipNorm))
     var bestScore = Double.infinity
+    let unwritten = try prepareRunDirectory(folder, settings: settings, resuming: resuming, files: files)
     if resuming {
         try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
+        // The run checks out: now its settings (the new epoch total) and any file it lacked.
+        try folder.writeSettings(settings)
+        for file in unwritten { try writeAtomically(file.contents, to: folder.file(file.name)) }
         bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
     }
     if showProgress { trainer.observers.append(ProgressReporter()) }

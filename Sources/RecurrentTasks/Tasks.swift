@@ -1,5 +1,6 @@
 // The tasks by name: what `recurrent train`, `evaluate` and the use commands dispatch on.
 
+import RecurrentIO
 import Foundation
 
 public enum Tasks {
@@ -42,7 +43,15 @@ public enum Tasks {
 
     /// Evaluates the run in `directory` (its task read from task.json) on `data`, or on its own held-out split.
     public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
-        let settings = try RunDirectory(directory).readSettings()
-        return try entry(settings.task).evaluate(directory, data, saved)
+        let folder = RunDirectory(directory)
+        let settings = try folder.readSettings()
+        let evaluation = try entry(settings.task).evaluate(directory, data, saved)
+        // A metric over nothing would read as a score of 0 (a task.json edited to a tiny limit, a file of no
+        // usable lines): refused, as train refuses such a split.
+        guard evaluation.examples > 0 else {
+            throw DataFileError(file: data ?? folder.settingsFile, line: nil,
+                                problem: data == nil ? "the run's held-out split is empty (was its limit changed?): nothing to evaluate" : "no examples to evaluate")
+        }
+        return evaluation
     }
 }

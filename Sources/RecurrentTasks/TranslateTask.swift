@@ -223,12 +223,12 @@ public enum TranslateTask {
                                               targetLength: (corpus.targets.map(\.count).max() ?? 0) + 1),
                                  task: name, lower: "--set embedding or hidden, raise min-count, or leave out the longest sentences")
         let folder = RunDirectory(request.output)
-        try createRunDirectory(folder, settings: settings)
-        try folder.writeVocabulary(sourceVocabulary, name: "source.vocab")
-        try folder.writeVocabulary(targetVocabulary, name: "target.vocab")
-        // The held-out pairs as a data file, so the split can be inspected, or given to another tool (the
-        // PyTorch recipe's --held-out) and to `evaluate --data` for the same score.
-        try writeAtomically(Data(validationRows.map { corpus.sourceSentences[$0] + "\t" + corpus.targetSentences[$0] + "\n" }.joined().utf8), to: folder.file("held-out.tsv"))
+        let files = [
+            RunFile("source.vocab", RunDirectory.vocabularyFile(sourceVocabulary)), RunFile("target.vocab", RunDirectory.vocabularyFile(targetVocabulary)),
+            // The held-out pairs as a data file, so the split can be inspected, or given to another tool (the
+            // PyTorch recipe's --held-out) and to `evaluate --data` for the same score.
+            RunFile("held-out.tsv", Data(validationRows.map { corpus.sourceSentences[$0] + "\t" + corpus.targetSentences[$0] + "\n" }.joined().utf8)),
+        ]
         let sources = corpus.sources.map { sourceVocabulary.encode($0) }, targets = corpus.targets.map { targetVocabulary.encode($0) + [Vocabulary.end] }
         let model = makeModel(settings, source: sourceVocabulary.count, target: targetVocabulary.count)
         func batch(_ rows: [Int]) -> BatchResult {
@@ -242,7 +242,7 @@ public enum TranslateTask {
             return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: expected), examples: rows.count)
         }
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: files, showProgress: request.showProgress,
             configuration: configuration(settings, source: sourceVocabulary.count, target: targetVocabulary.count), model: model,
             optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 64, clipNorm: 1,
             count: trainingRows.count,

@@ -9,7 +9,7 @@ import Recurrent
 
 /// Runs the built `recurrent` executable when it is present next to the test bundle, capturing its output.
 /// With `timeout`, a run that takes longer is killed (and fails its test) instead of hanging the suite.
-func runRecurrent(_ arguments: [String], environment: [String: String] = [:], timeout: Double? = nil) throws -> (status: Int32, output: String, error: String)? {
+func runRecurrent(_ arguments: [String], environment: [String: String] = [:], timeout: Double? = nil, standardOutput: FileHandle? = nil) throws -> (status: Int32, output: String, error: String)? {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let candidates = [bundle.appendingPathComponent("recurrent"), bundle.deletingLastPathComponent().appendingPathComponent("recurrent")]
     guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
@@ -22,7 +22,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), error = Pipe()
-    process.standardOutput = output
+    process.standardOutput = standardOutput ?? output
     process.standardError = error
     try process.run()
     // Killed by the watchdog, the run ends with SIGTERM's status, which the caller's status check reports.
@@ -30,7 +30,8 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         if process.isRunning { process.terminate() }
     }
     if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    if standardOutput != nil { try output.fileHandleForWriting.close() }
+    let outputData = standardOutput == nil ? output.fileHandleForReading.readDataToEndOfFile() : Data()
     let errorData = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     watchdog.cancel()
@@ -38,6 +39,15 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
 }
 
 @Suite struct CommandLineTests {
+    /// Output that cannot be written (a full disk) fails the command, saying why, instead of exiting 0.
+    @Test func unwritableOutputIsAFailure() throws {
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { return }   // Linux's always-full device
+        defer { try? full.close() }
+        guard let result = try runRecurrent(["info"], standardOutput: full) else { return }
+        #expect(result.status == 1, "status \(result.status): \(result.error)")
+        #expect(result.error.contains("cannot write to standard output"), "\(result.error)")
+    }
+
     @Test(arguments: [
         ["info", "--threads", "0"], ["info", "--threads=-3"], ["info", "--threads", "lots"], ["info", "--backend", "cuda"],
         ["bench", "gemm", "--threads", "1,0"], ["bench", "gemm", "--shapes", "5x"], ["bench", "gemm", "--shapes", "0"],

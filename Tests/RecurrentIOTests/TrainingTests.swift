@@ -288,6 +288,40 @@ final class ClosureObserver: TrainingObserver {
         try #require(FileManager.default.createFile(atPath: truncated, contents: bytes.prefix(bytes.count - 10)), "could not write the test file")
         expectRefusal(truncated, "truncated.safetensors")
     }
+
+    /// Adam's moments are part of the run: a NaN among them, or one left out (which would restart Adam without
+    /// a word), refuses the checkpoint, naming what is wrong.
+    @Test func damagedOptimizerStateIsRefused() throws {
+        let digits = try Digits()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("trained.safetensors").path
+        let (model, optimizer, trainer) = objects(epochs: 1)
+        try run(epochs: 1...1, digits: digits, model: model, optimizer: optimizer, trainer: trainer)
+        try Checkpoint.save(to: path, model: model, optimizer: optimizer, trainer: trainer, configuration: "mlp 64-128-10")
+        func expectRefusal(_ change: (inout SafeTensorsFile) throws -> Void, _ expected: String) throws {
+            var file = try SafeTensorsFile.read(contentsOf: path)
+            try change(&file)
+            let damaged = directory.appendingPathComponent("damaged.safetensors").path
+            try file.write(to: damaged)
+            let (fresh, freshOptimizer, freshTrainer) = objects(epochs: 2)
+            #expect {
+                try Checkpoint.load(from: damaged, model: fresh, optimizer: freshOptimizer, trainer: freshTrainer, configuration: "mlp 64-128-10")
+            } throws: { "\($0)".contains(expected) }
+            #expect(freshOptimizer.buffers.isEmpty && freshTrainer.step == 0, "a refused checkpoint changed the optimizer or the trainer")
+        }
+        try expectRefusal({ file in
+            let moment = try #require(file.entries["optimizer.0.weight.v"]?.tensor)
+            var scalars = moment.scalars
+            scalars[5] = .nan
+            file.entries["optimizer.0.weight.v"] = SafeTensorsEntry(Tensor(shape: moment.shape, scalars: scalars))
+        }, "optimizer tensor 'optimizer.0.weight.v' holds nan at flat index 5")
+        try expectRefusal({ $0.entries["optimizer.2.bias.m"] = nil }, "records 8 optimizer tensors but holds 7")
+        // The intact file loads.
+        let (fresh, freshOptimizer, freshTrainer) = objects(epochs: 2)
+        try Checkpoint.load(from: path, model: fresh, optimizer: freshOptimizer, trainer: freshTrainer, configuration: "mlp 64-128-10")
+        #expect(freshOptimizer.buffers.count == 4)
+    }
 }
 
 @Suite struct ProgressTests {

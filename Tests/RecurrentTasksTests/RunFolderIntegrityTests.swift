@@ -1,0 +1,86 @@
+import Testing
+import Foundation
+import RecurrentIO
+import RecurrentTasks
+
+/// A run folder is the user's work: a command that fails leaves it byte for byte as it was, and files in it that
+/// were edited or damaged are refused by name instead of being used.
+@Suite(.serialized) struct RunFolderIntegrityTests {
+    /// Every file of a run folder, by name, with its bytes.
+    static func snapshot(_ folder: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))
+        }
+        return files
+    }
+
+    static func request(_ task: String, model: String? = nil, data: String? = nil, epochs: Int, output: String, resume: Bool = false) -> TrainRequest {
+        TrainRequest(task: task, model: model, data: data, epochs: epochs, output: output, resume: resume, showProgress: false)
+    }
+
+    /// Resuming on data that now gives another vocabulary would hand the checkpoint's embedding rows to other
+    /// words. It is refused, naming the vocabulary file and line, before anything is written (the resume used to
+    /// rewrite words.vocab and task.json, and the run could no longer be evaluated).
+    @Test func resumingOnEditedDataIsRefusedAndChangesNothing() throws {
+        let folder = temporaryRunFolder(), dataFile = folder + "-data.tsv"
+        defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: dataFile) }
+        let lines = try String(contentsOf: sharedData.appendingPathComponent("sentiment/amazon_yelp.tsv"), encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(300).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
+        _ = try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 1, output: folder))
+        let before = try Self.snapshot(folder)
+        try (lines.prefix(200).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
+        #expect {
+            try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true))
+        } throws: { "\($0)".contains("words.vocab:") && "\($0)".contains("differs from what the run's data gives now") }
+        #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
+        // On the data it started on, the same run resumes.
+        try (lines.prefix(300).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
+        #expect(try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true)).epochs == 2)
+    }
+
+    /// A checkpoint the run's model cannot take (another run's) is refused before the settings are rewritten.
+    @Test func resumingFromARefusedCheckpointChangesNothing() throws {
+        let mlp = temporaryRunFolder(), cnn = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: mlp); try? FileManager.default.removeItem(atPath: cnn) }
+        _ = try Tasks.train(Self.request("digits", model: "mlp", epochs: 1, output: mlp))
+        _ = try Tasks.train(Self.request("digits", model: "cnn", epochs: 1, output: cnn))
+        try FileManager.default.removeItem(atPath: mlp + "/last.safetensors")
+        try FileManager.default.copyItem(atPath: cnn + "/last.safetensors", toPath: mlp + "/last.safetensors")
+        let before = try Self.snapshot(mlp)
+        #expect { try Tasks.train(Self.request("digits", epochs: 3, output: mlp, resume: true)) } throws: { "\($0)".contains("different model configuration") }
+        #expect(try Self.snapshot(mlp) == before, "a refused resume changed the run folder")
+    }
+
+    /// A vocabulary file with a repeated or an empty entry is refused with its line, not used.
+    @Test func editedVocabularyIsRefusedWithItsLine() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: folder))
+        let path = folder + "/words.vocab"
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (edit, expected) in [(lines[7], "words.vocab:8: '\(lines[7])' repeats line 7"), ("", "words.vocab:7: an empty token"), ("two words", "contains a space")] {
+            var edited = lines
+            edited[6] = edit
+            try edited.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains(expected) }
+        }
+    }
+
+    /// task.json edited by hand: a value its field cannot hold is named; a limit that leaves nothing held out
+    /// refuses evaluation instead of scoring zero examples.
+    @Test func editedSettingsAreNamed() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(Self.request("digits", epochs: 1, output: folder))
+        let path = folder + "/task.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        for (key, value, expected) in [("seed", "-5", "field 'seed': -5 is not a whole number"), ("epochs", "1.5", "field 'epochs': 1.5"),
+                                       ("epochs", "\"two\"", "field 'epochs' is not a whole number"), ("limit", "3", "held-out split is empty")] {
+            var object = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+            object[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+            #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains(expected) }
+        }
+    }
+}
