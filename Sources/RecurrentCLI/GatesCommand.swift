@@ -14,19 +14,24 @@ struct GatesCommand: ParsableCommand {
             """)
 
     @Option(name: .customLong("run"), parsing: .unconditional, help: ArgumentHelp("A trained sentiment run.", valueName: "dir")) var runDirectory: String?
-    @Option(name: .long, parsing: .unconditional, help: "The sentence for --run.") var sentence: String = "the food was not good , but the staff was friendly ."
+    @Option(name: .long, parsing: .unconditional, help: "The sentence for --run (default: \"\(Self.defaultSentence)\").") var sentence: String?
+    static let defaultSentence = "the food was not good , but the staff was friendly ."
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Folder for the heatmaps.", valueName: "dir")) var out: String = "gates"
     @Option(name: .long, parsing: .unconditional, help: "Seed for the recall LSTM.") var seed: UInt64 = 0
     @OptionGroup var compute: ComputeOptions
 
-    func validate() throws { try requireNonEmptyPaths(["--run": runDirectory, "--out": out]) }
+    func validate() throws {
+        try requireNonEmptyPaths(["--run": runDirectory, "--out": out])
+        // The recall LSTM reads its own tokens: a sentence given without a run would be ignored without a word.
+        if sentence != nil && runDirectory == nil { throw ValidationError("--sentence needs --run DIR, a trained sentiment run") }
+    }
 
     func run() throws {
         try compute.apply()
         let trace: GateTrace
         if let runDirectory {
             // Loaded and checked before the folder is made, so a mistyped --run leaves nothing behind.
-            trace = try GateInspection.sentimentTrace(directory: runDirectory, sentence: sentence)
+            trace = try GateInspection.sentimentTrace(directory: runDirectory, sentence: sentence ?? Self.defaultSentence)
             try createOutputFolder(out)
         } else {
             // Made before the training, so a bad --out fails at once rather than after it.

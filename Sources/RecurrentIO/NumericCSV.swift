@@ -30,8 +30,10 @@ public struct NumericCSV: Sendable {
             var values: [Double] = []
             values.reserveCapacity(fields.count)
             for (column, field) in fields.enumerated() {
-                guard let value = Double(field.trimmingCharacters(in: .whitespaces)), value.isFinite else {
-                    throw DataFileError(file: path, line: number, problem: "field \(column + 1) ('\(header[column])') is '\(field)', not a finite number")
+                // Decimal notation only: Double(_:) also reads hexadecimal ("0x9", "0x1p3"), which no data file here means.
+                let text = field.trimmingCharacters(in: .whitespaces)
+                guard text.allSatisfy({ "0123456789+-.eE".contains($0) }), let value = Double(text), value.isFinite else {
+                    throw DataFileError(file: path, line: number, problem: "field \(column + 1) ('\(header[column])') is '\(field)', not a finite decimal number")
                 }
                 values.append(value)
             }

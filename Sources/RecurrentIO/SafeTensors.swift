@@ -131,8 +131,12 @@ public struct SafeTensorsFile: Sendable {
 
     public static func read(contentsOf path: String) throws(SafeTensorsError) -> SafeTensorsFile {
         let data: Data
+        // Foundation words these cases as "NSCocoaErrorDomain error 256": say what they are.
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw SafeTensorsError(file: path, problem: "no such file") }
+        guard !isDirectory.boolValue else { throw SafeTensorsError(file: path, problem: "is a folder, expected a safetensors file") }
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
-            throw SafeTensorsError(file: path, problem: "cannot read: \(error.localizedDescription)")
+            throw SafeTensorsError(file: path, problem: FileManager.default.isReadableFile(atPath: path) ? "cannot read: \(error.localizedDescription)" : "no permission to read it")
         }
         return try decode(data, file: path)
     }

@@ -49,6 +49,10 @@ public enum LayerSpec: Equatable, Sendable {
             let hidden = try positive(sizes[0], "unit count")
             let layers = sizes.count == 2 ? try positive(sizes[1], "layer count") : 1
             var bidirectional = false, merge = DirectionMerge.concatenate
+            // One direction modifier at most: `lstm:16:bi:bi-sum` would leave the reader guessing which counts.
+            guard parts.count <= 3 else {
+                throw ModelSpecError(token: token, problem: "one modifier at most (bi, bi-sum or bi-avg), got \(parts.dropFirst(2).joined(separator: ", "))")
+            }
             for modifier in parts.dropFirst(2) {
                 switch modifier.lowercased() {
                 case "bi": bidirectional = true; merge = .concatenate

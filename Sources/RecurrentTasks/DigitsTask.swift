@@ -44,8 +44,11 @@ public enum DigitsTask {
         guard width * height <= maximumPixels else {
             throw DataFileError(file: source, line: nil, problem: "images of \(width)×\(height) pixels are larger than the digits models take (at most \(maximumPixels) pixels)")
         }
-        if kind == "cnn", cnnFeatureSide(width, padding: padding) < 1 || cnnFeatureSide(height, padding: padding) < 1 {
-            throw DataFileError(file: source, line: nil, problem: "images of \(width)×\(height) are too small for the CNN with padding \(padding) (two 3×3 convolutions and two 2×2 poolings leave nothing); use --model mlp or --set padding=1")
+        func fits(_ padding: Int) -> Bool { cnnFeatureSide(width, padding: padding) >= 1 && cnnFeatureSide(height, padding: padding) >= 1 }
+        if kind == "cnn", !fits(padding) {
+            // Only a padding that does fit is worth suggesting (the largest the option takes is 2).
+            let larger = stride(from: padding + 1, through: 2, by: 1).first(where: fits).map { " or --set padding=\($0)" } ?? ""
+            throw DataFileError(file: source, line: nil, problem: "images of \(width)×\(height) are too small for the CNN with padding \(padding) (two 3×3 convolutions and two 2×2 poolings leave nothing); use --model mlp\(larger)")
         }
     }
 

@@ -56,7 +56,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         ["bench", "rnn", "--cases", "lstm:z"], ["bench", "rnn", "--cases", "lstm:4x2x3x5"], ["bench", "rnn", "--cases", "lstm:4x2x0x5x1"],
         ["bench", "rnn", "--cases", "mlp:4x2x3x5x1"], ["bench", "rnn", "--cases", "gru:4x2x3x5x99"],
         ["bench", "rnn", "--cases", "lstm:100000x100000x100000x100000x16"], ["bench", "rnn", "--modes", "fly"], ["bench", "rnn", "--iterations", "0"], ["bench", "rnn", "--rounds", "0"],
-        ["bench", "gates", "--hidden", "0"], ["bench", "gates", "--hidden", "16,,8"], ["bench", "gates", "--rounds", "0"],
+        ["bench", "gates", "--hidden", "0"], ["bench", "gates", "--hidden", "16,,8"], ["bench", "gates", "--rounds", "0"], ["gates", "--sentence", "hello"],
         ["bench", "gemm", "--shapes", ","], ["bench", "gemm", "--implementations", ""], ["bench", "rnn", "--cases", ""], ["bench", "rnn", "--modes", ","],
         // A parameter count past Int's range, and a forget bias whose label went through Int().
         ["summary", "--input-size", "1000000", "lstm:1000000x1000000:bi"], ["summary", "--input-size", "8", "gru:1000000x1000000", "dense:1000000"],

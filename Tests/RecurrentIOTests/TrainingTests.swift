@@ -199,7 +199,8 @@ final class ClosureObserver: TrainingObserver {
 @Suite struct CSVTests {
     @Test(arguments: [
         ("", "the file is empty"), ("a,b\n", "no data rows"), ("a,b\n1,2\n3\n", ":3: 1 fields, expected 2"),
-        ("a,b\n1,x\n", ":2: field 2 ('b') is 'x', not a finite number"), ("a,b\n1,nan\n", "not a finite number"),
+        ("a,b\n1,x\n", ":2: field 2 ('b') is 'x', not a finite decimal number"), ("a,b\n1,nan\n", "not a finite decimal number"),
+        ("a,b\n1,0x9\n", ":2: field 2 ('b') is '0x9'"), ("a,b\n0x1p3,1\n", ":2: field 1 ('a') is '0x1p3'"),
     ])
     func malformedFilesNameFileAndLine(content: String, expected: String) throws {
         let directory = try temporaryDirectory()

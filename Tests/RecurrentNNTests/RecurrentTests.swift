@@ -381,7 +381,7 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         #expect(summary.totalParameters == 160_000 + 24_832 + 33_024 + 65)
     }
 
-    @Test(arguments: ["lsmt:16", "lstm", "lstm:", "lstm:0", "lstm:16x", "lstm:16:up", "embedding:5000", "dense:1:bi", "gru:99999999"])
+    @Test(arguments: ["lsmt:16", "lstm", "lstm:", "lstm:0", "lstm:16x", "lstm:16:up", "lstm:16:bi:bi", "gru:8:bi:bi-sum", "embedding:5000", "dense:1:bi", "gru:99999999"])
     func malformedTokensAreNamed(token: String) {
         #expect { try LayerSpec(parsing: token) } throws: { ($0 as? ModelSpecError)?.token == token }
     }
