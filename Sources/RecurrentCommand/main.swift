@@ -13,8 +13,11 @@ MemoryRetention.keepFreedMemory()
 setvbuf(stdout, nil, _IOLBF, 0)
 var status = RecurrentCommand.run(arguments: Array(CommandLine.arguments.dropFirst()))
 // Output that could not be written (a full disk, `> /dev/full`) is a failure, not a silent success.
-if fflush(stdout) != 0 || ferror(stdout) != 0 {
-    let reason = String(cString: strerror(errno))
+// A failed line write leaves only the stream's error flag (errno has moved on since), so the reason is known only
+// when this last flush is what failed.
+let flushFailed = fflush(stdout) != 0
+if flushFailed || ferror(stdout) != 0 {
+    let reason = flushFailed ? String(cString: strerror(errno)) : "an earlier write failed"
     fputs("recurrent: cannot write to standard output: \(reason)\n", stderr)
     if status == 0 { status = 1 }
 }

@@ -125,9 +125,14 @@ public enum Checkpoint {
         // Without its moments a resumed run would restart the optimizer silently. (Checkpoints from before the
         // count was recorded are taken as they are.)
         if let recorded = file.metadata["optimizer_tensors"] {
+            guard let count = Int(recorded), count >= 0 else { throw fail("optimizer_tensors metadata '\(recorded)' is not a count") }
             let found = buffers.values.map(\.count).reduce(0, +)
-            guard Int(recorded) == found else {
-                throw fail("the checkpoint records \(recorded) optimizer tensors but holds \(found); it is incomplete")
+            if found != count {
+                // Name one: a buffer key (m, v, …) that some parameter has and another lacks. (A parameter that
+                // never had a gradient has none, so a parameter with no buffers at all is not itself suspect.)
+                let keys = Set(buffers.values.flatMap(\.keys))
+                let absent = buffers.keys.sorted().lazy.flatMap { name in keys.sorted().filter { buffers[name]![$0] == nil }.map { "optimizer.\(name).\($0)" } }.first
+                throw fail("the checkpoint records \(count) optimizer tensors but holds \(found)" + (absent.map { "; '\($0)' is missing" } ?? ""))
             }
         }
         do { try model.loadParameters(values) } catch { throw fail("\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }

@@ -32,7 +32,8 @@ public struct NumericCSV: Sendable {
             for (column, field) in fields.enumerated() {
                 // Decimal notation only: Double(_:) also reads hexadecimal ("0x9", "0x1p3"), which no data file here means.
                 let text = field.trimmingCharacters(in: .whitespaces)
-                guard text.allSatisfy({ "0123456789+-.eE".contains($0) }), let value = Double(text), value.isFinite else {
+                guard text.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E || $0 == 0x65 || $0 == 0x45 }),
+                      let value = Double(text), value.isFinite else {
                     throw DataFileError(file: path, line: number, problem: "field \(column + 1) ('\(header[column])') is '\(field)', not a finite decimal number")
                 }
                 values.append(value)
@@ -101,7 +102,9 @@ public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataF
     // Names of more than 255 bytes are refused by the file system, which reports them as missing files.
     let nameBytes = (temporary as NSString).lastPathComponent.utf8.count
     guard nameBytes <= 255 else {
-        throw DataFileError(file: requestedPath, line: nil, problem: "the file name is too long (\(nameBytes - (temporary.utf8.count - path.utf8.count)) bytes; at most \(255 - (temporary.utf8.count - path.utf8.count)) here)")
+        let suffix = temporary.utf8.count - path.utf8.count
+        throw DataFileError(file: requestedPath, line: nil, problem: "the file name is too long: \(nameBytes - suffix) bytes, and it is first written under its name "
+                            + "plus '.partial-\(getpid())', which together may be at most 255 bytes")
     }
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
         let folder = (path as NSString).deletingLastPathComponent

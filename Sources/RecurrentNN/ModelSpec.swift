@@ -53,7 +53,7 @@ public enum LayerSpec: Equatable, Sendable {
             guard parts.count <= 3 else {
                 throw ModelSpecError(token: token, problem: "one modifier at most (bi, bi-sum or bi-avg), got \(parts.dropFirst(2).joined(separator: ", "))")
             }
-            for modifier in parts.dropFirst(2) {
+            if let modifier = parts.dropFirst(2).first {
                 switch modifier.lowercased() {
                 case "bi": bidirectional = true; merge = .concatenate
                 case "bi-sum": bidirectional = true; merge = .sum

@@ -188,7 +188,7 @@ public enum CaptionTask {
             return BatchResult(loss: Loss.crossEntropy(logits: logits, targets: targets, ignoreIndex: Vocabulary.padding), examples: rows.count)
         }
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, files: [RunFile("words.vocab", RunDirectory.vocabularyFile(vocabulary))], showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: [.vocabulary("words.vocab", vocabulary)], showProgress: request.showProgress,
             configuration: configuration(settings, vocabularySize: vocabulary.count), model: model,
             optimizer: Adam(learningRate: 2e-3), batchSize: 32, clipNorm: 5, count: training.count,
             batch: { batch($0) },

@@ -143,7 +143,7 @@ public enum CharLMTask {
             return BatchResult(loss: Loss.crossEntropy(logits: model(inputs).logits, targets: targets), examples: starts.count)
         }
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, files: [RunFile("alphabet.json", try alphabetFile(alphabet))], showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: [RunFile("alphabet.json", entries: alphabet.dropFirst().map(String.init), format: .jsonStrings)], showProgress: request.showProgress,
             configuration: configuration(settings, alphabet: alphabet.count), model: model,
             optimizer: Adam(learningRate: settings.number("learning-rate", default: 2e-3)), batchSize: batchSize, clipNorm: 5,
             count: shifted?.count ?? trainingStarts.count,
@@ -170,10 +170,6 @@ public enum CharLMTask {
     /// The alphabet (without the unknown character at index 0) as a JSON array of strings, one per character.
     /// Written as one string, a character that combines with the one before it (U+0301 after "e") would merge
     /// with it when read back, and every index after it would shift.
-    static func alphabetFile(_ alphabet: [Character]) throws -> Data {
-        try JSONEncoder().encode(alphabet.dropFirst().map(String.init))
-    }
-
     static func readAlphabet(_ folder: RunDirectory) throws -> [Character] {
         let path = folder.file("alphabet.json")
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -69,16 +69,16 @@ enum MemoryBudget {
         guard estimate.bytes > budget else { return }
         // Binary units, as RECURRENT_MEMORY_LIMIT's K, M and G mean them; the largest that keeps a whole part, so
         // a small budget does not read as 0.0 GiB.
-        func gigabytes(_ bytes: Double) -> String {
+        func binarySize(_ bytes: Double) -> String {
             for (unit, size) in [("GiB", 0x1p30), ("MiB", 0x1p20), ("KiB", 0x1p10)] where bytes >= size {
                 return String(format: "%.1f \(unit)", bytes / size)
             }
             return String(format: "%.0f bytes", bytes)
         }
-        let parts = ["parameters with their gradients and Adam's state \(gigabytes(16 * estimate.parameters))",
-                     "one batch's activations \(gigabytes(4 * estimate.activations))"]
-        throw TaskError("this \(task) run needs about \(gigabytes(estimate.bytes)) of memory (\(parts.joined(separator: ", "))), "
-                        + "more than \(source), \(gigabytes(budget)); lower \(options)")
+        let parts = ["parameters with their gradients and Adam's state \(binarySize(16 * estimate.parameters))",
+                     "one batch's activations \(binarySize(4 * estimate.activations))"]
+        throw TaskError("this \(task) run needs about \(binarySize(estimate.bytes)) of memory (\(parts.joined(separator: ", "))), "
+                        + "more than \(source), \(binarySize(budget)); lower \(options)")
     }
 }
 

@@ -88,7 +88,7 @@ public enum SentimentTask {
         let encoded = data.sentences.map { vocabulary.encode($0) }
         let model = makeModel(settings, vocabularySize: vocabulary.count)
         let trainer = try runTrainingSession(
-            folder: folder, settings: settings, resuming: resuming, files: [RunFile("words.vocab", RunDirectory.vocabularyFile(vocabulary))], showProgress: request.showProgress,
+            folder: folder, settings: settings, resuming: resuming, files: [.vocabulary("words.vocab", vocabulary)], showProgress: request.showProgress,
             configuration: configuration(settings, vocabularySize: vocabulary.count), model: model,
             optimizer: Adam(learningRate: settings.number("learning-rate", default: 1e-3)), batchSize: 32, best: .highestAccuracy,
             count: trainingRows.count,

@@ -162,6 +162,7 @@ public struct RunDirectory: Sendable {
         guard let error = error as? DecodingError else { return "\(error)" }
         func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
         switch error {
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty: return "not a JSON object of settings"
         case .typeMismatch(let type, let context):
             let kind = type == String.self ? "a string" : type == Int.self || type == UInt64.self ? "a whole number" : type == Double.self ? "a number" : "of the expected kind"
             return "field '\(field(context.codingPath))' is not \(kind)"
@@ -169,17 +170,19 @@ public struct RunDirectory: Sendable {
         case .keyNotFound(let key, let context): return "field '\(field(context.codingPath + [key]))' is missing"
         case .dataCorrupted(let context):
             if !context.codingPath.isEmpty { return "field '\(field(context.codingPath))': \(context.debugDescription)" }
-            // Foundation reports a number its field cannot hold (a negative seed, 1.5 epochs) as invalid JSON,
-            // naming no field: find it.
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return "not valid JSON" }
-            for key in ["seed", "epochs", "limit"] {
+            // swift-corelibs-foundation (Swift 6.x on Linux) reports a number its field cannot hold (a negative seed,
+            // 1.5 epochs) as invalid JSON with no coding path: find the field, else say where the JSON breaks.
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                return "not valid JSON" + (context.underlyingError.map { " (\($0.localizedDescription))" } ?? "")
+            }
+            for (key, range) in [("seed", 0.0..<0x1p64), ("epochs", -0x1p63..<0x1p63), ("limit", -0x1p63..<0x1p63)] {
                 guard let number = object[key] as? NSNumber else { continue }
                 let value = number.doubleValue
-                if value != value.rounded() || abs(value) >= 0x1p63 || (key == "seed" && value < 0) {
+                if value != value.rounded() || !range.contains(value) {
                     return "field '\(key)': \(number) is not a whole number\(key == "seed" ? " ≥ 0" : "") in range"
                 }
             }
-            return "a field holds a value of the wrong kind"
+            return "a value does not fit its field (\(context.debugDescription))"
         @unknown default: return "\(error)"
         }
     }
@@ -188,11 +191,6 @@ public struct RunDirectory: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(settings), to: settingsFile)
-    }
-
-    /// A vocabulary as its file holds it: one token per line, in index order.
-    public static func vocabularyFile(_ vocabulary: Vocabulary) -> Data {
-        Data((vocabulary.tokens.joined(separator: "\n") + "\n").utf8)
     }
 
     /// Reads a vocabulary file. Every line must be a token as the tokenizer makes them (not empty, no spaces)
@@ -206,7 +204,7 @@ public struct RunDirectory: Sendable {
         var firstLine: [String: Int] = [:]
         for (index, token) in lines.enumerated() {
             guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-                throw DataFileError(file: path, line: index + 1, problem: token.isEmpty ? "an empty token" : "the token '\(token)' contains a space")
+                throw DataFileError(file: path, line: index + 1, problem: token.isEmpty ? "an empty token" : "the token '\(token)' contains whitespace")
             }
             if let earlier = firstLine[token] {
                 throw DataFileError(file: path, line: index + 1, problem: "'\(token)' repeats line \(earlier)")
@@ -329,31 +327,62 @@ func requireSplit(training: Int, heldOut: Int, source: String) throws {
     }
 }
 
-/// A file a task keeps beside its checkpoints, made from the data (a vocabulary, the alphabet, the held-out pairs).
+/// A file a task keeps beside its checkpoints, made from the data: a vocabulary or held-out pairs (one entry per
+/// line), or the char-LM's alphabet (a JSON array of strings, since a character may be a line break).
 public struct RunFile: Sendable {
+    public enum Format: Sendable { case lines, jsonStrings }
     public var name: String
-    public var contents: Data
-    public init(_ name: String, _ contents: Data) { self.name = name; self.contents = contents }
+    public var entries: [String]
+    public var format: Format
+
+    public init(_ name: String, entries: [String], format: Format = .lines) {
+        self.name = name
+        self.entries = entries
+        self.format = format
+    }
+
+    public static func vocabulary(_ name: String, _ vocabulary: Vocabulary) -> RunFile { RunFile(name, entries: vocabulary.tokens) }
+
+    var contents: Data {
+        get throws {
+            switch format {
+            case .lines: return Data((entries.joined(separator: "\n") + "\n").utf8)
+            case .jsonStrings: return try JSONEncoder().encode(entries)
+            }
+        }
+    }
+
+    /// The entries of the file at `path` as written (line ends and encoding details aside).
+    func storedEntries(at path: String) throws -> [String] {
+        switch format {
+        case .lines: return try readTextLines(path)
+        case .jsonStrings:
+            guard let strings = try? JSONDecoder().decode([String].self, from: readFileBytes(path)) else {
+                throw DataFileError(file: path, line: nil, problem: "not a JSON array of strings")
+            }
+            return strings
+        }
+    }
 }
 
 /// Readies the run folder, after the data has been read and checked. A fresh run: the folder is created and the
-/// settings and `files` written. A resumed run: nothing is written yet. Each file already there must hold what
-/// the data gives now — a vocabulary built from edited data would give the checkpoint's embedding rows to other
-/// words — or the run is refused, naming the file and its first differing line. Returns the files to write once
-/// the checkpoint has loaded (with the settings): those the folder lacks.
+/// settings and `files` written. A resumed run: nothing is written yet. Each file already there must hold the
+/// entries the data gives now — a vocabulary built from edited data would give the checkpoint's embedding rows
+/// to other words — or the run is refused, naming the file and its first entry that differs. Returns the files
+/// to write once the checkpoint has loaded (with the settings): those the folder lacks.
 func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming: Bool, files: [RunFile]) throws -> [RunFile] {
     if resuming {
         var missing: [RunFile] = []
         for file in files {
             let path = folder.file(file.name)
-            guard let stored = FileManager.default.contents(atPath: path) else { missing.append(file); continue }
-            guard stored == file.contents else {
-                let old = String(decoding: stored, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                let new = String(decoding: file.contents, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                let line = zip(old, new).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(old.count, new.count)
-                throw DataFileError(file: path, line: line + 1, problem: "differs from what the run's data gives now (\(settings.data ?? "generated data")); "
-                                    + "a resumed run must read the data it started on, in the same way")
-            }
+            guard FileManager.default.fileExists(atPath: path) else { missing.append(file); continue }
+            let stored = try file.storedEntries(at: path)
+            guard stored != file.entries else { continue }
+            let index = zip(stored, file.entries).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(stored.count, file.entries.count)
+            func shown(_ entries: [String]) -> String { index < entries.count ? "'\(entries[index])'" : "nothing (\(entries.count) entries)" }
+            let place = file.format == .lines ? "line \(index + 1)" : "entry \(index + 1)"
+            throw DataFileError(file: path, line: nil, problem: "\(place) holds \(shown(stored)), but the run's data (\(settings.data ?? "generated data")) gives \(shown(file.entries)) now; "
+                                + "a resumed run must read the data it started on")
         }
         return missing
     }
@@ -361,7 +390,7 @@ func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming
         throw TaskError("\(folder.path): cannot create the folder (\(folderProblem(folder.path)))")
     }
     try folder.writeSettings(settings)
-    for file in files { try writeAtomically(file.contents, to: folder.file(file.name)) }
+    for file in files { try writeAtomically(try file.contents, to: folder.file(file.name)) }
     return []
 }
 
@@ -381,10 +410,10 @@ public func runTrainingSession(
     let unwritten = try prepareRunDirectory(folder, settings: settings, resuming: resuming, files: files)
     if resuming {
         try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
+        bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
         // The run checks out: now its settings (the new epoch total) and any file it lacked.
         try folder.writeSettings(settings)
-        for file in unwritten { try writeAtomically(file.contents, to: folder.file(file.name)) }
-        bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
+        for file in unwritten { try writeAtomically(try file.contents, to: folder.file(file.name)) }
     }
     if showProgress { trainer.observers.append(ProgressReporter()) }
     trainer.observers.append(try MetricsLogger(path: folder.metricsFile, appending: resuming))

@@ -50,7 +50,7 @@ public enum Tasks {
         // usable lines): refused, as train refuses such a split.
         guard evaluation.examples > 0 else {
             throw DataFileError(file: data ?? folder.settingsFile, line: nil,
-                                problem: data == nil ? "the run's held-out split is empty (was its limit changed?): nothing to evaluate" : "no examples to evaluate")
+                                problem: data == nil ? "the run's held-out split is empty (were its limit or its data file changed?): nothing to evaluate" : "the file gives no examples to evaluate (too few lines, or too little text for one window)")
         }
         return evaluation
     }

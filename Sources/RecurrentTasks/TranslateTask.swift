@@ -224,10 +224,10 @@ public enum TranslateTask {
                                  task: name, lower: "--set embedding or hidden, raise min-count, or leave out the longest sentences")
         let folder = RunDirectory(request.output)
         let files = [
-            RunFile("source.vocab", RunDirectory.vocabularyFile(sourceVocabulary)), RunFile("target.vocab", RunDirectory.vocabularyFile(targetVocabulary)),
+            .vocabulary("source.vocab", sourceVocabulary), .vocabulary("target.vocab", targetVocabulary),
             // The held-out pairs as a data file, so the split can be inspected, or given to another tool (the
             // PyTorch recipe's --held-out) and to `evaluate --data` for the same score.
-            RunFile("held-out.tsv", Data(validationRows.map { corpus.sourceSentences[$0] + "\t" + corpus.targetSentences[$0] + "\n" }.joined().utf8)),
+            RunFile("held-out.tsv", entries: validationRows.map { corpus.sourceSentences[$0] + "\t" + corpus.targetSentences[$0] }),
         ]
         let sources = corpus.sources.map { sourceVocabulary.encode($0) }, targets = corpus.targets.map { targetVocabulary.encode($0) + [Vocabulary.end] }
         let model = makeModel(settings, source: sourceVocabulary.count, target: targetVocabulary.count)

@@ -317,11 +317,19 @@ final class ClosureObserver: TrainingObserver {
             scalars[5] = .nan
             file.entries["optimizer.0.weight.v"] = SafeTensorsEntry(Tensor(shape: moment.shape, scalars: scalars))
         }, "optimizer tensor 'optimizer.0.weight.v' holds nan at flat index 5")
-        try expectRefusal({ $0.entries["optimizer.2.bias.m"] = nil }, "records 8 optimizer tensors but holds 7")
-        // The intact file loads.
+        try expectRefusal({ $0.entries["optimizer.2.bias.m"] = nil }, "records 8 optimizer tensors but holds 7; 'optimizer.2.bias.m' is missing")
+        try expectRefusal({ $0.metadata["optimizer_tensors"] = "eight" }, "optimizer_tensors metadata 'eight' is not a count")
+        // The intact file loads; so does one written before the count was recorded, as it is.
         let (fresh, freshOptimizer, freshTrainer) = objects(epochs: 2)
         try Checkpoint.load(from: path, model: fresh, optimizer: freshOptimizer, trainer: freshTrainer, configuration: "mlp 64-128-10")
         #expect(freshOptimizer.buffers.count == 4)
+        var older = try SafeTensorsFile.read(contentsOf: path)
+        older.metadata["optimizer_tensors"] = nil
+        let olderPath = directory.appendingPathComponent("older.safetensors").path
+        try older.write(to: olderPath)
+        let (_, olderOptimizer, olderTrainer) = objects(epochs: 2)
+        try Checkpoint.load(from: olderPath, model: objects(epochs: 2).0, optimizer: olderOptimizer, trainer: olderTrainer, configuration: "mlp 64-128-10")
+        #expect(olderOptimizer.buffers.count == 4)
     }
 }
 

@@ -386,6 +386,12 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         #expect { try LayerSpec(parsing: token) } throws: { ($0 as? ModelSpecError)?.token == token }
     }
 
+    @Test func oneDirectionModifierAtMost() {
+        for token in ["lstm:16:bi:bi", "gru:8:bi:bi-sum"] {
+            #expect { try LayerSpec(parsing: token) } throws: { ($0 as? ModelSpecError)?.problem.contains("one modifier at most") == true }
+        }
+    }
+
     @Test func hugeSpecIsCountedNotBuilt() throws {
         let summary = try ModelSummary([LayerSpec(parsing: "lstm:1000000x3:bi")], inputSize: 1_000_000)
         #expect(summary.totalParameters > 0)

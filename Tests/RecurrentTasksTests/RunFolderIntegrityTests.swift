@@ -32,11 +32,31 @@ import RecurrentTasks
         try (lines.prefix(200).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
         #expect {
             try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true))
-        } throws: { "\($0)".contains("words.vocab:") && "\($0)".contains("differs from what the run's data gives now") }
+        } throws: { "\($0)".contains("words.vocab") && "\($0)".contains("a resumed run must read the data it started on") }
         #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
         // On the data it started on, the same run resumes.
         try (lines.prefix(300).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
         #expect(try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true)).epochs == 2)
+    }
+
+    /// The char-LM's alphabet comes from its text: text whose characters changed is refused on resume, naming the
+    /// alphabet's first entry that differs; the same text resumes.
+    @Test func resumingACharLMOnOtherCharactersIsRefused() throws {
+        let folder = temporaryRunFolder(), textFile = folder + "-text.txt"
+        defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: textFile) }
+        let text = String(try String(contentsOf: sharedData.appendingPathComponent("tinyshakespeare/train.txt"), encoding: .utf8).prefix(4000))
+        try text.write(toFile: textFile, atomically: true, encoding: .utf8)
+        let options = ["hidden": "8", "sequence": "20"]
+        func resume(epochs: Int) throws -> TrainReport {
+            try Tasks.train(TrainRequest(task: "charlm", data: textFile, epochs: epochs, output: folder, resume: true, options: options, showProgress: false))
+        }
+        _ = try Tasks.train(TrainRequest(task: "charlm", data: textFile, epochs: 1, output: folder, options: options, showProgress: false))
+        let before = try Self.snapshot(folder)
+        try text.replacingOccurrences(of: "e", with: "#").write(toFile: textFile, atomically: true, encoding: .utf8)
+        #expect { try resume(epochs: 2) } throws: { "\($0)".contains("alphabet.json") && "\($0)".contains("entry") }
+        #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
+        try text.write(toFile: textFile, atomically: true, encoding: .utf8)
+        #expect(try resume(epochs: 2).epochs == 2)
     }
 
     /// A checkpoint the run's model cannot take (another run's) is refused before the settings are rewritten.
@@ -59,12 +79,23 @@ import RecurrentTasks
         _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: folder))
         let path = folder + "/words.vocab"
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        for (edit, expected) in [(lines[7], "words.vocab:8: '\(lines[7])' repeats line 7"), ("", "words.vocab:7: an empty token"), ("two words", "contains a space")] {
+        for (edit, expected) in [(lines[7], "words.vocab:8: '\(lines[7])' repeats line 7"), ("", "words.vocab:7: an empty token"), ("two words", "contains whitespace")] {
             var edited = lines
             edited[6] = edit
             try edited.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
             #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains(expected) }
         }
+    }
+
+    /// The bag-of-words baseline is part of a sentiment run: a damaged file is named, not silently dropped.
+    @Test func damagedBaselineIsRefused() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: folder))
+        let path = folder + "/bag-of-words.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
+        #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains("bag-of-words.safetensors") }
     }
 
     /// task.json edited by hand: a value its field cannot hold is named; a limit that leaves nothing held out
