@@ -36,6 +36,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// Use only the first N examples of the data (quick runs and tests).
     public var limit: Int?
     public var options: [String: String]
+    /// A fingerprint of `data` when the run started (see `dataDigest`): a resume refuses data that changed since.
+    /// Runs begun before it was recorded have none.
+    public var dataDigest: String?
 
     public init(task: String, model: String, data: String?, seed: UInt64, epochs: Int, limit: Int? = nil, options: [String: String] = [:]) {
         self.task = task
@@ -305,6 +308,14 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
         if request.seed != 0 && request.seed != settings.seed {
             throw TaskError("--seed \(request.seed): the run in \(request.output) was started with seed \(settings.seed); a resumed run keeps it")
         }
+        // The same path is not the same data: an edited file would continue the run on other examples.
+        if let recorded = settings.dataDigest, let data = settings.data {
+            let now = try dataDigest(data)
+            guard now == recorded else {
+                throw DataFileError(file: data, line: nil, problem: "changed since the run in \(request.output) started (its fingerprint was \(recorded), now \(now)); "
+                                    + "a resumed run must read the data it started on")
+            }
+        }
         if let epochs = request.epochs {
             let trained = try Checkpoint.trainedEpochs(at: folder.lastCheckpoint)
             guard epochs >= trained else {
@@ -314,9 +325,35 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
         }
         return (settings, true)
     }
-    let settings = RunSettings(task: request.task, model: request.model ?? defaultModel, data: request.data, seed: request.seed,
+    var settings = RunSettings(task: request.task, model: request.model ?? defaultModel, data: request.data, seed: request.seed,
                                epochs: request.epochs ?? defaultEpochs, limit: request.limit, options: request.options)
+    settings.dataDigest = try request.data.map(dataDigest)
     return (settings, false)
+}
+
+/// A fingerprint of the data at `path`: FNV-1a (64-bit) over its bytes — for a folder (IDX files), over each
+/// file's name and bytes in name order — and the byte count. Not cryptographic: it tells an edited file from the
+/// one a run started on.
+func dataDigest(_ path: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataFileError(file: path, line: nil, problem: "no such file") }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325, bytes = 0
+    func add(_ data: Data) {
+        data.withUnsafeBytes { buffer in for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 } }
+        bytes += data.count
+    }
+    if isDirectory.boolValue {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for name in names.sorted() {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            add(Data(name.utf8))
+            add(try readFileBytes(path + "/" + name))
+        }
+    } else {
+        add(try readFileBytes(path))
+    }
+    return "fnv1a64:" + String(hash, radix: 16) + ":\(bytes)"
 }
 
 /// Refuses a split with nothing to train on or nothing held out (a data file of a handful of lines, a tiny

@@ -15,13 +15,24 @@ import RecurrentTasks
         return files
     }
 
+    /// task.json without the data's fingerprint, as a run begun before it was recorded: its resume falls back on
+    /// comparing the files made from the data.
+    static func dropDataDigest(_ folder: String) throws {
+        let url = URL(fileURLWithPath: folder + "/task.json")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        #expect(object.removeValue(forKey: "dataDigest") != nil, "a run on a data file records its fingerprint")
+        try JSONSerialization.data(withJSONObject: object).write(to: url)
+    }
+
     static func request(_ task: String, model: String? = nil, data: String? = nil, epochs: Int, output: String, resume: Bool = false) -> TrainRequest {
         TrainRequest(task: task, model: model, data: data, epochs: epochs, output: output, resume: resume, showProgress: false)
     }
 
-    /// Resuming on data that now gives another vocabulary would hand the checkpoint's embedding rows to other
-    /// words. It is refused, naming the vocabulary file and line, before anything is written (the resume used to
-    /// rewrite words.vocab and task.json, and the run could no longer be evaluated).
+    /// Resuming on an edited data file would continue the run on other examples; one whose vocabulary changed would
+    /// also hand the checkpoint's embedding rows to other words. The data's fingerprint refuses it, and for a run
+    /// without one (begun before it was recorded) the vocabulary file, named with its line; either way before
+    /// anything is written (the resume used to rewrite words.vocab and task.json, and the run could no longer be
+    /// evaluated).
     @Test func resumingOnEditedDataIsRefusedAndChangesNothing() throws {
         let folder = temporaryRunFolder(), dataFile = folder + "-data.tsv"
         defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: dataFile) }
@@ -32,8 +43,14 @@ import RecurrentTasks
         try (lines.prefix(200).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
         #expect {
             try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true))
-        } throws: { "\($0)".contains("words.vocab") && "\($0)".contains("a resumed run must read the data it started on") }
+        } throws: { "\($0)".contains(dataFile) && "\($0)".contains("changed since the run") }
         #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
+        try Self.dropDataDigest(folder)
+        let older = try Self.snapshot(folder)
+        #expect {
+            try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true))
+        } throws: { "\($0)".contains("words.vocab") && "\($0)".contains("a resumed run must read the data it started on") }
+        #expect(try Self.snapshot(folder) == older, "a refused resume changed the run folder")
         // On the data it started on, the same run resumes.
         try (lines.prefix(300).joined(separator: "\n") + "\n").write(toFile: dataFile, atomically: true, encoding: .utf8)
         #expect(try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true)).epochs == 2)
@@ -51,6 +68,7 @@ import RecurrentTasks
             try Tasks.train(TrainRequest(task: "charlm", data: textFile, epochs: epochs, output: folder, resume: true, options: options, showProgress: false))
         }
         _ = try Tasks.train(TrainRequest(task: "charlm", data: textFile, epochs: 1, output: folder, options: options, showProgress: false))
+        try Self.dropDataDigest(folder)
         let before = try Self.snapshot(folder)
         try text.replacingOccurrences(of: "e", with: "#").write(toFile: textFile, atomically: true, encoding: .utf8)
         #expect { try resume(epochs: 2) } throws: { "\($0)".contains("alphabet.json") && "\($0)".contains("entry") }
