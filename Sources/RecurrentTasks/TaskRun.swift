@@ -196,18 +196,20 @@ public struct RunDirectory: Sendable {
         try writeAtomically(try encoder.encode(settings), to: settingsFile)
     }
 
-    /// Reads a vocabulary file. Every line must be a token as the tokenizer makes them (not empty, no spaces)
-    /// and appear once: an edited file would otherwise shift or merge embedding rows without a word.
+    /// Reads a vocabulary file. After the reserved entries, every line must be one token as the tokenizer makes
+    /// them, and appear once: an edited file would otherwise shift or merge embedding rows without a word.
     public func readVocabulary(name: String) throws -> Vocabulary {
         let path = file(name)
         let lines = try readTextLines(path)
-        guard Array(lines.prefix(Vocabulary.reserved.count)) == Vocabulary.reserved else {
-            throw DataFileError(file: path, line: 1, problem: "a vocabulary must start with \(Vocabulary.reserved.joined(separator: ", "))")
+        if let index = Vocabulary.reserved.indices.first(where: { $0 >= lines.count || lines[$0] != Vocabulary.reserved[$0] }) {
+            throw DataFileError(file: path, line: index + 1, problem: "a vocabulary must start with \(Vocabulary.reserved.joined(separator: ", ")), one per line")
         }
         var firstLine: [String: Int] = [:]
         for (index, token) in lines.enumerated() {
-            guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-                throw DataFileError(file: path, line: index + 1, problem: token.isEmpty ? "an empty token" : "the token '\(token)' contains whitespace")
+            guard index < Vocabulary.reserved.count || WordTokenizer.tokens(token) == [token] else {
+                let problem = token.isEmpty ? "an empty token" : token.contains(where: \.isWhitespace) ? "the token '\(token)' contains whitespace"
+                    : "'\(token)' is not one token as the tokenizer reads text (lower-case runs of letters or digits, or one other character)"
+                throw DataFileError(file: path, line: index + 1, problem: problem)
             }
             if let earlier = firstLine[token] {
                 throw DataFileError(file: path, line: index + 1, problem: "'\(token)' repeats line \(earlier)")

@@ -97,7 +97,7 @@ import RecurrentTasks
         _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: folder))
         let path = folder + "/words.vocab"
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        for (edit, expected) in [(lines[7], "words.vocab:8: '\(lines[7])' repeats line 7"), ("", "words.vocab:7: an empty token"), ("two words", "contains whitespace")] {
+        for (edit, expected) in [(lines[7], "words.vocab:8: '\(lines[7])' repeats line 7"), ("", "words.vocab:7: an empty token"), ("two words", "contains whitespace"), ("word\u{0}", "is not one token as the tokenizer reads text"), ("Upper", "is not one token")] {
             var edited = lines
             edited[6] = edit
             try edited.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
