@@ -178,6 +178,25 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         #expect(String(decoding: try #require(FileManager.default.contents(atPath: real)), as: UTF8.self) == "new")
     }
 
+    /// Where a file cannot be written, the reason is the real one: a folder missing right under the root (the
+    /// search for the nearest existing folder used to stop at / and call it a file), a name over 255 bytes
+    /// (which the file system reports as missing), a folder where the file should be.
+    @Test func unwritablePathsSayWhy() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let missingTop = "/recurrent-no-such-folder-\(UUID().uuidString)/x.svg"
+        let cases = [
+            (missingTop, "does not exist (the nearest folder that does is /)"),
+            (directory.appendingPathComponent(String(repeating: "a", count: 300) + ".svg").path, "the file name is too long: 304 bytes"),
+            (directory.path, "is a folder, expected a file name"),
+        ]
+        for (path, expected) in cases {
+            #expect { try writeAtomically(Data("x".utf8), to: path) } throws: { "\($0)".contains(expected) }
+        }
+        #expect { try SafeTensorsFile.read(contentsOf: directory.path) } throws: { "\($0)".contains("is a folder, expected a safetensors file") }
+        #expect { try SafeTensorsFile.read(contentsOf: missingTop) } throws: { "\($0)".contains("no such file") }
+    }
+
     @Test func earlyStoppingStopsOnAPlateau() throws {
         let model = mlp(seed: 8)
         let stopper = EarlyStopping(patience: 2)

@@ -77,6 +77,18 @@ import RecurrentTasks
         #expect(try resume(epochs: 2).epochs == 2)
     }
 
+    /// Translation keeps its vocabularies and held-out pairs beside the checkpoints: a resume on the same data finds
+    /// them as they were and continues.
+    @Test func translationResumesOnTheSameData() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(Self.request("translate", epochs: 1, output: folder))
+        let heldOut = try Data(contentsOf: URL(fileURLWithPath: folder + "/held-out.tsv"))
+        try FileManager.default.removeItem(atPath: folder + "/held-out.tsv")   // a file the run lacks is written again
+        #expect(try Tasks.train(Self.request("translate", epochs: 2, output: folder, resume: true)).epochs == 2)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder + "/held-out.tsv")) == heldOut)
+    }
+
     /// A checkpoint the run's model cannot take (another run's) is refused before the settings are rewritten.
     @Test func resumingFromARefusedCheckpointChangesNothing() throws {
         let mlp = temporaryRunFolder(), cnn = temporaryRunFolder()
