@@ -51,6 +51,21 @@ import Recurrent
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
     }
 
+    /// A CNN too small for its images suggests only a padding that fits. 1×1 images need padding 2: with padding 1
+    /// set, the message used to suggest padding 1 again.
+    @Test func tooSmallForTheCNNSuggestsAPaddingThatFits() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-idx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func bigEndian(_ values: [UInt32]) -> [UInt8] { values.flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } } }
+        let count = 100   // ten a class, so the split holds some out
+        try Data(bigEndian([2051, UInt32(count), 1, 1]) + (0..<count).map { UInt8($0 * 2) }).write(to: folder.appendingPathComponent("images.idx3-ubyte"))
+        try Data(bigEndian([2049, UInt32(count)]) + (0..<count).map { UInt8($0 % 10) }).write(to: folder.appendingPathComponent("labels.idx1-ubyte"))
+        guard let result = try runRecurrent(["train", "digits", "--model", "cnn", "--data", folder.path, "--set", "padding=1", "--out", "/tmp/never"]) else { return }
+        #expect(result.status == 2)
+        #expect(result.error.contains("too small for the CNN with padding 1") && result.error.contains("or --set padding=2"), "\(result.error)")
+    }
+
     /// Options each in range but too big together are refused before anything is allocated or written: exit 2, the
     /// message gives the estimate and the options to lower. The budget comes from RECURRENT_MEMORY_LIMIT here, so the
     /// test does not depend on this machine's memory; a malformed budget names its variable.
@@ -62,6 +77,8 @@ import Recurrent
                                              environment: ["RECURRENT_MEMORY_LIMIT": "1M"]) else { return }
         #expect(refused.status == 2, "\(refused.error)")
         #expect(refused.error.contains("needs about") && refused.error.contains("RECURRENT_MEMORY_LIMIT") && refused.error.contains("batch"), "\(refused.error)")
+        // Sizes in the unit that shows them: a budget of 1 MiB is not "0.0 GiB".
+        #expect(refused.error.contains("MiB") && !refused.error.contains("0.0 GiB"), "\(refused.error)")
         #expect(!FileManager.default.fileExists(atPath: output), "a run folder was written for a run that cannot fit")
         guard let malformed = try runRecurrent(["train", "charlm", "--out", output, "--quiet"], environment: ["RECURRENT_MEMORY_LIMIT": "lots"]) else { return }
         #expect(malformed.status == 2)
