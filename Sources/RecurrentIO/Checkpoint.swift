@@ -63,13 +63,18 @@ public enum Checkpoint {
             guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
             // A trained model holds finite numbers only (training stops on a non-finite loss): anything else is a
             // damaged or edited file, which would otherwise print NaN probabilities or trap where it is sampled.
-            let scalars = tensor.scalars
-            if let index = scalars.firstIndex(where: { !$0.isFinite }) {
-                throw fail("tensor '\(name)' holds \(scalars[index]) at flat index \(index); a model's weights must be finite")
+            if let (index, value) = firstNonFinite(tensor) {
+                throw fail("tensor '\(name)' holds \(value) at flat index \(index); a model's weights must be finite")
             }
             values[String(name.dropFirst(6))] = tensor
         }
         return values
+    }
+
+    /// The first value of `tensor` that is NaN or infinite, with its flat index.
+    static func firstNonFinite(_ tensor: Tensor) -> (index: Int, value: Float)? {
+        let scalars = tensor.scalars
+        return scalars.firstIndex(where: { !$0.isFinite }).map { ($0, scalars[$0]) }
     }
 
     /// The number of whole epochs a checkpoint's run has trained (its `epoch` metadata).
@@ -116,9 +121,8 @@ public enum Checkpoint {
                 throw fail("optimizer tensor '\(name)' does not match a parameter of this model")
             }
             // Moments of finite gradients are finite (training stops on the first non-finite one).
-            let scalars = tensor.scalars
-            if let index = scalars.firstIndex(where: { !$0.isFinite }) {
-                throw fail("optimizer tensor '\(name)' holds \(scalars[index]) at flat index \(index); optimizer state must be finite")
+            if let (index, value) = firstNonFinite(tensor) {
+                throw fail("optimizer tensor '\(name)' holds \(value) at flat index \(index); optimizer state must be finite")
             }
             buffers[parameter, default: [:]][key] = tensor
         }

@@ -68,13 +68,15 @@ public func readFileBytes(_ path: String) throws(DataFileError) -> Data {
     return data
 }
 
+/// The longest file or folder name (in bytes) the file systems here take; a longer one is reported as missing.
+let maximumNameBytes = 255
+
 /// Why nothing can be made at `path`, in words (Foundation's error here reads "NSCocoaErrorDomain error 512"):
 /// the nearest existing ancestor is a file, or it is a folder we may not write in.
 public func folderProblem(_ path: String) -> String {
     var ancestor = (path as NSString).standardizingPath
-    // File systems here take names of at most 255 bytes; a longer one reads as missing.
-    if let long = ancestor.split(separator: "/").first(where: { $0.utf8.count > 255 }) {
-        return "the name '\(long.prefix(24))…' is \(long.utf8.count) bytes long; names may be at most 255"
+    if let long = ancestor.split(separator: "/").first(where: { $0.utf8.count > maximumNameBytes }) {
+        return "the name '\(long.prefix(24))…' is \(long.utf8.count) bytes long; names may be at most \(maximumNameBytes)"
     }
     var isDirectory: ObjCBool = false
     while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
@@ -99,12 +101,11 @@ public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataF
         throw DataFileError(file: requestedPath, line: nil, problem: type == .typeDirectory ? "is a folder, expected a file name" : "is not a regular file")
     }
     let temporary = path + ".partial-\(getpid())"
-    // Names of more than 255 bytes are refused by the file system, which reports them as missing files.
     let nameBytes = (temporary as NSString).lastPathComponent.utf8.count
-    guard nameBytes <= 255 else {
+    guard nameBytes <= maximumNameBytes else {
         let suffix = temporary.utf8.count - path.utf8.count
         throw DataFileError(file: requestedPath, line: nil, problem: "the file name is too long: \(nameBytes - suffix) bytes, and it is first written under its name "
-                            + "plus '.partial-\(getpid())', which together may be at most 255 bytes")
+                            + "plus '.partial-\(getpid())', which together may be at most \(maximumNameBytes) bytes")
     }
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
         let folder = (path as NSString).deletingLastPathComponent

@@ -190,6 +190,8 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    func write(_ file: RunFile) throws { try writeAtomically(try file.contents, to: self.file(file.name)) }
+
     public func writeSettings(_ settings: RunSettings) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -429,7 +431,7 @@ func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming
         throw TaskError("\(folder.path): cannot create the folder (\(folderProblem(folder.path)))")
     }
     try folder.writeSettings(settings)
-    for file in files { try writeAtomically(try file.contents, to: folder.file(file.name)) }
+    for file in files { try folder.write(file) }
     return []
 }
 
@@ -452,7 +454,7 @@ public func runTrainingSession(
         bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
         // The run checks out: now its settings (the new epoch total) and any file it lacked.
         try folder.writeSettings(settings)
-        for file in unwritten { try writeAtomically(try file.contents, to: folder.file(file.name)) }
+        for file in unwritten { try folder.write(file) }
     }
     if showProgress { trainer.observers.append(ProgressReporter()) }
     trainer.observers.append(try MetricsLogger(path: folder.metricsFile, appending: resuming))
