@@ -164,16 +164,17 @@ def translate(args):
             self.se, self.te = nn.Embedding(len(sv) + 4, H, padding_idx=0), nn.Embedding(len(tv) + 4, H, padding_idx=0)
             self.encoder, self.decoder = nn.GRU(H, H, batch_first=True), nn.GRU(H, H, batch_first=True)
             self.attention = nn.Linear(H, H, bias=False); self.combine = nn.Linear(2 * H, H); self.output = nn.Linear(H, len(tv) + 4)
+            self.drop = nn.Dropout(args.dropout)   # embeddings and the output layer's input, as Recurrent does
         def encode(self, ids, lengths):
-            packed = nn.utils.rnn.pack_padded_sequence(self.se(ids), lengths, batch_first=True, enforce_sorted=False)
+            packed = nn.utils.rnn.pack_padded_sequence(self.drop(self.se(ids)), lengths, batch_first=True, enforce_sorted=False)
             out, h = self.encoder(packed)
             out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
             return out, h
         def decode(self, inputs, state, enc, mask):
-            out, state = self.decoder(self.te(inputs), state)
+            out, state = self.decoder(self.drop(self.te(inputs)), state)
             scores = out @ self.attention(enc).transpose(1, 2)
             weights = scores.masked_fill(~mask[:, None, :], -1e9).softmax(-1)
-            return self.output(torch.tanh(self.combine(torch.cat([weights @ enc, out], -1)))), state
+            return self.output(self.drop(torch.tanh(self.combine(torch.cat([weights @ enc, out], -1))))), state
 
     def pad(seqs):
         width = max(map(len, seqs))
@@ -193,6 +194,7 @@ def translate(args):
             optimizer.zero_grad(); loss.backward(); nn.utils.clip_grad_norm_(model.parameters(), 1.0); optimizer.step()
     seconds = time.time() - started
     candidates = []
+    model.eval()
     with torch.no_grad():
         for i in range(0, len(held), 256):
             rows = held[i:i + 256]
@@ -258,6 +260,7 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps", type=int, help="charlm: training steps (default 4500)")
+    parser.add_argument("--dropout", type=float, default=0.2, help="translate: dropout on embeddings and before the output layer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--held-out", help="translate: hold out the source sentences of this TSV (a Recurrent run's held-out.tsv)")
     parser.add_argument("--seed", type=int, default=0)

@@ -26,6 +26,13 @@ public protocol TrainingModeDependent: Layer {
     var isTraining: Bool { get set }
 }
 
+/// A layer that draws random numbers while training (dropout masks). Before every training step the trainer
+/// reseeds it from its own seed and the step's number, so the masks depend on the step alone: a run resumed
+/// from a checkpoint draws the same ones as a run that never stopped.
+public protocol StepSeeded: Layer {
+    func reseed(forStep step: Int)
+}
+
 extension Module {
     /// The module's output in evaluation mode (dropout off) with nothing recorded for differentiation.
     public func predict(_ input: Tensor) -> Tensor {
@@ -41,6 +48,12 @@ extension Layer {
     public func setTraining(_ training: Bool) {
         if let dependent = self as? TrainingModeDependent { dependent.isTraining = training }
         visitSublayers { $0.setTraining(training) }
+    }
+
+    /// Reseeds this layer and every layer inside it that draws random numbers (see `StepSeeded`).
+    public func reseedRandomLayers(forStep step: Int) {
+        if let seeded = self as? StepSeeded { seeded.reseed(forStep: step) }
+        visitSublayers { $0.reseedRandomLayers(forStep: step) }
     }
 }
 

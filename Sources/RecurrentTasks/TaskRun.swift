@@ -247,9 +247,9 @@ public enum SavedModel: String, CaseIterable, Sendable {
 public let taskOptionRanges: [String: ClosedRange<Double>] = [
     "hidden": 1...4096, "embedding": 1...4096, "layers": 1...8, "sequence": 2...100_000, "batch": 1...4096,
     "min-count": 1...1_000_000, "beam": 1...64, "clips": 20...200_000, "scenes": 20...200_000, "padding": 0...2,
-    "bucketing": 0...1, "shift-windows": 0...1, "evaluate-limit": 1...100_000_000, "learning-rate": 1e-9...10, "pixel-mean": -1e6...1e6, "pixel-std": 1e-9...1e6,
+    "bucketing": 0...1, "shift-windows": 0...1, "evaluate-limit": 1...100_000_000, "learning-rate": 1e-9...10, "dropout": 0...0.9, "pixel-mean": -1e6...1e6, "pixel-std": 1e-9...1e6,
 ]
-let fractionalOptions: Set<String> = ["learning-rate", "pixel-mean", "pixel-std"]
+let fractionalOptions: Set<String> = ["dropout", "learning-rate", "pixel-mean", "pixel-std"]
 
 /// The options each task reads. One it does not read would be recorded in task.json and change nothing, so it is
 /// refused (`--set layers=8` for action trained exactly the default model).
@@ -258,7 +258,7 @@ public let optionsByTask: [String: Set<String>] = [
     "sentiment": ["embedding", "hidden", "learning-rate", "min-count"],
     "action": ["clips", "hidden"],
     "caption": ["beam", "hidden", "scenes"],
-    "translate": ["beam", "bucketing", "embedding", "evaluate-limit", "hidden", "learning-rate", "min-count"],
+    "translate": ["beam", "bucketing", "dropout", "embedding", "evaluate-limit", "hidden", "learning-rate", "min-count"],
     "charlm": ["batch", "hidden", "layers", "learning-rate", "sequence", "shift-windows"],
 ]
 

@@ -17,6 +17,9 @@ import RecurrentIO
 ///     output    h̃_t = tanh(W_c [c_t; h_t] + b_c),   P(y_t) = softmax(W_o h̃_t + b_o)
 ///     without attention:  P(y_t) = softmax(W_o h_t + b_o)
 ///
+/// In training, dropout with probability `dropout` zeroes elements of both embeddings' outputs and of h̃_t
+/// (h_t without attention) before the output layer; evaluation and search use everything.
+///
 /// Every decoder step is computed at once in training (teacher forcing): the GRU runs over the whole target
 /// on the fused kernel, and attention is two batched products over (B, T, S).
 /// Parameters: `source_embedding.weight`, `encoder.*`, `target_embedding.weight`, `decoder.*`,
@@ -28,9 +31,14 @@ public final class TranslationModel: Layer {
     public let combine: Dense?
     public let output: Dense
     public let hiddenSize: Int
+    /// Dropout on the source embeddings, the target embeddings and the output layer's input.
+    let sourceDropout: Dropout, targetDropout: Dropout, outputDropout: Dropout
 
-    public init(sourceVocabulary: Int, targetVocabulary: Int, embeddingSize: Int, hiddenSize: Int, attention useAttention: Bool, seed: UInt64) {
+    public init(sourceVocabulary: Int, targetVocabulary: Int, embeddingSize: Int, hiddenSize: Int, attention useAttention: Bool, dropout: Double = 0, seed: UInt64) {
         self.hiddenSize = hiddenSize
+        sourceDropout = Dropout(probability: dropout, seed: seed &+ 8)
+        targetDropout = Dropout(probability: dropout, seed: seed &+ 9)
+        outputDropout = Dropout(probability: dropout, seed: seed &+ 10)
         sourceEmbedding = Embedding(vocabularySize: sourceVocabulary, dimension: embeddingSize, paddingIndex: Vocabulary.padding, seed: seed &+ 1)
         targetEmbedding = Embedding(vocabularySize: targetVocabulary, dimension: embeddingSize, paddingIndex: Vocabulary.padding, seed: seed &+ 2)
         encoder = RecurrentLayer(.gru, inputSize: embeddingSize, hiddenSize: hiddenSize, seed: seed &+ 3)
@@ -58,6 +66,7 @@ public final class TranslationModel: Layer {
         visit(sourceEmbedding); visit(encoder); visit(targetEmbedding); visit(decoder)
         if let combine { visit(combine) }
         visit(output)
+        visit(sourceDropout); visit(targetDropout); visit(outputDropout)
     }
 
     public struct Encoded {
@@ -78,7 +87,7 @@ public final class TranslationModel: Layer {
         let steps = sources.map(\.count).max()!
         let padded = sources.flatMap { $0 + Array(repeating: Vocabulary.padding, count: steps - $0.count) }
         let lengths = sources.map(\.count)
-        let result = encoder(sourceEmbedding(padded, shape: [sources.count, steps]), lengths: lengths)
+        let result = encoder(sourceDropout(sourceEmbedding(padded, shape: [sources.count, steps])), lengths: lengths)
         let transposedKeys = attentionWeight.map { result.output.matmul($0).permuted([0, 2, 1]) }
         return Encoded(outputs: result.output, lengths: lengths, transposedKeys: transposedKeys, state: result.finalStates)
     }
@@ -88,7 +97,7 @@ public final class TranslationModel: Layer {
     /// non-padding targets alone, so padded steps cost no output projection (the largest product here).
     public func decode(_ inputs: [[Int]], lengths: [Int], encoded: Encoded, state: [RecurrentState], positions: [Int]? = nil) -> (logits: Tensor, state: [RecurrentState], weights: Tensor?) {
         let batch = inputs.count, steps = inputs[0].count
-        let result = decoder(targetEmbedding(inputs.flatMap { $0 }, shape: [batch, steps]), lengths: lengths, initialStates: state)
+        let result = decoder(targetDropout(targetEmbedding(inputs.flatMap { $0 }, shape: [batch, steps])), lengths: lengths, initialStates: state)
         var features = result.output
         var weights: Tensor?
         if let transposedKeys = encoded.transposedKeys, let combine {
@@ -106,7 +115,7 @@ public final class TranslationModel: Layer {
             features = features.reshaped([batch * steps, hiddenSize])
             if let positions { features = features.indexSelect(positions) }
         }
-        return (output(features), result.finalStates, weights)
+        return (output(outputDropout(features)), result.finalStates, weights)
     }
 
     /// Translations of `sources` by greedy decoding, all sentences stepped together.
@@ -191,6 +200,10 @@ public enum TranslateTask {
         return (training, validation)
     }
 
+    /// Dropout of a new run on real data (`--set dropout=P`). Without it this recipe overfits from epoch 7 of 12:
+    /// held-out loss 1.70 there, 1.81 at the end, against a training loss of 0.40.
+    static let defaultDropout = 0.2
+
     static func sizes(_ settings: RunSettings) -> (embedding: Int, hidden: Int) {
         let base = settings.data == nil ? 64 : 256
         return (settings.integer("embedding", default: base), settings.integer("hidden", default: base))
@@ -204,12 +217,16 @@ public enum TranslateTask {
     static func makeModel(_ settings: RunSettings, source: Int, target: Int) -> TranslationModel {
         let (embedding, hidden) = sizes(settings)
         return TranslationModel(sourceVocabulary: source, targetVocabulary: target, embeddingSize: embedding, hiddenSize: hidden,
-                                attention: settings.model == "gru-attention", seed: settings.seed &+ 2)
+                                attention: settings.model == "gru-attention", dropout: settings.number("dropout", default: 0), seed: settings.seed &+ 2)
     }
 
     public static func train(_ request: TrainRequest) throws -> TrainReport {
         let started = monotonicSeconds()
-        let (settings, resuming) = try resolveSettings(request, defaultModel: "gru-attention", models: models, defaultEpochs: request.data == nil ? 10 : 12)
+        let (resolved, resuming) = try resolveSettings(request, defaultModel: "gru-attention", models: models, defaultEpochs: request.data == nil ? 10 : 12)
+        var settings = resolved
+        // A new run on real data records its dropout, so task.json says so; a run begun before the option
+        // existed has no such key and resumes without dropout, as it started.
+        if !resuming && settings.options["dropout"] == nil && settings.data != nil { settings.options["dropout"] = String(defaultDropout) }
         let corpus = try corpus(settings)
         let (trainingRows, validationRows) = split(corpus, seed: settings.seed)
         try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: settings.data ?? "generated pairs")

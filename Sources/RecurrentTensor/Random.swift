@@ -20,6 +20,12 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         state = (nextSplitMix(), nextSplitMix(), nextSplitMix(), nextSplitMix())
     }
 
+    /// The generator for one training step of a layer seeded with `seed`: every (seed, step) pair starts its own
+    /// stream, so masks drawn at a step do not depend on what was drawn before it.
+    public init(seed: UInt64, step: Int) {
+        self.init(seed: seed ^ (UInt64(truncatingIfNeeded: step) &+ 1) &* 0xD6E8_FEB8_6659_FD93)
+    }
+
     /// Restores a saved state; an all-zero state (which would only ever give zeros) is refused.
     public init?(state: (UInt64, UInt64, UInt64, UInt64)) {
         guard state != (0, 0, 0, 0) else { return nil }

@@ -150,6 +150,7 @@ public final class Trainer {
                 }
                 if let schedule { optimizer.learningRate = schedule.learningRate(at: step) }
                 model.zeroGradients()
+                model.reseedRandomLayers(forStep: step)
                 // The batch's graph goes out of scope here, before the update: it holds the parameters, and
                 // while it lives every parameter the optimizer writes is shared, so each write copies it first.
                 let (loss, batchExamples, batchCorrect) = try { () throws -> (Double, Int, Int?) in

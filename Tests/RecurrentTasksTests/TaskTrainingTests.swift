@@ -136,6 +136,35 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         try expectSameFinalWeights(fixed, older)
     }
 
+    /// Dropout masks are drawn at each step from the layer's seed and the step's number, so a translation run with
+    /// dropout resumes exactly: with masks from a generator that ran on since the layer was made, the resumed run
+    /// started its masks over and its weights differed. The run without dropout ends elsewhere: the masks are used.
+    @Test func resumedTranslationWithDropoutMatchesAnUninterruptedOne() throws {
+        let straight = temporaryRunFolder(), resumed = temporaryRunFolder(), plain = temporaryRunFolder()
+        let options = ["hidden": "16", "embedding": "16", "dropout": "0.3"]
+        _ = try train("translate", epochs: 2, limit: 600, options: options, output: straight)
+        _ = try train("translate", epochs: 1, limit: 600, options: options, output: resumed)
+        _ = try train("translate", epochs: 2, limit: 600, options: options, output: resumed, resume: true)
+        try expectSameFinalWeights(straight, resumed)
+        _ = try train("translate", epochs: 2, limit: 600, options: options.merging(["dropout": "0"]) { $1 }, output: plain)
+        let withDropout = try SafeTensorsFile.read(contentsOf: straight + "/last.safetensors")
+        let without = try SafeTensorsFile.read(contentsOf: plain + "/last.safetensors")
+        let trained = try #require(withDropout.entries["model.output.weight"]?.tensor), plainTrained = try #require(without.entries["model.output.weight"]?.tensor)
+        #expect(trained.scalars != plainTrained.scalars)
+    }
+
+    /// A new translation run on real data records the default dropout in task.json; on generated data it has none.
+    @Test func translationOnRealDataRecordsItsDropout() throws {
+        let real = try train("translate", data: "translation-en-fr/eng-fra.tsv", epochs: 1, limit: 300, options: ["hidden": "16", "embedding": "16"])
+        let generated = try train("translate", epochs: 1, limit: 300, options: ["hidden": "16", "embedding": "16"])
+        func options(_ folder: String) throws -> [String: String]? {
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/task.json"))) as? [String: Any]
+            return object?["options"] as? [String: String]
+        }
+        #expect(try options(real.directory)?["dropout"] == "0.2")
+        #expect(try options(generated.directory)?["dropout"] == nil)
+    }
+
     @Test func resumedRunMatchesAnUninterruptedOne() throws {
         let straight = temporaryRunFolder(), resumed = temporaryRunFolder()
         _ = try train("sentiment", epochs: 4, output: straight)

@@ -47,17 +47,22 @@ public final class Flatten: Module {
 }
 
 /// Zeroes each element with probability p while training, scaling the rest by 1/(1 − p); the identity in
-/// evaluation. The mask comes from the layer's own seeded generator.
-public final class Dropout: Module, TrainingModeDependent {
+/// evaluation. The mask comes from the layer's own seeded generator, which the trainer reseeds at every step
+/// from `seed` and the step's number (see `StepSeeded`).
+public final class Dropout: Module, TrainingModeDependent, StepSeeded {
     public let probability: Double
     public var isTraining = true
+    private let seed: UInt64
     private var generator: SeededGenerator
 
     public init(probability: Double, seed: UInt64 = 0) {
         require((0..<1).contains(probability), "Dropout: probability \(probability) outside [0, 1)")
         self.probability = probability
+        self.seed = seed
         generator = SeededGenerator(seed: seed)
     }
+
+    public func reseed(forStep step: Int) { generator = SeededGenerator(seed: seed, step: step) }
 
     public func visitParameters(_ visit: (String, inout Tensor) -> Void) {}
 

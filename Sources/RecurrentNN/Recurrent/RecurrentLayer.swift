@@ -56,7 +56,7 @@ public struct RecurrentLayerOutput {
 ///
 ///     var state = initialState
 ///     for t in 0..<T where t < length[b] { state = cell(x[:, t], state); output[:, t] = state.hidden }
-public final class RecurrentLayer: Layer, TrainingModeDependent {
+public final class RecurrentLayer: Layer, TrainingModeDependent, StepSeeded {
     public let kind: RecurrentCellKind
     public let inputSize: Int
     public let hiddenSize: Int
@@ -74,6 +74,7 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
     /// When true, each call starts from the previous call's final states (detached: truncated BPTT).
     public var isStateful = false
     private var carriedStates: [RecurrentState]?
+    private let dropoutSeed: UInt64
     private var dropoutGenerator: SeededGenerator
 
     public var directionCount: Int { isBidirectional ? 2 : 1 }
@@ -105,7 +106,8 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
             initialHidden = Tensor.zeros([layerCount * directions, hiddenSize], dtype: dtype).requiringGradient()
             initialCell = kind.hasCellState ? Tensor.zeros([layerCount * directions, hiddenSize], dtype: dtype).requiringGradient() : nil
         }
-        dropoutGenerator = SeededGenerator(seed: seed ^ 0xD0_0D)
+        dropoutSeed = seed ^ 0xD0_0D
+        dropoutGenerator = SeededGenerator(seed: dropoutSeed)
         if identityRecurrentWeights && kind == .rnnReLU {
             // IRNN (Le, Jaitly & Hinton 2015): h carries over unchanged until learning says otherwise, so a ReLU
             // RNN's gradient neither vanishes nor explodes at the start.
@@ -127,6 +129,8 @@ public final class RecurrentLayer: Layer, TrainingModeDependent {
         for j in hidden..<(2 * hidden) { values[j] = value }
         return Tensor(shape: bias.shape, doubles: values, dtype: bias.dtype).requiringGradient()
     }
+
+    public func reseed(forStep step: Int) { dropoutGenerator = SeededGenerator(seed: dropoutSeed, step: step) }
 
     public func visitParameters(_ visit: (String, inout Tensor) -> Void) {
         for layer in 0..<layerCount {

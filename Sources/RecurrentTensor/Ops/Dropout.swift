@@ -10,7 +10,10 @@ extension Tensor {
         require((0..<1).contains(probability), "dropout: probability \(probability) is outside [0, 1)")
         if probability == 0 { return self }
         let scale = 1 / (1 - probability)
-        let mask = Tensor(shape: shape, doubles: (0..<elementCount).map { _ in generator.nextUniform() < probability ? 0 : scale }, dtype: dtype)
+        // Float32 masks are made as Float32: no Float64 array to convert (a translation step draws ~0.5 M of them).
+        let mask = dtype == .float32
+            ? Tensor(shape: shape, scalars: (0..<elementCount).map { _ in generator.nextUniform() < probability ? 0 : Float(scale) })
+            : Tensor(shape: shape, doubles: (0..<elementCount).map { _ in generator.nextUniform() < probability ? 0 : scale }, dtype: dtype)
         return self * mask
     }
 }
