@@ -260,7 +260,7 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps", type=int, help="charlm: training steps (default 4500)")
-    parser.add_argument("--dropout", type=float, default=0.2, help="translate: dropout on embeddings and before the output layer")
+    parser.add_argument("--dropout", type=float, default=0.3, help="translate: dropout on embeddings and before the output layer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--held-out", help="translate: hold out the source sentences of this TSV (a Recurrent run's held-out.tsv)")
     parser.add_argument("--seed", type=int, default=0)

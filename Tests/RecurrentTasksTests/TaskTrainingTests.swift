@@ -161,7 +161,7 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
             let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/task.json"))) as? [String: Any]
             return object?["options"] as? [String: String]
         }
-        #expect(try options(real.directory)?["dropout"] == "0.2")
+        #expect(try options(real.directory)?["dropout"] == "0.3")
         #expect(try options(generated.directory)?["dropout"] == nil)
     }
 
