@@ -116,9 +116,8 @@ public enum CharLMTask {
         let started = monotonicSeconds()
         let (resolved, resuming) = try resolveSettings(request, defaultModel: "lstm", models: models, defaultEpochs: request.data == nil ? 25 : 16)
         var settings = resolved
-        // A new run records that its windows shift, so task.json says so; a run begun before windows shifted has
-        // no such key and resumes on the fixed grid it started on.
-        if !resuming && settings.options["shift-windows"] == nil { settings.options["shift-windows"] = "1" }
+        // Windows shift in a new run; one begun before they did resumes on the fixed grid it started on.
+        settings.recordDefault("shift-windows", "1", resuming: resuming)
         let text = try text(settings)
         let cut = heldOutStart(text)
         let alphabet = [unknownCharacter] + Set(text[..<cut]).sorted()

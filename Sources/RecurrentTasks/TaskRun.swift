@@ -53,6 +53,13 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public func option(_ key: String) -> String? { options[key] }
     public func integer(_ key: String, default value: Int) -> Int { options[key].flatMap(Int.init) ?? value }
     public func number(_ key: String, default value: Double) -> Double { options[key].flatMap(Double.init) ?? value }
+
+    /// Records `value` for an option a newer version gives a new default, on a new run not asked for another one,
+    /// so task.json says what the run used. A resumed run is left as it was: one begun before the option existed
+    /// has no key and keeps the behaviour it started with (the key's absence).
+    mutating func recordDefault(_ key: String, _ value: String, resuming: Bool) {
+        if !resuming && options[key] == nil { options[key] = value }
+    }
 }
 
 /// The request of `recurrent train`.

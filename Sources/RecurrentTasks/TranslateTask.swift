@@ -225,9 +225,8 @@ public enum TranslateTask {
         let started = monotonicSeconds()
         let (resolved, resuming) = try resolveSettings(request, defaultModel: "gru-attention", models: models, defaultEpochs: request.data == nil ? 10 : 12)
         var settings = resolved
-        // A new run on real data records its dropout, so task.json says so; a run begun before the option
-        // existed has no such key and resumes without dropout, as it started.
-        if !resuming && settings.options["dropout"] == nil && settings.data != nil { settings.options["dropout"] = String(defaultDropout) }
+        // Dropout in a new run on real data; one begun before the option existed resumes without it.
+        if settings.data != nil { settings.recordDefault("dropout", String(defaultDropout), resuming: resuming) }
         let corpus = try corpus(settings)
         let (trainingRows, validationRows) = split(corpus, seed: settings.seed)
         try requireSplit(training: trainingRows.count, heldOut: validationRows.count, source: settings.data ?? "generated pairs")

@@ -157,10 +157,7 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
     @Test func translationOnRealDataRecordsItsDropout() throws {
         let real = try train("translate", data: "translation-en-fr/eng-fra.tsv", epochs: 1, limit: 300, options: ["hidden": "16", "embedding": "16"])
         let generated = try train("translate", epochs: 1, limit: 300, options: ["hidden": "16", "embedding": "16"])
-        func options(_ folder: String) throws -> [String: String]? {
-            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/task.json"))) as? [String: Any]
-            return object?["options"] as? [String: String]
-        }
+        func options(_ folder: String) throws -> [String: String]? { try RunDirectory(folder).readSettings().options }
         #expect(try options(real.directory)?["dropout"] == "0.3")
         #expect(try options(generated.directory)?["dropout"] == nil)
     }
