@@ -32,6 +32,7 @@ public struct RecurrentCommand: ParsableCommand {
             for problem in ComputeSettings.environmentProblems {
                 throw UsageError("environment: \(problem)")
             }
+            try checkHelpTopic(arguments)
             var command = try parseAsRoot(arguments)
             try command.run()
             return 0
@@ -46,6 +47,32 @@ public struct RecurrentCommand: ParsableCommand {
                 }
             }
             return status
+        }
+    }
+
+    /// `help NAME…` must name a command at each level: ArgumentParser answers an unknown name (`help frobnicate`,
+    /// `help train bogus`) with the nearest help it has and status 0, as if the command existed.
+    static func checkHelpTopic(_ arguments: [String]) throws {
+        guard arguments.first == "help" else { return }
+        var commands = configuration.subcommands
+        var path: [String] = []
+        for name in arguments.dropFirst() {
+            if name.hasPrefix("-") { break }
+            // `help help` is ArgumentParser's own and prints the overview.
+            if path.isEmpty && name == "help" { return }
+            let names = commands.map { $0.configuration.commandName ?? String(describing: $0).lowercased() }
+            guard let index = names.firstIndex(of: name) else {
+                let visible = zip(commands, names).filter { $0.0.configuration.shouldDisplay }.map(\.1)
+                if path.isEmpty {
+                    throw UsageError("help: '\(name)' is not a command; the commands are \(visible.joined(separator: ", "))")
+                }
+                let parent = path.joined(separator: " ")
+                throw UsageError(visible.isEmpty
+                    ? "help: '\(parent)' has no subcommands, so '\(name)' names none"
+                    : "help: '\(name)' is not a command of '\(parent)'; its commands are \(visible.joined(separator: ", "))")
+            }
+            path.append(name)
+            commands = commands[index].configuration.subcommands
         }
     }
 

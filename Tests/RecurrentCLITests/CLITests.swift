@@ -65,6 +65,8 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         ["tour", "--data-dir", "/tmp", "--out", "/tmp/never-a-tour"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],
         ["_train-digits", "--data", "x.csv", "--epochs=-1", "--weights", "w"],
+        // Help on a command that does not exist is an error, not the overview.
+        ["help", "frobnicate"], ["help", "train", "bogus"], ["help", "bench", "gpu"],
     ])
     func badInputExitsWithStatusTwo(arguments: [String]) {
         #expect(RecurrentCommand.run(arguments: arguments) == 2)
@@ -73,6 +75,9 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
     @Test func helpAndVersionSucceed() {
         #expect(RecurrentCommand.run(arguments: ["--version"]) == 0)
         #expect(RecurrentCommand.run(arguments: ["bench", "gemm", "--help"]) == 0)
+        for topic in [["help"], ["help", "train"], ["help", "bench", "gemm"], ["help", "help"], ["help", "summary", "--help"]] {
+            #expect(RecurrentCommand.run(arguments: topic) == 0, "\(topic)")
+        }
     }
 
     @Test func processReportsBadInputWithoutTrapping() throws {
