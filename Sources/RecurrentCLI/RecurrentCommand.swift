@@ -60,7 +60,7 @@ public struct RecurrentCommand: ParsableCommand {
             if name.hasPrefix("-") { break }
             // `help help` is ArgumentParser's own and prints the overview.
             if path.isEmpty && name == "help" { return }
-            let names = commands.map { $0.configuration.commandName ?? String(describing: $0).lowercased() }
+            let names = commands.map { $0._commandName }
             guard let index = names.firstIndex(of: name) else {
                 let visible = zip(commands, names).filter { $0.0.configuration.shouldDisplay }.map(\.1)
                 if path.isEmpty {
