@@ -215,7 +215,7 @@ struct BenchmarkFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-struct RNNBenchCommand: ParsableCommand {
+struct RNNBenchCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "rnn",
         abstract: "Time fused LSTM, GRU and RNN layers (inference and training) beside PyTorch when it is importable.",

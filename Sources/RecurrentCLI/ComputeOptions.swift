@@ -19,6 +19,11 @@ struct ComputeOptions: ParsableArguments {
         }
     }
 
+    /// The environment variables these options stand in for when given.
+    var overriddenVariables: [String] {
+        (threads == nil ? [] : ["RECURRENT_THREADS"]) + (backend == nil ? [] : ["RECURRENT_BACKEND"])
+    }
+
     /// Applies the options to the process-wide settings.
     func apply() throws {
         do {
@@ -28,4 +33,9 @@ struct ComputeOptions: ParsableArguments {
             throw UsageError("\(error)")
         }
     }
+}
+
+/// A command with the compute options (`--threads`, `--backend`).
+protocol ComputeCommand: ParsableCommand {
+    var compute: ComputeOptions { get }
 }

@@ -4,7 +4,7 @@ import ArgumentParser
 import Foundation
 import Recurrent
 
-struct GatesCommand: ParsableCommand {
+struct GatesCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "gates",
         abstract: "Show an LSTM's forget/input/output gates and cell state at every step of one input, as SVG heatmaps.",

@@ -3,7 +3,7 @@
 import ArgumentParser
 import Recurrent
 
-struct InfoCommand: ParsableCommand {
+struct InfoCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
         abstract: "Print the version, GEMM backend (and why), threads, SIMD width and FMA support.")

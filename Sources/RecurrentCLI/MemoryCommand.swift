@@ -4,7 +4,7 @@ import ArgumentParser
 import Foundation
 import Recurrent
 
-struct MemoryCommand: ParsableCommand {
+struct MemoryCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory",
         abstract: "Measure how far back each cell remembers: gradient flow ‖∂L/∂h_t‖ and recall accuracy per sequence length.",
@@ -42,11 +42,12 @@ struct MemoryCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        // Made before the minutes of work, so a bad --out fails at once rather than after it.
-        try createOutputFolder(out)
         let configuration = MemoryStudy.Configuration(
             variants: [.tanhRNN, .reluRNN, .identityReLURNN, .lstm, .openLSTM(bias: forgetBias), .gru],
             flowLength: steps, lengths: try parsedLengths(), trainingSteps: trainSteps, hiddenSize: hidden, seed: seed)
+        try MemoryStudy.requireMemory(configuration)
+        // Made before the minutes of work, so a bad --out fails at once rather than after it.
+        try createOutputFolder(out)
         print("Training each cell on the recall task (\(configuration.variants.count) cells × \(configuration.lengths.count) lengths × \(trainSteps) steps)…")
         let study = MemoryStudy.run(configuration) { line in print(line) }
         print("")

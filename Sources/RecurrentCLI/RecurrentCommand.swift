@@ -18,7 +18,7 @@ public struct RecurrentCommand: ParsableCommand {
             Environment: RECURRENT_THREADS (threads for the kernels), RECURRENT_BACKEND (auto, swift or blas), \
             RECURRENT_BLAS_LIBRARY (a CBLAS library file to try first), RECURRENT_POOL (spin or dispatch: how work \
             is handed to the threads), RECURRENT_MEMORY_LIMIT (bytes, or e.g. 8G: what a charlm, sentiment or \
-            translate training run may plan to use; default 90 % of the machine's memory).
+            translate training run, or the memory study, may plan to use; default 90 % of the machine's memory).
             """,
         version: recurrentVersion,
         subcommands: [TourCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self, CaptionCommand.self, TranslateCommand.self, SampleCommand.self, MemoryCommand.self, GatesCommand.self, SummaryCommand.self, InfoCommand.self, BenchCommand.self, SaveLoopCommand.self, ResumeCheckCommand.self])
@@ -29,11 +29,13 @@ public struct RecurrentCommand: ParsableCommand {
     /// the user typed or supplied wrong (with a message naming it), 1 for other failures.
     public static func run(arguments: [String]) -> Int32 {
         do {
-            for problem in ComputeSettings.environmentProblems {
-                throw UsageError("environment: \(problem)")
-            }
             try checkHelpTopic(arguments)
             var command = try parseAsRoot(arguments)
+            // A bad value in the environment is an error, unless the command line gives the setting it is for.
+            let overridden = (command as? ComputeCommand)?.compute.overriddenVariables ?? []
+            for problem in ComputeSettings.environmentProblems where !overridden.contains(problem.variable) {
+                throw UsageError("environment: \(problem)")
+            }
             try command.run()
             return 0
         } catch {
@@ -80,7 +82,8 @@ public struct RecurrentCommand: ParsableCommand {
     /// error's own code.
     public static func exitStatus(for error: Error) -> Int32 {
         // A bad input file is the user's input too: name it and exit 2.
-        if error is UsageError || error is TaskError || error is SafeTensorsError || error is DataFileError || error is ParameterLoadingError { return 2 }
+        if error is UsageError || error is TaskError || error is SafeTensorsError || error is DataFileError || error is ParameterLoadingError
+            || error is LogFileError { return 2 }
         let code = exitCode(for: error)
         if code == .validationFailure { return 2 }
         return code.rawValue

@@ -5,7 +5,7 @@ import ArgumentParser
 import Foundation
 import Recurrent
 
-struct TrainCommand: ParsableCommand {
+struct TrainCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a task's model, keeping checkpoints, metrics, TensorBoard events and plots in --out.",
@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
 
 extension SavedModel: ExpressibleByArgument {}
 
-struct EvaluateCommand: ParsableCommand {
+struct EvaluateCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
         abstract: "Load a run's final model (or --model best) and print its task's metric on --data (default: the run's held-out split).")
@@ -76,7 +76,7 @@ struct EvaluateCommand: ParsableCommand {
     }
 }
 
-struct PredictCommand: ParsableCommand {
+struct PredictCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Classify one input with a trained run: an image (PGM/PPM or a CSV row) for digits, a sentence for sentiment.")
@@ -105,7 +105,7 @@ struct PredictCommand: ParsableCommand {
     }
 }
 
-struct SampleCommand: ParsableCommand {
+struct SampleCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
         abstract: "Write text with a trained charlm run: read --prime, then draw each next character.")
@@ -129,7 +129,7 @@ struct SampleCommand: ParsableCommand {
     }
 }
 
-struct CaptionCommand: ParsableCommand {
+struct CaptionCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Describe an image (PPM/PGM) with a trained caption run, or a generated scene (--scene SEED).")
@@ -157,7 +157,7 @@ struct CaptionCommand: ParsableCommand {
     }
 }
 
-struct TranslateCommand: ParsableCommand {
+struct TranslateCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "translate",
         abstract: "Translate a sentence with a trained translate run; optionally draw the attention map as SVG.")

@@ -6,7 +6,7 @@ import ArgumentParser
 import Foundation
 import Recurrent
 
-struct TourCommand: ParsableCommand {
+struct TourCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "tour",
         abstract: "Walk through the lecture on sequence models, checking each claim, and write report.html.",

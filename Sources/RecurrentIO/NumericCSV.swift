@@ -8,6 +8,15 @@ public struct NumericCSV: Sendable {
     /// One array per data row, as many values as the header has names.
     public let rows: [[Double]]
 
+    /// A field's finite number in decimal notation (spaces around it allowed), or nil. Double(_:) alone would
+    /// also read hexadecimal ("0x9", "0x1p3"), "nan" and "inf", which no data file here means.
+    public static func decimalNumber<Text: StringProtocol>(_ field: Text) -> Double? {
+        let text = field.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E || $0 == 0x65 || $0 == 0x45 }),
+              let value = Double(text), value.isFinite else { return nil }
+        return value
+    }
+
     public static func read(contentsOf path: String) throws(DataFileError) -> NumericCSV {
         let data = try readFileBytes(path)
         guard let text = String(data: data, encoding: .utf8) else { throw DataFileError(file: path, line: nil, problem: "not UTF-8 text") }
@@ -30,10 +39,7 @@ public struct NumericCSV: Sendable {
             var values: [Double] = []
             values.reserveCapacity(fields.count)
             for (column, field) in fields.enumerated() {
-                // Decimal notation only: Double(_:) also reads hexadecimal ("0x9", "0x1p3"), which no data file here means.
-                let text = field.trimmingCharacters(in: .whitespaces)
-                guard text.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E || $0 == 0x65 || $0 == 0x45 }),
-                      let value = Double(text), value.isFinite else {
+                guard let value = decimalNumber(field) else {
                     throw DataFileError(file: path, line: number, problem: "field \(column + 1) ('\(header[column])') is '\(field)', not a finite decimal number")
                 }
                 values.append(value)

@@ -34,8 +34,15 @@ extension Layer {
         try SafeTensorsFile(entries: Dictionary(uniqueKeysWithValues: namedParameters.map { ($0.name, SafeTensorsEntry($0.value)) })).write(to: path)
     }
 
-    /// Replaces the parameters from a file `saveParameters` wrote; every name must be there with its shape.
+    /// Replaces the parameters from a file `saveParameters` wrote; every name must be there with its shape, and
+    /// every value finite (as training leaves them). A problem is an error naming the file; nothing changes then.
     public func loadParameters(contentsOf path: String) throws {
-        try loadParameters(SafeTensorsFile.read(contentsOf: path).entries.compactMapValues(\.tensor))
+        let values = try SafeTensorsFile.read(contentsOf: path).entries.compactMapValues(\.tensor)
+        for (name, tensor) in values.sorted(by: { $0.key < $1.key }) {
+            if let (index, value) = Checkpoint.firstNonFinite(tensor) {
+                throw SafeTensorsError(file: path, problem: "tensor '\(name)' holds \(value) at flat index \(index); saved parameters must be finite")
+            }
+        }
+        do { try loadParameters(values) } catch { throw SafeTensorsError(file: path, problem: "\(error)") }
     }
 }

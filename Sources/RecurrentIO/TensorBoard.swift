@@ -22,7 +22,9 @@ public final class TensorBoardWriter: TrainingObserver {
         guard FileManager.default.createFile(atPath: path, contents: nil) else {
             throw DataFileError(file: path, line: nil, problem: "cannot create the TensorBoard event file")
         }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        do { handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path)) } catch {
+            throw DataFileError(file: path, line: nil, problem: "cannot open the TensorBoard event file: \(error.localizedDescription)")
+        }
         var event = Self.eventHeader(step: 0)
         Self.appendBytesField(3, Array("brain.Event:2".utf8), to: &event)
         try writeRecord(event)
@@ -69,7 +71,9 @@ public final class TensorBoardWriter: TrainingObserver {
         withUnsafeBytes(of: Self.maskedCRC32C(length).littleEndian) { record.append(contentsOf: $0) }
         record += payload
         withUnsafeBytes(of: Self.maskedCRC32C(payload).littleEndian) { record.append(contentsOf: $0) }
-        try handle.write(contentsOf: record)
+        do { try handle.write(contentsOf: record) } catch {
+            throw DataFileError(file: path, line: nil, problem: "cannot write the TensorBoard event file: \(error.localizedDescription)")
+        }
     }
 
     static func eventHeader(step: Int) -> [UInt8] {

@@ -72,7 +72,7 @@ public enum ComputeSettings {
     private struct State {
         var threads: Int
         var preference: GEMMBackendPreference
-        var environmentProblems: [String]
+        var environmentProblems: [EnvironmentProblem]
         var dispatchPool: Bool
     }
 
@@ -143,27 +143,37 @@ public enum ComputeSettings {
         state.withLock { $0.dispatchPool }
     }
 
-    /// Problems found in RECURRENT_* environment variables, each naming its variable (the defaults were used instead).
-    public static var environmentProblems: [String] {
+    /// A RECURRENT_* environment variable whose value could not be used (the default was used instead).
+    public struct EnvironmentProblem: Sendable, CustomStringConvertible {
+        public let variable: String
+        public let value: String
+        public let problem: String
+        public var description: String { "\(variable)=\(value): \(problem)" }
+    }
+
+    /// Problems found in RECURRENT_* environment variables, each naming its variable.
+    public static var environmentProblems: [EnvironmentProblem] {
         state.withLock { $0.environmentProblems }
     }
 
     private static func readEnvironment() -> State {
-        var problems: [String] = []
+        var problems: [EnvironmentProblem] = []
         var threads = processorCount
         if let text = environmentValue("RECURRENT_THREADS") {
-            do { threads = try parseThreads(text) } catch { problems.append("RECURRENT_THREADS=\(text): \(error)") }
+            do { threads = try parseThreads(text) } catch { problems.append(EnvironmentProblem(variable: "RECURRENT_THREADS", value: text, problem: "\(error)")) }
         }
         var preference = GEMMBackendPreference.automatic
         if let text = environmentValue("RECURRENT_BACKEND") {
-            do { preference = try GEMMBackendPreference(parsing: String(text.trimmingSpaces)) } catch { problems.append("RECURRENT_BACKEND=\(text): \(error)") }
+            do { preference = try GEMMBackendPreference(parsing: String(text.trimmingSpaces)) } catch {
+                problems.append(EnvironmentProblem(variable: "RECURRENT_BACKEND", value: text, problem: "\(error)"))
+            }
         }
         var dispatchPool = false
         if let text = environmentValue("RECURRENT_POOL") {
             switch text.trimmingSpaces {
             case "spin": dispatchPool = false
             case "dispatch": dispatchPool = true
-            default: problems.append("RECURRENT_POOL=\(text): \(ComputeSettingsError.unknownPool(text))")
+            default: problems.append(EnvironmentProblem(variable: "RECURRENT_POOL", value: text, problem: "\(ComputeSettingsError.unknownPool(text))"))
             }
         }
         return State(threads: threads, preference: preference, environmentProblems: problems, dispatchPool: dispatchPool)

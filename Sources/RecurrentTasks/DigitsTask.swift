@@ -164,10 +164,20 @@ public enum DigitsTask {
         let (width, height) = try size(of: settings)
         var pixels: [Float]
         if input.contains(",") && !FileManager.default.fileExists(atPath: input) {
-            let fields = input.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let numbers = fields.compactMap(Double.init)
-            guard numbers.count == fields.count, numbers.count == width * height || numbers.count == width * height + 1 else {
-                throw TaskError("'\(input.prefix(40))…': expected \(width * height) comma-separated pixel values (or a label and them)")
+            // Read as strictly as a row of the data file: every field a decimal number, none empty.
+            let fields = input.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count == width * height || fields.count == width * height + 1 else {
+                throw TaskError("'\(input.prefix(40))…': \(fields.count) comma-separated values; expected \(width * height) pixel values (or a label and them)")
+            }
+            var numbers: [Double] = []
+            for (index, field) in fields.enumerated() {
+                guard let number = NumericCSV.decimalNumber(field) else {
+                    throw TaskError("'\(input.prefix(40))…': value \(index + 1) is '\(field)', not a finite decimal number")
+                }
+                numbers.append(number)
+            }
+            if fields.count == width * height + 1, !(Int(exactly: numbers[0]).map { (0...9).contains($0) } ?? false) {
+                throw TaskError("'\(input.prefix(40))…': the label in front, \(fields[0]), is not a digit 0…9")
             }
             let scale = width == 8 ? 16.0 : 255.0
             guard numbers.suffix(width * height).allSatisfy({ (0...scale).contains($0) }) else { throw TaskError("pixel values must lie in 0…\(Int(scale))") }

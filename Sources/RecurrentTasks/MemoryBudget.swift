@@ -111,4 +111,19 @@ extension MemoryEstimate {
         let perPair = ts * (2 * e + recurrentValuesPerUnit * h) + tt * (2 * e + (recurrentValuesPerUnit + 8) * h + 3 * vt + 3 * ts)
         return MemoryEstimate(parameters: parameters, activations: Double(batch) * perPair)
     }
+
+    /// The memory study (`recurrent memory`) at its largest cell, the LSTM: recall training on batches of 64 at
+    /// the longest length (fused, `recurrentValuesPerUnit` a position); gradient flow stepping the cell one step
+    /// at a time through `flowLength` steps, each step's tensors kept for backward (about 20·H values a
+    /// position); and recall accuracy read on batches of 256 without gradients, which measured 4.8 GB at
+    /// H = 256 and length 2,048 (about 9·H values a position: the input projection of every step and the
+    /// outputs, with what the allocator keeps from training).
+    static func memoryStudy(hidden: Int, flowLength: Int, longestLength: Int) -> MemoryEstimate {
+        let h = Double(hidden), classes = Double(MemoryExperiment.recallClasses)
+        let parameters = Double(RecurrentLayer.parameterCount(.lstm, inputSize: MemoryExperiment.inputSize, hiddenSize: hidden)) + h * classes + classes
+        let training = 64 * Double(longestLength) * (recurrentValuesPerUnit * h + 2 * Double(MemoryExperiment.inputSize))
+        let flow = 64 * Double(flowLength) * 20 * h
+        let accuracy = 256 * Double(longestLength) * 9 * h
+        return MemoryEstimate(parameters: parameters, activations: max(training, flow, accuracy))
+    }
 }

@@ -173,6 +173,15 @@ public struct MemoryStudy {
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
+    /// Throws, naming the options to lower, when the study would plan on more memory than the machine (or
+    /// RECURRENT_MEMORY_LIMIT) allows: a long --lengths with a large --hidden needs tens of gigabytes, and
+    /// would otherwise grow until the kernel killed it.
+    public static func requireMemory(_ configuration: Configuration) throws {
+        let estimate = MemoryEstimate.memoryStudy(hidden: configuration.hiddenSize, flowLength: configuration.flowLength,
+                                                  longestLength: configuration.lengths.max() ?? 0)
+        try MemoryBudget.require(estimate, task: "memory study", lower: "--hidden, --lengths or --steps")
+    }
+
     /// Runs everything; `report` hears a line per finished training.
     public static func run(_ configuration: Configuration, report: (String) -> Void = { _ in }) -> MemoryStudy {
         var study = MemoryStudy(configuration: configuration)

@@ -298,7 +298,9 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
     }
     if let epochs = request.epochs, epochs < 1 { throw TaskError("--epochs \(epochs): must be at least 1") }
     try validateOptions(request.options, task: request.task)
-    let hasRun = FileManager.default.fileExists(atPath: folder.lastCheckpoint)
+    var checkpointIsFolder: ObjCBool = false
+    let hasRun = FileManager.default.fileExists(atPath: folder.lastCheckpoint, isDirectory: &checkpointIsFolder)
+    if hasRun && checkpointIsFolder.boolValue { throw TaskError("\(folder.lastCheckpoint): is a folder, expected the run's checkpoint file") }
     if hasRun && !request.resume {
         throw TaskError("\(request.output) already holds a training run; pass --resume to continue it, or choose another --out")
     }
@@ -413,12 +415,12 @@ public struct RunFile: Sendable {
     }
 }
 
-/// Readies the run folder, after the data has been read and checked. A fresh run: the folder is created and the
-/// settings and `files` written. A resumed run: nothing is written yet. Each file already there must hold the
-/// entries the data gives now — a vocabulary built from edited data would give the checkpoint's embedding rows
-/// to other words — or the run is refused, naming the file and its first entry that differs. Returns the files
-/// to write once the checkpoint has loaded (with the settings): those the folder lacks.
-func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming: Bool, files: [RunFile]) throws -> [RunFile] {
+/// Readies the run folder, after the data has been read and checked. A fresh run: the folder is created. A
+/// resumed run: each file already there must hold the entries the data gives now — a vocabulary built from
+/// edited data would give the checkpoint's embedding rows to other words — or the run is refused, naming the
+/// file and its first entry that differs. Nothing is written yet; returns the files to write (with the settings)
+/// once the run checks out: all of `files` for a fresh run, those the folder lacks for a resumed one.
+func prepareRunDirectory(_ folder: RunDirectory, resuming: Bool, files: [RunFile], data: String?) throws -> [RunFile] {
     if resuming {
         var missing: [RunFile] = []
         for file in files {
@@ -429,7 +431,7 @@ func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming
             let index = zip(stored, file.entries).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(stored.count, file.entries.count)
             func shown(_ entries: [String]) -> String { index < entries.count ? "'\(entries[index])'" : "nothing (\(entries.count) entries)" }
             let place = file.format == .lines ? "line \(index + 1)" : "entry \(index + 1)"
-            throw DataFileError(file: path, line: nil, problem: "\(place) holds \(shown(stored)), but the run's data (\(settings.data ?? "generated data")) gives \(shown(file.entries)) now; "
+            throw DataFileError(file: path, line: nil, problem: "\(place) holds \(shown(stored)), but the run's data (\(data ?? "generated data")) gives \(shown(file.entries)) now; "
                                 + "a resumed run must read the data it started on")
         }
         return missing
@@ -437,9 +439,7 @@ func prepareRunDirectory(_ folder: RunDirectory, settings: RunSettings, resuming
     do { try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true) } catch {
         throw TaskError("\(folder.path): cannot create the folder (\(folderProblem(folder.path)))")
     }
-    try folder.writeSettings(settings)
-    for file in files { try folder.write(file) }
-    return []
+    return files
 }
 
 /// One training session in a run folder: readies the folder (see `prepareRunDirectory`: `files` are the task's
@@ -455,17 +455,18 @@ public func runTrainingSession(
     let trainer = Trainer(model: model, optimizer: optimizer,
                           configuration: TrainingConfiguration(epochs: settings.epochs, batchSize: batchSize, seed: settings.seed &+ 17, clipNorm: clipNorm))
     var bestScore = Double.infinity
-    let unwritten = try prepareRunDirectory(folder, settings: settings, resuming: resuming, files: files)
+    let unwritten = try prepareRunDirectory(folder, resuming: resuming, files: files, data: settings.data)
     if resuming {
         try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
         bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
-        // The run checks out: now its settings (the new epoch total) and any file it lacked.
-        try folder.writeSettings(settings)
-        for file in unwritten { try folder.write(file) }
     }
     if showProgress { trainer.observers.append(ProgressReporter()) }
     trainer.observers.append(try MetricsLogger(path: folder.metricsFile, appending: resuming))
     trainer.observers.append(try TensorBoardWriter(directory: folder.path))
+    // The run checks out and its logs are open: now its settings (a resumed run's new epoch total) and any file
+    // it lacks, so a run refused up to here leaves no settings that claim otherwise.
+    try folder.writeSettings(settings)
+    for file in unwritten { try folder.write(file) }
     trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, criterion: best, bestScore: bestScore))
     try trainer.fit(count: count, batch: batch, validate: validate, plan: plan)
     try writeTrainingPlot(folder: folder, title: "\(settings.task) (\(settings.model))")
@@ -473,18 +474,34 @@ public func runTrainingSession(
 }
 
 /// Drops log lines past `epoch` (written after the last checkpoint of an interrupted run) and returns the
-/// best score logged so far, as `CheckpointSaver` ranks them.
+/// best score logged so far, as `CheckpointSaver` ranks them. A line up to `epoch` that is not a whole metrics
+/// line (a file cut short, or edited) is an error naming it, and the file is left as it was: those epochs' numbers
+/// would otherwise be lost.
 func keepMetrics(upToEpoch epoch: Int, in path: String, criterion: CheckpointSaver.Criterion) throws -> Double {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return .infinity }
-    var kept: [Substring] = [], best = Double.infinity
-    for (index, line) in text.split(separator: "\n").enumerated() {
-        if index == 0 { kept.append(line); continue }
+    guard FileManager.default.fileExists(atPath: path) else { return .infinity }
+    guard let text = String(data: try readFileBytes(path), encoding: .utf8) else {
+        throw DataFileError(file: path, line: nil, problem: "not UTF-8 text, so not a metrics log")
+    }
+    let header = MetricsLogger.csvHeader
+    let fieldCount = header.split(separator: ",").count
+    var kept: [Substring] = [Substring(header)], best = Double.infinity
+    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+        if index == 0 {
+            guard line == header else { throw DataFileError(file: path, line: 1, problem: "expected the header '\(header)'") }
+            continue
+        }
         let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-        guard let lineEpoch = Int(fields[0]), lineEpoch <= epoch else { continue }
+        guard let lineEpoch = Int(fields[0]), lineEpoch >= 1 else {
+            throw DataFileError(file: path, line: index + 1, problem: "'\(line.prefix(40))' does not start with an epoch number")
+        }
+        guard lineEpoch <= epoch else { continue }
+        guard fields.count == fieldCount else {
+            throw DataFileError(file: path, line: index + 1, problem: "epoch \(lineEpoch) has \(fields.count) field\(fields.count == 1 ? "" : "s"); a metrics line has \(fieldCount) (\(header))")
+        }
         kept.append(line)
-        // epoch, step, loss, accuracy, validation_loss, validation_accuracy: validation when logged.
-        let validated = fields.count > 4 && Double(fields[4]) != nil
-        let loss = Double(fields[validated ? 4 : 2]), accuracy = fields.count > 5 ? Double(fields[validated ? 5 : 3]) : nil
+        // Validation loss and accuracy when logged, else the training ones.
+        let validated = Double(fields[4]) != nil
+        let loss = Double(fields[validated ? 4 : 2]), accuracy = Double(fields[validated ? 5 : 3])
         if let loss { best = Swift.min(best, CheckpointSaver.score(criterion: criterion, loss: loss, accuracy: accuracy)) }
     }
     try writeAtomically(Data((kept.joined(separator: "\n") + "\n").utf8), to: path)

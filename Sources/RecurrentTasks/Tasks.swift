@@ -45,6 +45,15 @@ public enum Tasks {
     public static func evaluate(directory: String, data: String?, model saved: SavedModel = .last) throws -> Evaluation {
         let folder = RunDirectory(directory)
         let settings = try folder.readSettings()
+        // The held-out split is cut from the run's data file: an edited file would cut another one, and the score
+        // would silently be on examples the model may have trained on.
+        if data == nil, let recorded = settings.dataDigest, let path = settings.data {
+            let now = try dataDigest(path)
+            guard now == recorded else {
+                throw DataFileError(file: path, line: nil, problem: "changed since the run in \(directory) trained on it (its fingerprint was \(recorded), now \(now)), "
+                                    + "so the held-out split would not be the one the run held out; pass --data FILE to score a whole file instead")
+            }
+        }
         let evaluation = try entry(settings.task).evaluate(directory, data, saved)
         // A metric over nothing would read as a score of 0 (a task.json edited to a tiny limit, a file of no
         // usable lines): refused, as train refuses such a split.

@@ -17,7 +17,8 @@ public final class ProgressReporter: TrainingObserver {
     public init(interactive: Bool? = nil, write: ((String) -> Void)? = nil) {
         let environment = ProcessInfo.processInfo.environment
         isInteractive = interactive ?? (isatty(2) == 1 && environment["TERM"] != "dumb" && environment["CI"] == nil)
-        self.write = write ?? { text in FileHandle.standardError.write(Data(text.utf8)) }
+        // Progress is a courtesy: a closed or full standard error must not stop (or crash) the training.
+        self.write = write ?? { text in try? FileHandle.standardError.write(contentsOf: Data(text.utf8)) }
     }
 
     public func handle(_ event: TrainingEvent) -> TrainingDecision {
@@ -62,31 +63,62 @@ public final class ProgressReporter: TrainingObserver {
     static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", 100 * fraction) }
 }
 
+/// A log file that cannot be made or written (a full disk, a folder where the file should be), naming it.
+public struct LogFileError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let problem: String
+    public init(file: String, problem: String) {
+        self.file = file
+        self.problem = problem
+    }
+    public var description: String { "\(file): \(problem)" }
+}
+
 /// Metrics per epoch as CSV (epoch, step, loss, accuracy, validation_loss, validation_accuracy) or JSON lines.
 public final class MetricsLogger: TrainingObserver {
     public enum Format: Sendable { case csv, jsonLines }
+    /// The first line of a CSV log.
+    public static let csvHeader = "epoch,step,loss,accuracy,validation_loss,validation_accuracy"
     public let path: String
     public let format: Format
     private let handle: FileHandle
 
     /// Creates (or truncates) the log file; with `appending`, adds to an existing one (a resumed run).
-    public init(path: String, format: Format = .csv, appending: Bool = false) throws {
+    public init(path: String, format: Format = .csv, appending: Bool = false) throws(LogFileError) {
         self.path = path
         self.format = format
-        let continuing = appending && FileManager.default.fileExists(atPath: path)
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && isDirectory.boolValue { throw LogFileError(file: path, problem: "is a folder, expected the metrics log file") }
+        let continuing = appending && exists
         if !continuing {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+                throw LogFileError(file: path, problem: "cannot create the metrics log file")
             }
         }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        if continuing { try handle.seekToEnd() }
-        if format == .csv && !continuing { handle.write(Data("epoch,step,loss,accuracy,validation_loss,validation_accuracy\n".utf8)) }
+        do {
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        } catch {
+            throw LogFileError(file: path, problem: "cannot open the metrics log for writing: \(error.localizedDescription)")
+        }
+        if continuing { try Self.attempt(path) { try handle.seekToEnd() } }
+        if format == .csv && !continuing { try write(Self.csvHeader + "\n") }
+    }
+
+    /// Runs a file operation, reporting a failure (a full disk) as a `LogFileError` naming the log.
+    private static func attempt(_ path: String, _ operation: () throws -> Void) throws(LogFileError) {
+        do { try operation() } catch {
+            throw LogFileError(file: path, problem: "cannot write the metrics log: \(error.localizedDescription)")
+        }
+    }
+
+    private func write(_ text: String) throws(LogFileError) {
+        try Self.attempt(path) { try handle.write(contentsOf: Data(text.utf8)) }
     }
 
     deinit { try? handle.close() }
 
-    public func handle(_ event: TrainingEvent) -> TrainingDecision {
+    public func handle(_ event: TrainingEvent) throws -> TrainingDecision {
         guard case .epochEnded(let epoch, let step, let training, let validation) = event else { return .proceed }
         func field(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
         let line: String
@@ -103,7 +135,7 @@ public final class MetricsLogger: TrainingObserver {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
             line = String(decoding: data, as: UTF8.self) + "\n"
         }
-        handle.write(Data(line.utf8))
+        try write(line)
         return .proceed
     }
 }

@@ -87,6 +87,11 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         guard let environment = try runRecurrent(["info"], environment: ["RECURRENT_THREADS": "-4"]) else { return }
         #expect(environment.status == 2)
         #expect(environment.error.contains("RECURRENT_THREADS") || environment.error.contains("invalid thread count '-4'"), "\(environment.error)")
+        // The command line's own --threads (or --backend) stands in for the variable, whose bad value then does not matter.
+        guard let overridden = try runRecurrent(["info", "--threads", "1", "--backend", "swift"], environment: ["RECURRENT_THREADS": "abc", "RECURRENT_BACKEND": "gpu"]) else { return }
+        #expect(overridden.status == 0, "\(overridden.error)")
+        guard let halfOverridden = try runRecurrent(["info", "--threads", "1"], environment: ["RECURRENT_BACKEND": "gpu"]) else { return }
+        #expect(halfOverridden.status == 2 && halfOverridden.error.contains("RECURRENT_BACKEND=gpu"), "\(halfOverridden.error)")
         // A negative number after an option is that option's value, checked like any other (not "Missing value").
         guard let negative = try runRecurrent(["info", "--threads", "-1"]) else { return }
         #expect(negative.status == 2)

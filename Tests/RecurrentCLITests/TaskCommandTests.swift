@@ -172,5 +172,17 @@ import Recurrent
         try #require(FileManager.default.createFile(atPath: image, contents: Data("P2\n8 8\n16\n\(pixels)\n".utf8)), "could not write the test file")
         guard let predicted = try runRecurrent(["predict", folder, image]) else { return }
         #expect(predicted.status == 0 && predicted.output.hasPrefix("class "), "\(predicted.output) \(predicted.error)")
+        // A row typed on the command line is read as strictly as a row of the CSV file: with or without the label,
+        // but no empty field, no hexadecimal, and a label that is a digit.
+        let zeros = Array(repeating: "0", count: 63).joined(separator: ",")
+        for (row, expected) in [("1,0," + zeros, nil), ("0," + zeros, nil), ("0,," + zeros, "value 2 is ''"), ("0x10," + zeros, "value 1 is '0x10'"),
+                                ("999,0," + zeros, "the label in front, 999, is not a digit"), ("0," + zeros + ",0,0", "66 comma-separated values")] {
+            guard let result = try runRecurrent(["predict", folder, row]) else { return }
+            if let expected {
+                #expect(result.status == 2 && result.error.contains(expected), "\(row.prefix(12)): \(result.status) \(result.error)")
+            } else {
+                #expect(result.status == 0 && result.output.hasPrefix("class "), "\(row.prefix(12)): \(result.output) \(result.error)")
+            }
+        }
     }
 }

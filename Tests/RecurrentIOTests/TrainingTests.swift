@@ -197,6 +197,19 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         #expect { try SafeTensorsFile.read(contentsOf: missingTop) } throws: { "\($0)".contains("no such file") }
     }
 
+    /// A metrics log that cannot be written (a full disk) ends training with an error naming the file; it used
+    /// to trap inside Foundation's non-throwing write. /dev/full, Linux's always-full device, stands in for the
+    /// disk; it is opened for appending, so nothing tries to replace it.
+    @Test func fullDiskUnderTheMetricsLogIsAnErrorNamingIt() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        let logger = try MetricsLogger(path: "/dev/full", appending: true)
+        let event = TrainingEvent.epochEnded(epoch: 1, step: 10, training: Metrics(loss: 0.5, accuracy: nil, examples: 10), validation: nil)
+        #expect { _ = try logger.handle(event) } throws: { ($0 as? LogFileError)?.file == "/dev/full" && "\($0)".contains("cannot write the metrics log") }
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect { _ = try MetricsLogger(path: directory.path) } throws: { "\($0)".contains("is a folder, expected the metrics log file") }
+    }
+
     @Test func earlyStoppingStopsOnAPlateau() throws {
         let model = mlp(seed: 8)
         let stopper = EarlyStopping(patience: 2)

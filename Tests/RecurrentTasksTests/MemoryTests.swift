@@ -8,6 +8,15 @@ import RecurrentTasks
 @Suite struct MemoryTests {
     let inputs = MemoryExperiment.inputSize, classes = MemoryExperiment.recallClasses
 
+    /// Options each in range can together need far more memory than the machine has (a 4,096-unit LSTM over
+    /// 4,096 steps: about 145 GiB); the study refuses them before it starts, naming what to lower. It used to
+    /// grow past 19 GB before anything stopped it.
+    @Test func aStudyTooBigForTheMachineIsRefusedUpFront() throws {
+        let huge = MemoryStudy.Configuration(variants: [.lstm], flowLength: 2, lengths: [4096], trainingSteps: 1, hiddenSize: 4096)
+        #expect { try MemoryStudy.requireMemory(huge) } throws: { "\($0)".contains("GiB of memory") && "\($0)".contains("--hidden, --lengths or --steps") }
+        try MemoryStudy.requireMemory(.standard)
+    }
+
     @Test func atInitialisationTheTanhRNNsGradientVanishesAndTheOpenLSTMsDoesNot() {
         let tanh = RecallModel(.tanhRNN, inputSize: inputs, hiddenSize: 64, classes: classes, seed: 1)
         let lstm = RecallModel(.openLSTM(bias: 3), inputSize: inputs, hiddenSize: 64, classes: classes, seed: 1)

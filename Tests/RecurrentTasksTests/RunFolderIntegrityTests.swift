@@ -45,6 +45,10 @@ import RecurrentTasks
             try Tasks.train(Self.request("sentiment", data: dataFile, epochs: 2, output: folder, resume: true))
         } throws: { "\($0)".contains(dataFile) && "\($0)".contains("changed since the run") }
         #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
+        // Its held-out split would be cut from the edited file: evaluation is refused too, and a whole file is
+        // still scored on request.
+        #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains(dataFile) && "\($0)".contains("changed since the run") }
+        #expect(try Tasks.evaluate(directory: folder, data: dataFile).examples == 200)
         try Self.dropDataDigest(folder)
         let older = try Self.snapshot(folder)
         #expect {
@@ -126,6 +130,48 @@ import RecurrentTasks
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
         #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains("bag-of-words.safetensors") }
+        // Whole but holding a NaN (the first weight's bytes, after the header): named, not scored.
+        var poisoned = bytes
+        let dataStart = 8 + Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+        poisoned.replaceSubrange(dataStart..<(dataStart + 4), with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+        try poisoned.write(to: URL(fileURLWithPath: path))
+        #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains("bag-of-words.safetensors") && "\($0)".contains("finite") }
+        // Another run's weights in its place: the missing parameter is named with the file.
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: folder + "/last.safetensors", toPath: path)
+        #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains("bag-of-words.safetensors") && "\($0)".contains("missing parameter") }
+    }
+
+    /// metrics.csv cut short (a line of fewer fields than the header, as a crash mid-write leaves it) or replaced
+    /// by a folder: the resume is refused naming the file and line, and nothing in the folder changes. A line
+    /// past the checkpoint's epoch is what an interrupted run wrote after its last checkpoint, and is dropped.
+    @Test func damagedMetricsLogIsRefusedOnResume() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(Self.request("digits", epochs: 1, output: folder))
+        let path = folder + "/metrics.csv"
+        let log = try String(contentsOfFile: path, encoding: .utf8)
+        let lines = log.split(separator: "\n").map(String.init)
+        try #require(lines.count == 2 && lines[1].hasPrefix("1,"), "one epoch logged: \(log)")
+        for (damaged, expected) in [(lines[0] + "\n1,38", "metrics.csv:2: epoch 1 has 2 fields"), (lines[0] + "\n1\n", "metrics.csv:2: epoch 1 has 1 field;"),
+                                    (lines[0] + "\nnonsense\n", "metrics.csv:2: 'nonsense' does not start with an epoch number"),
+                                    ("loss\n" + lines[1] + "\n", "metrics.csv:1: expected the header")] {
+            try damaged.write(toFile: path, atomically: true, encoding: .utf8)
+            let before = try Self.snapshot(folder)
+            #expect { try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)) } throws: { "\($0)".contains(expected) }
+            #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
+        }
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        let settings = try Data(contentsOf: URL(fileURLWithPath: folder + "/task.json"))
+        #expect { try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)) } throws: { "\($0)".contains(path) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder + "/task.json")) == settings, "a refused resume rewrote task.json")
+        // Whole again, with a line from an epoch after the checkpoint: that line goes, and the run resumes.
+        try FileManager.default.removeItem(atPath: path)
+        try (log + "2,99,0.5,0.9,,\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)).epochs == 2)
+        let resumed = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(resumed.count == 3 && resumed[1] == lines[1] && !resumed[2].hasPrefix("2,99,"), "\(resumed)")
     }
 
     /// task.json edited by hand: a value its field cannot hold is named; a limit that leaves nothing held out
