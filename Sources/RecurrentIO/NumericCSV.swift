@@ -115,7 +115,12 @@ public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataF
     }
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
         let folder = (path as NSString).deletingLastPathComponent
-        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(folderProblem(folder.isEmpty ? "." : folder))")
+        var isDirectory: ObjCBool = false
+        // A file where the folder should be: said as such (folderProblem, made for creating a folder at a path,
+        // would call it a file in the way of the name).
+        let problem = FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && !isDirectory.boolValue
+            ? "\(folder) is a file, not a folder" : folderProblem(folder.isEmpty ? "." : folder)
+        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(problem)")
     }
     do {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))

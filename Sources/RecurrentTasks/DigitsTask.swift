@@ -163,6 +163,7 @@ public enum DigitsTask {
         let settings = try folder.trainedSettings(for: name)
         let (width, height) = try size(of: settings)
         var pixels: [Float]
+        guard !input.isEmpty else { throw TaskError("the input is empty: give an image file (PGM or PPM) or a row of pixel values separated by commas") }
         if input.contains(",") && !FileManager.default.fileExists(atPath: input) {
             // Read as strictly as a row of the data file: every field a decimal number, none empty.
             let fields = input.split(separator: ",", omittingEmptySubsequences: false)

@@ -97,7 +97,7 @@ public enum GateInspection {
 
     /// The trace of a trained sentiment run's LSTM over a sentence.
     public static func sentimentTrace(directory: String, sentence: String) throws -> GateTrace {
-        let trained = try SentimentTask.loadTrained(directory)
+        let trained = try SentimentTask.loadTrained(directory, baseline: false)
         let tokens = try typedSentenceTokens(sentence)
         let embedded = noGrad { trained.model.embedding(trained.vocabulary.encode(tokens), shape: [1, tokens.count]) }
         return GateTrace(title: "Sentiment LSTM", layer: trained.model.lstm, sequence: embedded, tokens: tokens)

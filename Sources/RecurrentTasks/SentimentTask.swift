@@ -126,7 +126,8 @@ public enum SentimentTask {
         var bagOfWords: BagOfWordsClassifier?
     }
 
-    static func loadTrained(_ directory: String, model saved: SavedModel = .last) throws -> Trained {
+    /// The run's model and vocabulary, and (with `baseline`, for evaluation) its bag-of-words baseline.
+    static func loadTrained(_ directory: String, model saved: SavedModel = .last, baseline: Bool = true) throws -> Trained {
         let folder = RunDirectory(directory)
         let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
@@ -135,7 +136,7 @@ public enum SentimentTask {
         // The baseline is written after training, so a run stopped before its end has none; one that is there
         // but damaged is refused like any other file of the run.
         let baselinePath = folder.file("bag-of-words.safetensors")
-        let bagOfWords = FileManager.default.fileExists(atPath: baselinePath) ? try BagOfWordsClassifier.load(from: baselinePath, vocabularySize: vocabulary.count) : nil
+        let bagOfWords = baseline && FileManager.default.fileExists(atPath: baselinePath) ? try BagOfWordsClassifier.load(from: baselinePath, vocabularySize: vocabulary.count) : nil
         return Trained(settings: settings, vocabulary: vocabulary, model: model, bagOfWords: bagOfWords)
     }
 
@@ -154,7 +155,7 @@ public enum SentimentTask {
 
     /// P(positive) for a sentence.
     public static func predict(directory: String, sentence: String) throws -> (label: Int, probability: Double, unknownWords: [String]) {
-        let trained = try loadTrained(directory)
+        let trained = try loadTrained(directory, baseline: false)
         let tokens = try typedSentenceTokens(sentence)
         let logit = noGrad { () -> Double in trained.model.setTraining(false); return trained.model([trained.vocabulary.encode(tokens)]).doubles[0] }
         let positive = 1 / (1 + exp(-logit))

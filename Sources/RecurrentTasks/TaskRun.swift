@@ -158,6 +158,13 @@ public struct RunDirectory: Sendable {
         }
         // The file may have been edited since training wrote it: the same checks as `train` makes of its options.
         do {
+            guard let entry = Tasks.all.first(where: { $0.name == settings.task }) else {
+                throw TaskError("field 'task': '\(settings.task)' is not a task; the tasks are \(Tasks.names.joined(separator: ", "))")
+            }
+            guard entry.models.contains(settings.model) else {
+                throw TaskError("field 'model': '\(settings.model)' is not a model of the \(settings.task) task (\(entry.models.joined(separator: ", ")))")
+            }
+            if settings.data?.isEmpty == true { throw TaskError("field 'data' is an empty path") }
             try validateOptions(settings.options, task: settings.task)
             if let limit = settings.limit, limit < 1 { throw TaskError("limit \(limit): must be at least 1") }
             if settings.epochs < 1 { throw TaskError("epochs \(settings.epochs): must be at least 1") }
@@ -455,6 +462,13 @@ public func runTrainingSession(
     let trainer = Trainer(model: model, optimizer: optimizer,
                           configuration: TrainingConfiguration(epochs: settings.epochs, batchSize: batchSize, seed: settings.seed &+ 17, clipNorm: clipNorm))
     var bestScore = Double.infinity
+    // A folder where the run will write one of its files would fail it only after the training: said now.
+    for name in ["last.safetensors", "best.safetensors", "training.svg", "accuracy.svg"] {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.file(name), isDirectory: &isDirectory), isDirectory.boolValue {
+            throw DataFileError(file: folder.file(name), line: nil, problem: "is a folder, where the run writes its \(name); move it out of the way")
+        }
+    }
     let unwritten = try prepareRunDirectory(folder, resuming: resuming, files: files, data: settings.data)
     if resuming {
         try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)

@@ -175,7 +175,7 @@ import Recurrent
         // A row typed on the command line is read as strictly as a row of the CSV file: with or without the label,
         // but no empty field, no hexadecimal, and a label that is a digit.
         let zeros = Array(repeating: "0", count: 63).joined(separator: ",")
-        for (row, expected) in [("1,0," + zeros, nil), ("0," + zeros, nil), ("0,," + zeros, "value 2 is ''"), ("0x10," + zeros, "value 1 is '0x10'"),
+        for (row, expected) in [("", "the input is empty"), ("1,0," + zeros, nil), ("0," + zeros, nil), ("0,," + zeros, "value 2 is ''"), ("0x10," + zeros, "value 1 is '0x10'"),
                                 ("999,0," + zeros, "the label in front, 999, is not a digit"), ("0," + zeros + ",0,0", "66 comma-separated values")] {
             guard let result = try runRecurrent(["predict", folder, row]) else { return }
             if let expected {

@@ -185,7 +185,10 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let missingTop = "/recurrent-no-such-folder-\(UUID().uuidString)/x.svg"
+        let plainFile = directory.appendingPathComponent("plain").path
+        try #require(FileManager.default.createFile(atPath: plainFile, contents: Data("x".utf8)))
         let cases = [
+            (plainFile + "/x.svg", "\(plainFile) is a file, not a folder"),
             (missingTop, "does not exist (the nearest folder that does is /)"),
             (directory.appendingPathComponent(String(repeating: "a", count: 300) + ".svg").path, "the file name is too long: 304 bytes"),
             (directory.path, "is a folder, expected a file name"),

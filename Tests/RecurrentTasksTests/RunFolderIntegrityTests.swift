@@ -166,6 +166,16 @@ import RecurrentTasks
         let settings = try Data(contentsOf: URL(fileURLWithPath: folder + "/task.json"))
         #expect { try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)) } throws: { "\($0)".contains(path) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: folder + "/task.json")) == settings, "a refused resume rewrote task.json")
+        // A folder where the run writes a file of its own is named before any training, not after it.
+        try FileManager.default.removeItem(atPath: path)
+        try log.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: folder + "/best.safetensors")
+        try FileManager.default.createDirectory(atPath: folder + "/best.safetensors", withIntermediateDirectories: false)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0 != "best.safetensors" }
+        let keptFiles = try kept.map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }
+        #expect { try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)) } throws: { "\($0)".contains("best.safetensors: is a folder") }
+        #expect(try kept.map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) } == keptFiles, "a refused resume changed the run folder")
+        try FileManager.default.removeItem(atPath: folder + "/best.safetensors")
         // Whole again, with a line from an epoch after the checkpoint: that line goes, and the run resumes.
         try FileManager.default.removeItem(atPath: path)
         try (log + "2,99,0.5,0.9,,\n").write(toFile: path, atomically: true, encoding: .utf8)
@@ -183,6 +193,8 @@ import RecurrentTasks
         let path = folder + "/task.json"
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
         for (key, value, expected) in [("seed", "-5", "field 'seed': -5 is not a whole number"), ("epochs", "1.5", "field 'epochs': 1.5"),
+                                       ("model", "\"transformer\"", "field 'model': 'transformer' is not a model of the digits task (mlp, cnn)"),
+                                       ("task", "\"poetry\"", "field 'task': 'poetry' is not a task"), ("data", "\"\"", "field 'data' is an empty path"),
                                        ("epochs", "\"two\"", "field 'epochs' is not a whole number"), ("limit", "3", "held-out split is empty")] {
             var object = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
             object[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
