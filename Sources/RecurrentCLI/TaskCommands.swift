@@ -100,7 +100,7 @@ struct PredictCommand: ComputeCommand {
             print("\(result.label == 1 ? "positive" : "negative") (probability \(String(format: "%.3f", result.probability)))")
             if !result.unknownWords.isEmpty { print("words the model never saw: \(result.unknownWords.joined(separator: ", "))") }
         default:
-            throw TaskError("predict works with digits and sentiment runs; \(directory) holds a \(settings.task) run")
+            throw TaskError("predict works with digits and sentiment runs; \(directory) holds \(withArticle(settings.task)) run")
         }
     }
 }

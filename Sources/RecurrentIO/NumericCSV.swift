@@ -102,6 +102,9 @@ public func folderProblem(_ path: String) -> String {
 public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataFileError) {
     // Through a symbolic link to the file it names (renaming over the link would replace the link itself); and
     // never over something that is not a plain file, such as a device (as root, /dev/null would become a file).
+    guard !requestedPath.hasSuffix("/") else {
+        throw DataFileError(file: requestedPath, line: nil, problem: "ends in '/', so it names a folder; give a file name")
+    }
     let path = URL(fileURLWithPath: requestedPath).resolvingSymlinksInPath().path
     if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType, type != .typeRegular {
         throw DataFileError(file: requestedPath, line: nil, problem: type == .typeDirectory ? "is a folder, expected a file name" : "is not a regular file")

@@ -177,6 +177,7 @@ public enum CharLMTask {
         guard let strings = try? JSONDecoder().decode([String].self, from: data) else {
             throw DataFileError(file: path, line: nil, problem: "not a JSON array of strings")
         }
+        guard !strings.isEmpty else { throw DataFileError(file: path, line: nil, problem: "holds no characters; a run's alphabet has at least one") }
         var seen: Set<Character> = [unknownCharacter]
         var alphabet = [unknownCharacter]
         for (index, string) in strings.enumerated() {
@@ -235,9 +236,12 @@ public enum CharLMTask {
                 if temperature == 0 {
                     chosen = scores.indices.dropFirst().max { scores[$0] < scores[$1] } ?? 1
                 } else {
-                    let top = scores.max() ?? 0
+                    // Scaled by the best character the model may write (never index 0, the unknown-character
+                    // marker), so that character weighs exactly 1 however low the temperature: scaled by a
+                    // marker that led, every weight could round to 0 and leave nothing to draw from.
+                    let top = scores.dropFirst().max() ?? 0
                     var weights = scores.map { exp(($0 - top) / temperature) }
-                    weights[0] = 0   // never write the unknown-character marker
+                    weights[0] = 0
                     var draw = Double.random(in: 0..<weights.reduce(0, +), using: &generator)
                     chosen = weights.firstIndex { draw -= $0; return draw < 0 } ?? weights.count - 1
                 }

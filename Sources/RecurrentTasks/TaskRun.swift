@@ -239,7 +239,7 @@ public struct RunDirectory: Sendable {
     /// task's run and a run with no checkpoint yet, each with a clear message.
     public func trainedSettings(for task: String) throws -> RunSettings {
         let settings = try readSettings()
-        guard settings.task == task else { throw TaskError("\(path) holds a \(settings.task) run, not \(task)") }
+        guard settings.task == task else { throw TaskError("\(path) holds \(withArticle(settings.task)) run, not \(task)") }
         guard FileManager.default.fileExists(atPath: lastCheckpoint) else {
             throw TaskError("\(path): no last.safetensors yet — train for at least one epoch first")
         }
@@ -311,10 +311,12 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
     if hasRun && !request.resume {
         throw TaskError("\(request.output) already holds a training run; pass --resume to continue it, or choose another --out")
     }
-    if request.resume && hasRun {
+    // A run stopped before its first checkpoint has its settings but nothing trained: resumed, it starts again
+    // from the beginning on those settings (it used to start a new run on the defaults and rewrite them).
+    if request.resume && (hasRun || FileManager.default.fileExists(atPath: folder.settingsFile)) {
         var settings = try folder.readSettings()
         guard settings.task == request.task else {
-            throw TaskError("\(request.output) holds a \(settings.task) run, not \(request.task)")
+            throw TaskError("\(request.output) holds \(withArticle(settings.task)) run, not \(request.task)")
         }
         if let model = request.model, model != settings.model { throw TaskError("--model \(model): the run in \(request.output) trains \(settings.model)") }
         if let data = request.data, data != settings.data { throw TaskError("--data \(data): the run in \(request.output) trains on \(settings.data ?? "generated data")") }
@@ -337,13 +339,13 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
             }
         }
         if let epochs = request.epochs {
-            let trained = try Checkpoint.trainedEpochs(at: folder.lastCheckpoint)
+            let trained = hasRun ? try Checkpoint.trainedEpochs(at: folder.lastCheckpoint) : 0
             guard epochs >= trained else {
                 throw TaskError("--epochs \(epochs): the run in \(request.output) has trained \(trained) epochs already (--epochs counts the whole run)")
             }
             settings.epochs = epochs
         }
-        return (settings, true)
+        return (settings, hasRun)
     }
     var settings = RunSettings(task: request.task, model: request.model ?? defaultModel, data: request.data, seed: request.seed,
                                epochs: request.epochs ?? defaultEpochs, limit: request.limit, options: request.options)
@@ -449,6 +451,43 @@ func prepareRunDirectory(_ folder: RunDirectory, resuming: Bool, files: [RunFile
     return files
 }
 
+/// An exclusive hold on a run folder while a training session writes it: two runs resumed in one folder at once
+/// would interleave their metrics, checkpoints and settings (a 12-epoch checkpoint under a 5-epoch task.json).
+/// An advisory `flock` on the folder itself, so no file is added to it; the system drops it when the process ends,
+/// however it ends.
+public final class RunFolderLock {
+    private var descriptor: Int32
+
+    /// Takes the hold, or throws when another process (or another hold in this one) has it.
+    public init(_ path: String) throws {
+        descriptor = open(path, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else { throw TaskError("\(path): cannot open the run folder (\(String(cString: strerror(errno))))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            descriptor = -1
+            throw TaskError("\(path): another `recurrent train` is writing this run folder now; wait for it to end before training here")
+        }
+    }
+
+    public func release() {
+        guard descriptor >= 0 else { return }
+        close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { release() }
+}
+
+/// Removes what an interrupted atomic write left in `folder` (`NAME.partial-PID`, see `writeAtomically`) when
+/// process PID is gone: a run stopped by a signal mid-checkpoint left tens of megabytes behind. Called with the
+/// folder's lock held, so no training writes there; a live process's file is left alone.
+func removeStalePartialFiles(in folder: RunDirectory) {
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+        guard let marker = name.range(of: ".partial-", options: .backwards), let pid = Int32(name[marker.upperBound...]), pid > 0 else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: folder.file(name)) }
+    }
+}
+
 /// One training session in a run folder: readies the folder (see `prepareRunDirectory`: `files` are the task's
 /// own), resumes from `last.safetensors` when asked, logs, checkpoints, and plots. A resume that fails before
 /// training (a refused checkpoint, other data) leaves the folder as it was. Returns the trainer (its step and
@@ -470,6 +509,9 @@ public func runTrainingSession(
         }
     }
     let unwritten = try prepareRunDirectory(folder, resuming: resuming, files: files, data: settings.data)
+    let lock = try RunFolderLock(folder.path)
+    defer { lock.release() }
+    removeStalePartialFiles(in: folder)
     if resuming {
         try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
         bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
@@ -553,3 +595,8 @@ public func trainingCharts(folder: RunDirectory, title: String) -> [(name: Strin
 
 /// How many examples `limit` keeps of `count` (all when nil): the first ones, in file order.
 func limited(_ count: Int, _ limit: Int?) -> Int { Swift.min(count, limit ?? count) }
+
+/// "a digits", "an action": a task's name with its indefinite article, for messages.
+public func withArticle(_ name: String) -> String {
+    ("aeiou".contains(name.prefix(1).lowercased()) ? "an " : "a ") + name
+}

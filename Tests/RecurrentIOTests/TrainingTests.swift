@@ -189,6 +189,7 @@ func train(_ model: Sequential, _ digits: Digits, epochs: Int, seed: UInt64, obs
         try #require(FileManager.default.createFile(atPath: plainFile, contents: Data("x".utf8)))
         let cases = [
             (plainFile + "/x.svg", "\(plainFile) is a file, not a folder"),
+            (directory.path + "/plots/", "ends in '/', so it names a folder"),
             (missingTop, "does not exist (the nearest folder that does is /)"),
             (directory.appendingPathComponent(String(repeating: "a", count: 300) + ".svg").path, "the file name is too long: 304 bytes"),
             (directory.path, "is a folder, expected a file name"),

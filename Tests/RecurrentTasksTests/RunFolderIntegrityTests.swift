@@ -142,6 +142,37 @@ import RecurrentTasks
         #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains("bag-of-words.safetensors") && "\($0)".contains("missing parameter") }
     }
 
+    /// A run stopped before its first checkpoint has its task.json but nothing trained: resumed, it starts again
+    /// on the settings it began with. It used to start a new run on the defaults and rewrite task.json to match.
+    @Test func resumingARunStoppedBeforeItsFirstCheckpointKeepsItsSettings() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(TrainRequest(task: "digits", model: "cnn", epochs: 1, seed: 5, output: folder, showProgress: false))
+        for name in ["last.safetensors", "best.safetensors"] { try FileManager.default.removeItem(atPath: folder + "/" + name) }
+        let report = try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true))
+        #expect(report.epochs == 2)
+        let settings = try RunDirectory(folder).readSettings()
+        #expect(settings.model == "cnn" && settings.seed == 5 && settings.epochs == 2, "\(settings)")
+    }
+
+    /// One training session writes a run folder at a time: a second one (here, a hold taken by the test) is
+    /// refused before it writes anything. Once the folder is free, a file an interrupted save left behind
+    /// (`NAME.partial-PID`, its process gone) is cleared away by the next session.
+    @Test func aRunFolderTrainsOneSessionAtATime() throws {
+        let folder = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try Tasks.train(Self.request("digits", epochs: 1, output: folder))
+        let hold = try RunFolderLock(folder)
+        let before = try Self.snapshot(folder)
+        #expect { try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)) } throws: { "\($0)".contains("another `recurrent train` is writing this run folder") }
+        #expect(try Self.snapshot(folder) == before, "a refused resume changed the run folder")
+        hold.release()
+        let leftover = folder + "/last.safetensors.partial-2147483647"
+        try Data("half a checkpoint".utf8).write(to: URL(fileURLWithPath: leftover))
+        #expect(try Tasks.train(Self.request("digits", epochs: 2, output: folder, resume: true)).epochs == 2)
+        #expect(!FileManager.default.fileExists(atPath: leftover), "the stale partial file is still there")
+    }
+
     /// metrics.csv cut short (a line of fewer fields than the header, as a crash mid-write leaves it) or replaced
     /// by a folder: the resume is refused naming the file and line, and nothing in the folder changes. A line
     /// past the checkpoint's epoch is what an interrupted run wrote after its last checkpoint, and is dropped.

@@ -85,6 +85,19 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         #expect(report.evaluation.value < 2.7, "validation loss \(report.evaluation.value)")
         let text = try CharLMTask.sample(directory: report.directory, prime: "ROMEO:", temperature: 0.8, length: 50, seed: 3)
         #expect(text.hasPrefix("ROMEO:") && text.count == 56)
+        // A model whose likeliest output is the unknown-character marker (its bias pushed far up), sampled cold:
+        // the marker is never written, and the draw never comes up empty (it trapped at 1e-5 and below).
+        let path = report.directory + "/last.safetensors"
+        var file = try SafeTensorsFile.read(contentsOf: path)
+        let bias = try #require(file.entries["model.output.bias"]?.tensor)
+        var scalars = bias.scalars
+        scalars[0] += 1e4
+        file.entries["model.output.bias"] = SafeTensorsEntry(Tensor(shape: bias.shape, scalars: scalars))
+        try file.write(to: path)
+        for temperature in [1e-30, 1e-5, 0.5] {
+            let cold = try CharLMTask.sample(directory: report.directory, prime: "ROMEO:", temperature: temperature, length: 20, seed: 3)
+            #expect(cold.count == 26 && !cold.contains("\u{FFFD}"), "temperature \(temperature): \(cold)")
+        }
     }
 
     /// Each epoch's windows sit on one grid shifted by a drawn amount: every window whole, with its next-character
