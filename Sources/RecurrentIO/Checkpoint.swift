@@ -19,7 +19,9 @@ public enum Checkpoint {
 
     /// Writes model, optimizer and loop state to `path` atomically (a crash mid-write leaves any previous file
     /// there intact). `configuration` describes the model, e.g. its spec: loading checks it matches.
-    public static func save(to path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
+    /// `run` identifies the training run (its folder's task.json records the same): loading with a `run`
+    /// refuses another run's checkpoint copied in, whose weights would fit but mean other words or examples.
+    public static func save(to path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String, run: String? = nil) throws {
         var entries: [String: SafeTensorsEntry] = [:]
         model.visitParameters { name, parameter in entries["model." + name] = SafeTensorsEntry(parameter.detached()) }
         var optimizerTensors = 0
@@ -31,32 +33,37 @@ public enum Checkpoint {
             let state = generator.state
             return [state.0, state.1, state.2, state.3].map(String.init).joined(separator: ",")
         }
-        let metadata = [
+        var metadata = [
             "format": formatVersion, "configuration": configuration,
             "step": String(trainer.step), "epoch": String(trainer.epoch), "step_in_epoch": String(trainer.stepInEpoch),
             "optimizer_steps": String(optimizer.steps), "learning_rate": String(optimizer.learningRate),
             "rng": words(trainer.generator), "rng_epoch": words(trainer.epochGenerator),
             "optimizer_tensors": String(optimizerTensors),
         ]
+        if let run { metadata["run"] = run }
         try SafeTensorsFile(entries: entries, metadata: metadata).write(to: path)
     }
 
     /// Loads only the model's parameters (for evaluation and use): the format and configuration are checked as
     /// in `load`, and nothing changes unless every parameter is present with its shape.
-    public static func loadModel(from path: String, model: Layer, configuration: String) throws {
+    public static func loadModel(from path: String, model: Layer, configuration: String, run: String? = nil) throws {
         let file = try SafeTensorsFile.read(contentsOf: path)
-        let values = try checkedModelValues(file, path: path, configuration: configuration)
+        let values = try checkedModelValues(file, path: path, configuration: configuration, run: run)
         do { try model.loadParameters(values) } catch { throw SafeTensorsError(file: path, problem: "\(error)".replacingOccurrences(of: "parameter '", with: "tensor 'model.")) }
     }
 
-    /// The format and configuration checked, then the "model." tensors by parameter name.
-    static func checkedModelValues(_ file: SafeTensorsFile, path: String, configuration: String) throws(SafeTensorsError) -> [String: Tensor] {
+    /// The format, configuration and run checked, then the "model." tensors by parameter name.
+    static func checkedModelValues(_ file: SafeTensorsFile, path: String, configuration: String, run: String? = nil) throws(SafeTensorsError) -> [String: Tensor] {
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
         guard file.metadata["format"] == formatVersion else {
             throw fail("not a Recurrent checkpoint (format \(file.metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(formatVersion)')")
         }
         guard let saved = file.metadata["configuration"], saved == configuration else {
             throw fail("checkpoint is from a different model configuration: it holds '\(file.metadata["configuration"] ?? "none")', this model is '\(configuration)'")
+        }
+        // Checkpoints written before runs were identified carry no run: nothing to compare them with.
+        if let run, let saved = file.metadata["run"], saved != run {
+            throw fail("checkpoint belongs to another training run (\(saved)), not to the run in this folder (\(run)); it may have been copied from another run folder")
         }
         var values: [String: Tensor] = [:]
         for (name, entry) in file.entries where name.hasPrefix("model.") {
@@ -88,10 +95,10 @@ public enum Checkpoint {
 
     /// Restores a checkpoint into freshly built objects. Nothing is changed unless the whole file checks out:
     /// the format, the configuration, every parameter present with its shape, the loop state readable.
-    public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String) throws {
+    public static func load(from path: String, model: Layer, optimizer: Optimizer, trainer: Trainer, configuration: String, run: String? = nil) throws {
         let file = try SafeTensorsFile.read(contentsOf: path)
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
-        let values = try checkedModelValues(file, path: path, configuration: configuration)
+        let values = try checkedModelValues(file, path: path, configuration: configuration, run: run)
         guard let step = Int(file.metadata["step"] ?? ""), let epoch = Int(file.metadata["epoch"] ?? ""),
               let optimizerSteps = Int(file.metadata["optimizer_steps"] ?? ""), let learningRate = Double(file.metadata["learning_rate"] ?? ""),
               // Bounded so that counting on from them cannot overflow; a learning rate must be positive.
@@ -159,6 +166,8 @@ public final class CheckpointSaver: TrainingObserver {
 
     public let directory: String
     public let configuration: String
+    /// The run the checkpoints belong to (see `Checkpoint.save`).
+    public let run: String?
     public let criterion: Criterion
     public unowned let trainer: Trainer
     /// The best (lowest) score so far: the loss, or for accuracy (−accuracy, loss) folded into one number.
@@ -166,10 +175,11 @@ public final class CheckpointSaver: TrainingObserver {
 
     /// `bestScore`: the best score of the run so far (when resuming; see `score`), so `best` is only replaced
     /// by a better one.
-    public init(directory: String, trainer: Trainer, configuration: String, criterion: Criterion = .lowestLoss, bestScore: Double = .infinity) {
+    public init(directory: String, trainer: Trainer, configuration: String, run: String? = nil, criterion: Criterion = .lowestLoss, bestScore: Double = .infinity) {
         self.directory = directory
         self.trainer = trainer
         self.configuration = configuration
+        self.run = run
         self.criterion = criterion
         self.bestScore = bestScore
     }
@@ -186,12 +196,12 @@ public final class CheckpointSaver: TrainingObserver {
 
     public func handle(_ event: TrainingEvent) throws -> TrainingDecision {
         guard case .epochEnded(_, _, let training, let validation) = event else { return .proceed }
-        try Checkpoint.save(to: directory + "/last.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration)
+        try Checkpoint.save(to: directory + "/last.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration, run: run)
         let measured = validation ?? training
         let score = Self.score(criterion: criterion, loss: measured.loss, accuracy: measured.accuracy)
         if score < bestScore {
             bestScore = score
-            try Checkpoint.save(to: directory + "/best.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration)
+            try Checkpoint.save(to: directory + "/best.safetensors", model: trainer.model, optimizer: trainer.optimizer, trainer: trainer, configuration: configuration, run: run)
         }
         return .proceed
     }

@@ -164,7 +164,7 @@ public enum ActionTask {
         if let data { throw TaskError("--data \(data): the action task evaluates on its own generated clips") }
         var settings = try folder.trainedSettings(for: name)
         let model = makeModel(settings)
-        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: "action lstm hidden \(settings.integer("hidden", default: 64))")
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: "action lstm hidden \(settings.integer("hidden", default: 64))", run: settings.run)
         settings.data = nil
         let clips = try clips(settings)
         let validationRows = Batching.stratifiedSplit(labels: clips.map(\.label), validationFraction: 0.2, seed: settings.seed &+ 1).validation

@@ -205,7 +205,7 @@ public enum CaptionTask {
         let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
-        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count), run: settings.run)
         return (settings, vocabulary, model)
     }
 

@@ -194,7 +194,7 @@ public enum CharLMTask {
         let settings = try folder.trainedSettings(for: name)
         let alphabet = try readAlphabet(folder)
         let model = CharacterModel(vocabularySize: alphabet.count, hiddenSize: hiddenSize(settings), layers: layerCount(settings), seed: 0)
-        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, alphabet: alphabet.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, alphabet: alphabet.count), run: settings.run)
         return (settings, alphabet, model)
     }
 

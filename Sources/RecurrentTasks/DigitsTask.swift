@@ -146,7 +146,7 @@ public enum DigitsTask {
         }
         try checkModelFits(settings.model, width: images.width, height: images.height, padding: padding(settings, width: images.width), source: folder.settingsFile)
         let model = makeModel(settings.model, width: images.width, height: images.height, seed: 0, padding: padding(settings, width: images.width))
-        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, images))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, images), run: settings.run)
         return (settings, model, images)
     }
 
@@ -189,7 +189,7 @@ public enum DigitsTask {
         let images = ImageSet(width: width, height: height, pixels: [pixels], labels: [0])
         try checkModelFits(settings.model, width: width, height: height, padding: padding(settings, width: width), source: folder.settingsFile)
         let model = makeModel(settings.model, width: width, height: height, seed: 0, padding: padding(settings, width: width))
-        try Checkpoint.loadModel(from: folder.lastCheckpoint, model: model, configuration: configuration(settings, images))
+        try Checkpoint.loadModel(from: folder.lastCheckpoint, model: model, configuration: configuration(settings, images), run: settings.run)
         let probabilities = model.predict(batchInput(images, [0], model: settings.model, settings: settings)).softmax(alongAxis: 1).doubles
         return probabilities.enumerated().map { (label: $0.offset, probability: $0.element) }.sorted { $0.probability > $1.probability }
     }

@@ -132,7 +132,7 @@ public enum SentimentTask {
         let settings = try folder.trainedSettings(for: name)
         let vocabulary = try folder.readVocabulary(name: "words.vocab")
         let model = makeModel(settings, vocabularySize: vocabulary.count)
-        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, vocabularySize: vocabulary.count), run: settings.run)
         // The baseline is written after training, so a run stopped before its end has none; one that is there
         // but damaged is refused like any other file of the run.
         let baselinePath = folder.file("bag-of-words.safetensors")

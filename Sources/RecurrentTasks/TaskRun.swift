@@ -39,6 +39,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// A fingerprint of `data` when the run started (see `dataDigest`): a resume refuses data that changed since.
     /// Runs begun before it was recorded have none.
     public var dataDigest: String?
+    /// Identifies the run; its checkpoints record it, so another run's checkpoint copied in is refused. Runs
+    /// begun before it was recorded have none (and their checkpoints are not checked).
+    public var run: String?
 
     public init(task: String, model: String, data: String?, seed: UInt64, epochs: Int, limit: Int? = nil, options: [String: String] = [:]) {
         self.task = task
@@ -350,6 +353,7 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
     var settings = RunSettings(task: request.task, model: request.model ?? defaultModel, data: request.data, seed: request.seed,
                                epochs: request.epochs ?? defaultEpochs, limit: request.limit, options: request.options)
     settings.dataDigest = try request.data.map(dataDigest)
+    settings.run = UUID().uuidString.lowercased()
     return (settings, false)
 }
 
@@ -513,7 +517,7 @@ public func runTrainingSession(
     defer { lock.release() }
     removeStalePartialFiles(in: folder)
     if resuming {
-        try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration)
+        try Checkpoint.load(from: folder.lastCheckpoint, model: model, optimizer: optimizer, trainer: trainer, configuration: configuration, run: settings.run)
         bestScore = try keepMetrics(upToEpoch: trainer.epoch, in: folder.metricsFile, criterion: best)
     }
     if showProgress { trainer.observers.append(ProgressReporter()) }
@@ -523,7 +527,7 @@ public func runTrainingSession(
     // it lacks, so a run refused up to here leaves no settings that claim otherwise.
     try folder.writeSettings(settings)
     for file in unwritten { try folder.write(file) }
-    trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, criterion: best, bestScore: bestScore))
+    trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, run: settings.run, criterion: best, bestScore: bestScore))
     try trainer.fit(count: count, batch: batch, validate: validate, plan: plan)
     try writeTrainingPlot(folder: folder, title: "\(settings.task) (\(settings.model))")
     return trainer

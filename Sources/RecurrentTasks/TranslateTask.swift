@@ -292,7 +292,7 @@ public enum TranslateTask {
         // By default the final model (see SavedModel). Here `best` is also the worse one: teacher-forced loss turns
         // up while translations still improve (this recipe: lowest loss at epoch 7 of 12, greedy BLEU 25.1 there
         // against 25.7 at the end).
-        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, source: source.count, target: target.count))
+        try Checkpoint.loadModel(from: folder.checkpoint(saved), model: model, configuration: configuration(settings, source: source.count, target: target.count), run: settings.run)
         return Trained(settings: settings, source: source, target: target, model: model)
     }
 

@@ -106,6 +106,29 @@ import RecurrentTasks
         #expect(try Self.snapshot(mlp) == before, "a refused resume changed the run folder")
     }
 
+    /// Another run's checkpoint of the same configuration, copied in: its weights fit, but its vocabulary or
+    /// split is not this run's, and it scored (silently) below chance. Each run's checkpoints name their run, so
+    /// evaluation and resume refuse it; a run begun before runs were named (no `run` in task.json) loads as before.
+    @Test func anotherRunsCheckpointIsRefused() throws {
+        let mine = temporaryRunFolder(), theirs = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: mine); try? FileManager.default.removeItem(atPath: theirs) }
+        _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: mine))
+        _ = try Tasks.train(TrainRequest(task: "sentiment", epochs: 1, seed: 7, output: theirs, showProgress: false))
+        for name in ["best.safetensors", "last.safetensors"] {
+            try FileManager.default.removeItem(atPath: mine + "/" + name)
+            try FileManager.default.copyItem(atPath: theirs + "/" + name, toPath: mine + "/" + name)
+        }
+        #expect { try Tasks.evaluate(directory: mine, data: nil, model: .best) } throws: { "\($0)".contains("best.safetensors") && "\($0)".contains("belongs to another training run") }
+        let before = try Self.snapshot(mine)
+        #expect { try Tasks.train(Self.request("sentiment", epochs: 2, output: mine, resume: true)) } throws: { "\($0)".contains("belongs to another training run") }
+        #expect(try Self.snapshot(mine) == before, "a refused resume changed the run folder")
+        let url = URL(fileURLWithPath: mine + "/task.json")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        #expect(object.removeValue(forKey: "run") != nil, "a new run records its identity")
+        try JSONSerialization.data(withJSONObject: object).write(to: url)
+        #expect(try Tasks.evaluate(directory: mine, data: nil, model: .best).examples > 0)
+    }
+
     /// A vocabulary file with a repeated or an empty entry is refused with its line, not used.
     @Test func editedVocabularyIsRefusedWithItsLine() throws {
         let folder = temporaryRunFolder()
