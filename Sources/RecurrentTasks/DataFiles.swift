@@ -4,10 +4,12 @@
 import Foundation
 import RecurrentIO
 
-/// The lines of a UTF-8 text file (LF or CRLF), trailing empty lines dropped. Invalid UTF-8 is reported at
-/// the line where it occurs.
+/// The lines of a UTF-8 text file (LF or CRLF), a leading byte-order mark and trailing empty lines dropped.
+/// Invalid UTF-8 is reported at the line where it occurs.
 func readTextLines(_ path: String) throws(DataFileError) -> [String] {
-    let data = try readFileBytes(path)
+    var data = try readFileBytes(path)
+    // Some editors start UTF-8 files with U+FEFF; it is not text, and would glue itself to the first label or word.
+    if data.starts(with: [0xEF, 0xBB, 0xBF]) { data = data.dropFirst(3) }
     var lines: [String] = []
     var lineNumber = 0
     for rawLine in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
@@ -23,6 +25,13 @@ func readTextLines(_ path: String) throws(DataFileError) -> [String] {
     return lines
 }
 
+
+/// `text` in single quotes, or, when it holds characters a terminal does not show (a carriage return, a
+/// byte-order mark), in Swift's escaped form ("1\r"), so a message names what is really there.
+func quotedVisibly(_ text: String) -> String {
+    let hidden = text.unicodeScalars.contains { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }
+    return hidden ? String(reflecting: text) : "'\(text)'"
+}
 
 /// The longest sentence the word tasks take, in tokens. A recurrent layer steps through every token of the
 /// longest sentence in a batch, and each step's activations stay in memory for backward: a line of 200,000
@@ -57,7 +66,7 @@ public func readLabeledSentences(_ path: String, classCount: Int = 2) throws(Dat
         }
         let field = line[..<tab].trimmingCharacters(in: .whitespaces)
         guard let label = Int(field), (0..<classCount).contains(label) else {
-            throw DataFileError(file: path, line: number, problem: "label '\(field)' is not an integer in 0…\(classCount - 1)")
+            throw DataFileError(file: path, line: number, problem: "label \(quotedVisibly(field)) is not an integer in 0…\(classCount - 1)")
         }
         let text = String(line[line.index(after: tab)...])
         let tokenCount = WordTokenizer.tokens(text).count

@@ -3,6 +3,18 @@ import Foundation
 import RecurrentTasks
 
 @Suite struct TextTests {
+    /// A byte-order mark at the start of a UTF-8 file is not text: the first label reads as 1, not as '\u{FEFF}1'.
+    /// A label with a character no terminal shows (a stray carriage return) is quoted with it escaped.
+    @Test func byteOrderMarkIsDroppedAndHiddenCharactersAreShown() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-bom-\(UUID().uuidString).tsv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try (Data([0xEF, 0xBB, 0xBF]) + Data("1\tgood\n0\tbad\n".utf8)).write(to: URL(fileURLWithPath: path))
+        let read = try readLabeledSentences(path)
+        #expect(read.map(\.label) == [1, 0] && read.map(\.text) == ["good", "bad"], "\(read)")
+        try Data("1\tgood\n1\r\tbad\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect { try readLabeledSentences(path) } throws: { "\($0)".contains(":2: label \"1\\r\" is not an integer") }
+    }
+
     @Test func tokenizerSplitsLettersDigitsAndPunctuation() {
         #expect(WordTokenizer.tokens("C'est 42€, très BIEN!") == ["c", "'", "est", "42", "€", ",", "très", "bien", "!"])
         #expect(WordTokenizer.tokens("  Va !  ") == ["va", "!"])
