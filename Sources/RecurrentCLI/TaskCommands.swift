@@ -126,6 +126,11 @@ struct SampleCommand: ComputeCommand {
     func run() throws {
         try compute.apply()
         print(try CharLMTask.sample(directory: directory, prime: prime, temperature: temperature, length: length, seed: seed))
+        // On standard error, so the text alone can still be piped to a file.
+        let unknown = try CharLMTask.unknownCharacters(directory: directory, prime: prime)
+        if !unknown.isEmpty {
+            writeToStandardError("note: the run's alphabet lacks the prime's \(unknown.map { String(reflecting: String($0)) }.joined(separator: ", ")); each was read as an unknown character\n")
+        }
     }
 }
 
@@ -185,6 +190,7 @@ struct TranslateCommand: ComputeCommand {
             try writeAtomically(Data(svg.utf8), to: attentionSVG)
         }
         print(result.translation)
+        if !result.unknownWords.isEmpty { print("words the model never saw: \(result.unknownWords.joined(separator: ", "))") }
         if let attentionSVG { print("attention map written to \(attentionSVG)") }
     }
 }

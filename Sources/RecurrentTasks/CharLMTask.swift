@@ -214,6 +214,14 @@ public enum CharLMTask {
         return Evaluation(task: name, metric: "nats_per_char", value: result.loss, examples: result.examples, extra: ["bits_per_char": result.loss / log(2)])
     }
 
+    /// The characters of `prime` that the run's alphabet lacks (each is read as the unknown character), in order
+    /// of first appearance.
+    public static func unknownCharacters(directory: String, prime: String) throws -> [Character] {
+        let known = Set(try readAlphabet(RunDirectory(directory)))
+        var seen: Set<Character> = []
+        return prime.filter { !known.contains($0) && seen.insert($0).inserted }.map { $0 }
+    }
+
     /// Text written by the model one character at a time: the prime read in, then each next character drawn
     /// from softmax(logits / temperature) (temperature 0: always the likeliest).
     public static func sample(directory: String, prime: String, temperature: Double, length: Int, seed: UInt64) throws -> String {

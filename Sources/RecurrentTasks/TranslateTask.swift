@@ -336,7 +336,7 @@ public enum TranslateTask {
     }
 
     /// The translation of one sentence, and the attention map (rows: target words, columns: source words).
-    public static func translate(directory: String, sentence: String, beamWidth: Int) throws -> (translation: String, sourceTokens: [String], targetTokens: [String], attention: [[Double]]?) {
+    public static func translate(directory: String, sentence: String, beamWidth: Int) throws -> (translation: String, sourceTokens: [String], targetTokens: [String], attention: [[Double]]?, unknownWords: [String]) {
         let trained = try loadTrained(directory)
         let tokens = try typedSentenceTokens(sentence)
         let source = trained.source.encode(tokens)
@@ -344,7 +344,7 @@ public enum TranslateTask {
         let words = trained.target.decode(output)
         let attention = trained.model.attentionMap(source: source, target: output)
         let shownSource = zip(tokens, source).map { $1 == Vocabulary.unknown ? "\($0)?" : $0 }
-        return (detokenize(words), shownSource, words + ["<eos>"], attention)
+        return (detokenize(words), shownSource, words + ["<eos>"], attention, zip(tokens, source).filter { $1 == Vocabulary.unknown }.map(\.0))
     }
 }
 

@@ -76,6 +76,7 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         let result = try TranslateTask.translate(directory: report.directory, sentence: "big dog sees the moon", beamWidth: 3)
         #expect(result.attention?.count == result.targetTokens.count)
         #expect(result.attention?.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-4 } == true)
+        #expect(result.unknownWords == ["the"], "\(result.unknownWords)")
     }
 
     @Test func charlmLossFallsOnShakespeare() throws {
@@ -85,6 +86,7 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         #expect(report.evaluation.value < 2.7, "validation loss \(report.evaluation.value)")
         let text = try CharLMTask.sample(directory: report.directory, prime: "ROMEO:", temperature: 0.8, length: 50, seed: 3)
         #expect(text.hasPrefix("ROMEO:") && text.count == 56)
+        #expect(try CharLMTask.unknownCharacters(directory: report.directory, prime: "First☃: ☃ ~") == ["☃", "~"])
         // A model whose likeliest output is the unknown-character marker (its bias pushed far up), sampled cold:
         // the marker is never written, and the draw never comes up empty (it trapped at 1e-5 and below).
         let path = report.directory + "/last.safetensors"
