@@ -91,7 +91,6 @@ public func folderProblem(_ path: String) -> String {
     if ancestor.isEmpty { ancestor = "." }
     // The loop stops at the root or an empty path without looking at it: look now.
     _ = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory)
-    if ancestor == (path as NSString).standardizingPath && !isDirectory.boolValue { return "a file of that name is in the way" }
     if !isDirectory.boolValue { return "\(ancestor) is a file, not a folder" }
     guard FileManager.default.isWritableFile(atPath: ancestor) else { return "no permission to write in \(ancestor)" }
     return ancestor == (path as NSString).standardizingPath ? "the file system refused it in \(ancestor)" : "\(path) does not exist (the nearest folder that does is \(ancestor))"
@@ -118,12 +117,7 @@ public func writeAtomically(_ data: Data, to requestedPath: String) throws(DataF
     }
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
         let folder = (path as NSString).deletingLastPathComponent
-        var isDirectory: ObjCBool = false
-        // A file where the folder should be: said as such (folderProblem, made for creating a folder at a path,
-        // would call it a file in the way of the name).
-        let problem = FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && !isDirectory.boolValue
-            ? "\(folder) is a file, not a folder" : folderProblem(folder.isEmpty ? "." : folder)
-        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(problem)")
+        throw DataFileError(file: path, line: nil, problem: "cannot create \(temporary): \(folderProblem(folder.isEmpty ? "." : folder))")
     }
     do {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
