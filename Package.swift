@@ -23,8 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // The AVX-512 micro-kernels, in C: Swift has no per-function target attribute, and the rest of the package
+        // must still run on AVX2-only CPUs. Called only when the CPU has AVX-512 (checked at run time).
+        .target(name: "RecurrentAVX512"),
         // Raw Float32/Float64 buffer math: GEMM (naive, blocked SIMD, system BLAS), threads. Knows nothing of Tensor.
-        .target(name: "RecurrentKernels", swiftSettings: speedFlags),
+        .target(name: "RecurrentKernels", dependencies: ["RecurrentAVX512"], swiftSettings: speedFlags),
         // Tensor, shapes, seeded randomness, reverse-mode autodiff, differentiable ops, gradient checking.
         .target(name: "RecurrentTensor", dependencies: ["RecurrentKernels"], swiftSettings: speedFlags),
         // Layers and the parameter walk: recurrent cells and sequence layers, dense/embedding/convolution/attention,

@@ -36,8 +36,8 @@ struct GEMMBenchCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timed rounds per measurement.", valueName: "n"))
     var rounds: Int = 7
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Implementations to time, comma-separated: swift, swift-prepacked, blas.", valueName: "list"))
-    var implementations: String = "swift,swift-prepacked,blas"
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Implementations to time, comma-separated: swift, swift-avx2 (the Swift kernel held to AVX2, where it would use AVX-512), swift-prepacked, blas.", valueName: "list"))
+    var implementations: String = "swift,swift-avx2,swift-prepacked,blas"
 
     func parsedThreads() throws -> [Int] {
         try threads.split(separator: ",", omittingEmptySubsequences: false).map { text in
@@ -71,7 +71,7 @@ struct GEMMBenchCommand: ParsableCommand {
     func parsedImplementations() throws -> [GEMMBenchImplementation] {
         try implementations.split(separator: ",", omittingEmptySubsequences: false).map { name in
             guard let implementation = GEMMBenchImplementation(rawValue: String(name).lowercased()) else {
-                throw ValidationError("--implementations: unknown implementation '\(name)': expected swift, swift-prepacked or blas")
+                throw ValidationError("--implementations: unknown implementation '\(name)': expected swift, swift-avx2, swift-prepacked or blas")
             }
             return implementation
         }
@@ -96,6 +96,10 @@ struct GEMMBenchCommand: ParsableCommand {
                 writeToStandardError("note: no system BLAS loads (\(SystemBLAS.searchReport)); timing the Swift kernel alone\n")
             }
             implementations.removeAll { $0 == .blas }
+        }
+        if !ComputeSettings.usesAVX512 {
+            // Without AVX-512 the Swift kernel already is the AVX2 one.
+            implementations.removeAll { $0 == .avx2 }
         }
         let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }
         if KernelInfo.isDebugBuild { log("warning: debug build; use `swift run -c release recurrent bench gemm` for real numbers") }

@@ -23,7 +23,11 @@ struct InfoCommand: ComputeCommand {
             lines.append("             (also available: \(blas.versionDescription) [\(blas.path)])")
         }
         if ComputeSettings.backendPreference == .automatic && ComputeSettings.activeBackend == .blas {
-            lines.append("             (auto: the Swift kernel, measured faster or even, except for weight gradients Aᵀ·B deeper than \(GEMM.shallowDepthLimit))")
+            if SystemBLAS.shared?.kernelsKeepUpWithOurs == false {
+                lines.append("             (auto: the Swift kernel for every product: this BLAS's kernels use narrower vectors than ours)")
+            } else {
+                lines.append("             (auto: the Swift kernel, measured faster or even, except for weight gradients Aᵀ·B deeper than \(GEMM.shallowDepthLimit))")
+            }
         }
         lines.append("  recurrent  steps multiply by weights packed once per sequence on the Swift kernel (BLAS would repack them each step)")
         lines.append("  memory     " + (MemoryRetention.mmapThreshold.map {

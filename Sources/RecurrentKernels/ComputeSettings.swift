@@ -1,6 +1,8 @@
-// Process-wide compute settings: how many threads the kernels may use and which GEMM backend runs.
+// Process-wide compute settings: how many threads the kernels may use, which GEMM backend runs, and whether
+// the Swift GEMM's micro-kernel uses 512-bit vectors.
 //
-// They start from the environment (RECURRENT_THREADS, RECURRENT_BACKEND, RECURRENT_BLAS_LIBRARY) and can be
+// They start from the environment (RECURRENT_THREADS, RECURRENT_BACKEND, RECURRENT_BLAS_LIBRARY, RECURRENT_SIMD)
+// and can be
 // changed at run time (the CLI's --threads and --backend). A bad environment value never traps: the library
 // falls back to the default and remembers why, and the CLI turns that into an error with exit code 2.
 
@@ -49,6 +51,8 @@ public enum ComputeSettingsError: Error, Equatable, CustomStringConvertible {
     case invalidThreadCount(String)
     case blasUnavailable(String)
     case unknownPool(String)
+    case unknownVectorWidth(String)
+    case avx512Unavailable
 
     public var description: String {
         switch self {
@@ -60,6 +64,10 @@ public enum ComputeSettingsError: Error, Equatable, CustomStringConvertible {
             "the BLAS backend was requested but no system BLAS could be loaded: \(why)"
         case .unknownPool(let name):
             "unknown RECURRENT_POOL '\(name)': expected spin or dispatch"
+        case .unknownVectorWidth(let name):
+            "unknown vector width '\(name)': expected avx512, avx2 or auto"
+        case .avx512Unavailable:
+            "AVX-512 was requested but this CPU (or its operating system) does not offer it"
         }
     }
 }
@@ -74,9 +82,12 @@ public enum ComputeSettings {
         var preference: GEMMBackendPreference
         var environmentProblems: [EnvironmentProblem]
         var dispatchPool: Bool
+        var avx512: Bool
     }
 
     private static let state: Mutex<State> = Mutex(readEnvironment())
+    /// Read on every GEMM call, so an atomic rather than the lock; starts from the environment.
+    private static let avx512Switch = Atomic<Bool>(state.withLock { $0.avx512 })
 
     /// The number of online processors, at least 1.
     public static var processorCount: Int {
@@ -137,6 +148,19 @@ public enum ComputeSettings {
         }
     }
 
+    /// Whether the Swift GEMM multiplies with the AVX-512 micro-kernel (16 lanes, twice AVX2's FMA work per
+    /// instruction). On by default wherever the CPU offers it; RECURRENT_SIMD=avx2 or `setAVX512(false)` turns
+    /// it off, which the tests and the GEMM benchmark use to compare the two.
+    public static var usesAVX512: Bool {
+        avx512Switch.load(ordering: .relaxed)
+    }
+
+    /// Turns the AVX-512 micro-kernel on or off; asking for it on a CPU without it throws and changes nothing.
+    public static func setAVX512(_ on: Bool) throws(ComputeSettingsError) {
+        if on && !KernelInfo.avx512Usable { throw .avx512Unavailable }
+        avx512Switch.store(on, ordering: .relaxed)
+    }
+
     /// Whether `parallelFor` hands parts to Dispatch (RECURRENT_POOL=dispatch, the reference the spinning
     /// worker pool is measured against) instead of the pool. Read once, from the environment.
     public static var handsPartsToDispatch: Bool {
@@ -176,7 +200,17 @@ public enum ComputeSettings {
             default: problems.append(EnvironmentProblem(variable: "RECURRENT_POOL", value: text, problem: "\(ComputeSettingsError.unknownPool(text))"))
             }
         }
-        return State(threads: threads, preference: preference, environmentProblems: problems, dispatchPool: dispatchPool)
+        var avx512 = KernelInfo.avx512Usable
+        if let text = environmentValue("RECURRENT_SIMD") {
+            switch text.trimmingSpaces.lowercased() {
+            case "auto": break
+            case "avx2": avx512 = false
+            case "avx512" where KernelInfo.avx512Usable: avx512 = true
+            case "avx512": problems.append(EnvironmentProblem(variable: "RECURRENT_SIMD", value: text, problem: "\(ComputeSettingsError.avx512Unavailable)"))
+            default: problems.append(EnvironmentProblem(variable: "RECURRENT_SIMD", value: text, problem: "\(ComputeSettingsError.unknownVectorWidth(text))"))
+            }
+        }
+        return State(threads: threads, preference: preference, environmentProblems: problems, dispatchPool: dispatchPool, avx512: avx512)
     }
 }
 

@@ -1,6 +1,7 @@
 #if arch(x86_64) && RECURRENT_X86_FMA
 import _Builtin_intrinsics.intel
 #endif
+import RecurrentAVX512
 
 // The fast Float32 GEMM, in the style of BLIS (Van Zee & van de Geijn):
 //
@@ -26,15 +27,21 @@ extension GEMM {
     static let depthBlock = 256
     static let rowBlock = 144
     static let columnBlock = 4080
+    /// NC for the AVX-512 kernel: a (KC, NC) B block of 512 KiB, in L2. Measured on a 2 MiB-L2 Xeon (one run,
+    /// OpenBLAS's AVX-512 kernels beside): (64, 512)·(512, 2048) 0.75× OpenBLAS with NC = 4080, 0.94× with
+    /// 1024, 1.04–1.16× with 512, 1.04× with 256; squares within noise of each other from 512 to 1024.
+    static let wideColumnBlock = 512
     /// Below this many multiply-adds per thread, waking another thread costs more than it saves.
     static let minimumWorkPerThread = 1 << 21
 
-    /// The blocked SIMD kernel, split over `threads`.
+    /// The blocked SIMD kernel, split over `threads`. `avx512` chooses the micro-kernel's vectors (default: the
+    /// process setting, `ComputeSettings.usesAVX512`); asking for AVX-512 where the CPU lacks it runs AVX2.
     public static func blocked(
         transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1, avx512: Bool? = nil
     ) {
+        let wide = (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
         checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         guard m > 0, n > 0 else { return }
         guard k > 0, alpha != 0 else {
@@ -57,12 +64,12 @@ extension GEMM {
                 let bOffset = transposeB ? range.lowerBound * ldb : range.lowerBound
                 serialBlocked(
                     transposeA: transposeA, transposeB: transposeB, m: m, n: range.count, k: k, alpha: alpha,
-                    a: a, lda: lda, b: b + bOffset, ldb: ldb, beta: beta, c: c + range.lowerBound, ldc: ldc)
+                    a: a, lda: lda, b: b + bOffset, ldb: ldb, beta: beta, c: c + range.lowerBound, ldc: ldc, wide: wide)
             } else {
                 let aOffset = transposeA ? range.lowerBound : range.lowerBound * lda
                 serialBlocked(
                     transposeA: transposeA, transposeB: transposeB, m: range.count, n: n, k: k, alpha: alpha,
-                    a: a + aOffset, lda: lda, b: b, ldb: ldb, beta: beta, c: c + range.lowerBound * ldc, ldc: ldc)
+                    a: a + aOffset, lda: lda, b: b, ldb: ldb, beta: beta, c: c + range.lowerBound * ldc, ldc: ldc, wide: wide)
             }
         }
     }
@@ -70,13 +77,13 @@ extension GEMM {
     static func serialBlocked(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, wide: Bool
     ) {
         let mr = microRows, nr = microColumns
         // A small M (a batch of hidden states times a wide weight) fits one A block: pack it once per depth
         // block, then B block by block.
         let smallM = m <= rowBlock
-        let bBlockWidth = columnBlock   // (KC, NC) floats = 4 MiB: L3
+        let bBlockWidth = wide ? wideColumnBlock : columnBlock
         let packedARows = (min(m, rowBlock) + mr - 1) / mr * mr
         let packedBColumns = (min(n, bBlockWidth) + nr - 1) / nr * nr
         let scratch = GEMMScratch.take(aCount: packedARows * depthBlock, bCount: packedBColumns * depthBlock)
@@ -91,7 +98,7 @@ extension GEMM {
                 for jc in stride(from: 0, to: n, by: bBlockWidth) {
                     let columns = min(bBlockWidth, n - jc)
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
-                    macroKernel(rows: m, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                    macroKernel(rows: m, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide)
                 }
             }
         } else {
@@ -105,7 +112,7 @@ extension GEMM {
                         let rows = min(rowBlock, m - ic)
                         let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, scratch: packedA)
                         macroKernel(rows: rows, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + ic * ldc + jc, ldc: ldc,
-                                    beta: betaNow, edgeTile: scratch.edge)
+                                    beta: betaNow, edgeTile: scratch.edge, wide: wide)
                     }
                 }
             }
@@ -121,17 +128,49 @@ extension GEMM {
     @inline(__always)
     static func macroKernel(
         rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, lda: Int? = nil, b: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>, wide: Bool
     ) {
         let panels = RowPanels(rows: rows)
-        for index in 0..<panels.count {
-            let (start, count) = panels[index]
-            let panel = lda.map { a + start * $0 } ?? a + index * microRows * depth
-            for jr in stride(from: 0, to: columns, by: microColumns) {
-                tile(row: start, panelRows: count, a: panel, lda: lda, column: jr, columns: columns, depth: depth,
-                     b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
+        // The AVX-512 kernel takes B twice as fast: a B block that does not fit L2 starves it (see
+        // `wideColumnBlock`), so with a pre-packed B it walks the columns in L2-sized chunks.
+        let chunk = wide ? wideColumnBlock : max(columns, 1)
+        for jc in stride(from: 0, to: columns, by: chunk) {
+            let chunkEnd = min(columns, jc + chunk)
+            for index in 0..<panels.count {
+                let (start, count) = panels[index]
+                let panel = lda.map { a + start * $0 } ?? a + index * microRows * depth
+                var jr = jc
+                if wide && (count == 6 || count == 4) {
+                    jr += wideTiles(panelRows: count, a: panel, lda: lda, columns: chunkEnd - jc, depth: depth, b: b + jc * depth, c: c + start * ldc + jc, ldc: ldc, beta: beta)
+                }
+                while jr < chunkEnd {
+                    tile(row: start, panelRows: count, a: panel, lda: lda, column: jr, columns: columns, depth: depth,
+                         b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
+                    jr += microColumns
+                }
             }
         }
+    }
+
+    /// The AVX-512 tiles of one whole six- or four-row A panel against the full 16-wide B panels: two panels at
+    /// a time (a 6 × 32 tile, twelve 16-lane accumulators, the same register budget as the AVX2 6 × 16 tile with
+    /// twice the work per FMA), then one. Returns the first column left to the AVX2 kernel (a partial last
+    /// panel, computed there through the edge tile).
+    @inline(__always)
+    static func wideTiles(
+        panelRows: Int, a: UnsafePointer<Float>, lda: Int?, columns: Int, depth: Int, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
+    ) -> Int {
+        let nr = microColumns
+        let (rs, ks) = lda.map { ($0, 1) } ?? (1, microRows)
+        var jr = 0
+        while jr + nr <= columns {
+            let pair = jr + 2 * nr <= columns
+            let b0 = b + jr * depth
+            recurrent_avx512_gemm_tile(Int32(panelRows), pair ? 2 : 1, depth, a, rs, ks, b0, b0 + nr * depth, c + jr, ldc, beta)
+            jr += pair ? 2 * nr : nr
+        }
+        return jr
     }
 
     /// Whether the kernels read A where it lies instead of packing it. Packing copies each value of A once per

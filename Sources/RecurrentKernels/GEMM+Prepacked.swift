@@ -30,11 +30,14 @@ public final class PackedGEMMOperand: @unchecked Sendable {
 }
 
 extension GEMM {
-    /// C = alpha·op(A)·B + beta·C with B packed beforehand, on the Swift kernel, split over `threads` by columns.
+    /// C = alpha·op(A)·B + beta·C with B packed beforehand, on the Swift kernel, split over `threads` by columns
+    /// (`avx512` as in `blocked`).
     public static func multiply(
         transposeA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-        packed b: PackedGEMMOperand, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil
+        packed b: PackedGEMMOperand, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil,
+        avx512: Bool? = nil
     ) {
+        let wide = (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
         let n = b.columns, k = b.depth
         checkStrides(transposeA: transposeA, transposeB: false, m: m, n: n, k: k, lda: lda, ldb: max(1, n), ldc: ldc)
         guard m > 0, n > 0 else { return }
@@ -58,7 +61,7 @@ extension GEMM {
                     let rows = min(rowBlock, m - ic)
                     let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, scratch: scratch.a)
                     macroKernel(rows: rows, columns: range.count, depth: depth, a: block.a, lda: block.lda, b: bBlock,
-                                c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge)
+                                c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide)
                 }
             }
         }

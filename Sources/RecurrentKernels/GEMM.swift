@@ -37,7 +37,9 @@ public enum GEMM {
         // 1.1× at 24×512·512×2048.
         let automatic = backend == nil && ComputeSettings.backendPreference == .automatic
         // A split product's halves are at least 512 deep, so they go where the whole would.
-        let backend = automatic && Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) ? .swift : chosen
+        let keepsToSwift = Self.prefersSwiftKernel(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+            || SystemBLAS.shared?.kernelsKeepUpWithOurs == false
+        let backend = automatic && keepsToSwift ? .swift : chosen
         if splitsDepth(transposeA: transposeA, m: m, n: n, k: k) {
             inDepthHalves(transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads) {
                 (m, n, k, a, lda, b, ldb, beta, c, ldc, threads) in
@@ -142,7 +144,8 @@ public enum GEMM {
     public static let shallowDepthLimit = 256
 
     /// Whether the automatic backend keeps op(A)·op(B) on the Swift kernel even when a BLAS is loaded: everything
-    /// but a deep product with A transposed (a weight gradient).
+    /// but a deep product with A transposed (a weight gradient). (`multiply` keeps that too on the Swift kernel
+    /// when the BLAS's kernels are narrower than ours: `SystemBLAS.kernelsKeepUpWithOurs`.)
     public static func prefersSwiftKernel(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false) -> Bool {
         !transposeA || k <= shallowDepthLimit
     }

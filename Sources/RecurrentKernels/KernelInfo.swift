@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RecurrentAVX512
 
 public enum KernelInfo {
     /// Float32 lanes per SIMD vector that the GEMM micro-kernel uses.
@@ -21,12 +22,18 @@ public enum KernelInfo {
         #endif
     }
 
+    /// Whether this CPU and its operating system run AVX-512F code (the GEMM micro-kernel's wide form).
+    public static let avx512Usable: Bool = recurrent_avx512_usable()
+
     /// The instruction set the vectors map to.
     public static var simdDescription: String {
         #if arch(arm64)
         return "\(simdLanes) × Float32 as two 128-bit NEON registers"
         #elseif arch(x86_64) && RECURRENT_X86_FMA
-        return "\(simdLanes) × Float32 in one 256-bit AVX2 register (x86-64-v3)"
+        let gemm = ComputeSettings.usesAVX512
+            ? "; GEMM micro-kernel: 16 × Float32 in 512-bit AVX-512 registers (found at run time)"
+            : avx512Usable ? "; AVX-512 present but turned off (RECURRENT_SIMD=avx2)" : ""
+        return "\(simdLanes) × Float32 in one 256-bit AVX2 register (x86-64-v3)" + gemm
         #else
         return "\(simdLanes) × Float32, no vector FMA target"
         #endif
@@ -66,18 +73,20 @@ public enum KernelInfo {
 }
 
 /// The measured peak of this core's FMA units: twelve independent vector FMA chains, enough to cover the
-/// latency on current x86 and ARM cores.
+/// latency on current x86 and ARM cores, on the widest vectors the GEMM uses (AVX-512 when it is on).
 public enum MachinePeak {
     /// GFLOP/s of one thread running only FMAs for about `seconds`.
     public static func measureSingleCore(seconds: Double = 0.2) -> Double {
+        let wide = ComputeSettings.usesAVX512
+        let lanes = wide ? 16 : KernelInfo.simdLanes
         var iterations = 1 << 20
         while true {
             let start = monotonicSeconds()
-            let checksum = fmaLoop(iterations: iterations)
+            let checksum = wide ? recurrent_avx512_fma_loop(iterations) : fmaLoop(iterations: iterations)
             let elapsed = monotonicSeconds() - start
             if checksum.isNaN { return 0 }   // keeps the loop's result alive
             if elapsed >= seconds || iterations >= 1 << 34 {
-                return Double(iterations) * 12 * Double(KernelInfo.simdLanes) * 2 / elapsed / 1e9
+                return Double(iterations) * 12 * Double(lanes) * 2 / elapsed / 1e9
             }
             iterations *= elapsed > 0 ? Swift.max(2, Int(seconds / elapsed * 1.2)) : 16
         }

@@ -31,6 +31,9 @@ public final class SystemBLAS: Sendable {
     public let path: String
     /// For example "OpenBLAS 0.3.21" or "CBLAS from libblas.so.3".
     public let versionDescription: String
+    /// The vector width of the kernels OpenBLAS picked for this CPU (512, 256 or 128 bits), from their name;
+    /// nil for another BLAS or a name we do not know.
+    public let kernelVectorBits: Int?
     private let sgemm: SGEMM
     private let dgemm: DGEMM?
     private let setThreadsFunction: SetThreads?
@@ -44,14 +47,43 @@ public final class SystemBLAS: Sendable {
         let fileName = path.split(separator: "/").last.map(String.init) ?? path
         if let getConfig = dlsym(handle, "openblas_get_config").map({ unsafeBitCast($0, to: GetConfig.self) }),
            let config = getConfig() {
-            // "OpenBLAS 0.3.21 NO_AFFINITY Zen MAX_THREADS=64": keep the name and version.
+            // "OpenBLAS 0.3.21 NO_AFFINITY Zen MAX_THREADS=64": keep the name and version, and name the kernels
+            // it picked for this CPU: an OpenBLAS older than the CPU falls back to much slower ones (0.3.21 runs
+            // its SSE3 "Prescott" kernels on a 2023 Xeon unless OPENBLAS_CORETYPE says otherwise).
             let words = String(cString: config).split(separator: " ").prefix(2)
-            versionDescription = words.joined(separator: " ")
+            let core = dlsym(handle, "openblas_get_corename").map { unsafeBitCast($0, to: GetConfig.self) }?().map { String(cString: $0) }
+            versionDescription = words.joined(separator: " ") + (core.map { ", \($0) kernels" } ?? "")
+            kernelVectorBits = core.flatMap { Self.vectorBits(ofOpenBLASCore: $0) }
         } else if path.contains("Accelerate") {
             versionDescription = "Accelerate"
+            kernelVectorBits = nil
         } else {
             versionDescription = "CBLAS from \(fileName)"
+            kernelVectorBits = nil
         }
+    }
+
+    /// x86 OpenBLAS core names by the vectors their SGEMM kernels use (Sandy Bridge's AVX has no FMA).
+    public static func vectorBits(ofOpenBLASCore name: String) -> Int? {
+        switch name.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": 512
+        case "haswell", "skylake", "zen", "excavator", "steamroller", "piledriver": 256
+        case "sandybridge", "nehalem", "prescott", "core2", "penryn", "dunnington", "atom", "katmai", "coppermine",
+             "northwood", "banias", "opteron", "barcelona", "bobcat", "bulldozer": 128
+        default: nil
+        }
+    }
+
+    /// Whether its kernels use vectors at least as wide as the Swift kernel's. When they do not (an OpenBLAS
+    /// older than the CPU runs its fallback kernels: 25 against our 140 GFLOP/s on a 2023 Xeon), the automatic
+    /// backend keeps every product on the Swift kernel.
+    public var kernelsKeepUpWithOurs: Bool {
+        guard let bits = kernelVectorBits else { return true }   // not known: trust the measured rule
+        #if arch(x86_64)
+        return bits >= (ComputeSettings.usesAVX512 ? 512 : 256)
+        #else
+        return true
+        #endif
     }
 
     /// The system BLAS, or nil when none could be loaded. Looked up once.

@@ -92,6 +92,10 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         #expect(overridden.status == 0, "\(overridden.error)")
         guard let halfOverridden = try runRecurrent(["info", "--threads", "1"], environment: ["RECURRENT_BACKEND": "gpu"]) else { return }
         #expect(halfOverridden.status == 2 && halfOverridden.error.contains("RECURRENT_BACKEND=gpu"), "\(halfOverridden.error)")
+        guard let vectors = try runRecurrent(["info"], environment: ["RECURRENT_SIMD": "avx1024"]) else { return }
+        #expect(vectors.status == 2 && vectors.error.contains("RECURRENT_SIMD=avx1024"), "\(vectors.error)")
+        guard let narrow = try runRecurrent(["info"], environment: ["RECURRENT_SIMD": "avx2"]) else { return }
+        #expect(narrow.status == 0 && !narrow.output.contains("GEMM micro-kernel: 16 × Float32"), "\(narrow.output)")
         // A negative number after an option is that option's value, checked like any other (not "Missing value").
         guard let negative = try runRecurrent(["info", "--threads", "-1"]) else { return }
         #expect(negative.status == 2)
@@ -163,15 +167,16 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12:nt", "--threads", "1", "--rounds", "1"]) else { return }
         #expect(result.status == 0, "\(result.error)")
         let lines = result.output.split(separator: "\n")
-        // Two shapes, one thread count: swift, swift-prepacked, and blas when one loads.
-        let implementations = result.error.contains("no system BLAS") ? 2 : 3
+        // Two shapes, one thread count: swift, swift-prepacked, blas when one loads, and swift-avx2 when the Swift
+        // kernel uses AVX-512.
+        let implementations = (result.error.contains("no system BLAS") ? 2 : 3) + (ComputeSettings.usesAVX512 ? 1 : 0)
         #expect(lines.count == 2 * implementations)
         var seen: Set<String> = []
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             #expect(object?["bench"] as? String == "gemm")
             let implementation = object?["impl"] as? String ?? ""
-            #expect(["swift", "swift-prepacked", "blas"].contains(implementation))
+            #expect(["swift", "swift-avx2", "swift-prepacked", "blas"].contains(implementation))
             seen.insert(implementation)
             #expect((object?["gflops"] as? Double).map { $0 > 0 } == true)
             #expect(object?["threads"] as? Int == 1)

@@ -33,10 +33,17 @@ struct MatrixFixture {
         // A few rows times a transposed B take the row-dot kernel: odd row counts, B rows not a multiple of four,
         // depths with a tail past the last eight.
         (3, 37, 21), (4, 130, 300), (5, 9, 64), (23, 30, 8), (24, 2, 17), (25, 33, 40),
+        // The AVX-512 kernel takes B panels in pairs (32 columns), then a single one, then leaves a partial one
+        // to the AVX2 edge tile; its B blocks are 512 columns wide: 1,100 columns are three blocks, 34 pairs and
+        // a partial panel of 12.
+        (12, 1100, 70), (30, 48, 33), (10, 80, 260),
     ]
 
-    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
-    func blockedMatchesReference(transposes: (Bool, Bool)) {
+    /// The micro-kernel's vector widths this CPU can run: AVX2 always (on x86), AVX-512 where present.
+    static let vectorWidths: [Bool] = KernelInfo.avx512Usable ? [false, true] : [false]
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)], vectorWidths)
+    func blockedMatchesReference(transposes: (Bool, Bool), avx512: Bool) {
         let (transposeA, transposeB) = transposes
         for (index, shape) in Self.shapes.enumerated() {
             for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (-0.5, 2)] {
@@ -46,9 +53,9 @@ struct MatrixFixture {
                     GEMM.reference(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: alpha,
                                    a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &expected, ldc: fixture.ldc)
                     GEMM.blocked(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: alpha,
-                                 a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &fixture.c, ldc: fixture.ldc, threads: threads)
+                                 a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &fixture.c, ldc: fixture.ldc, threads: threads, avx512: avx512)
                     let worst = zip(fixture.c, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
-                    #expect(worst < 1e-4, "\(shape) transposeA=\(transposeA) transposeB=\(transposeB) alpha=\(alpha) beta=\(beta) threads=\(threads): worst relative error \(worst)")
+                    #expect(worst < 1e-4, "\(shape) transposeA=\(transposeA) transposeB=\(transposeB) alpha=\(alpha) beta=\(beta) threads=\(threads) avx512=\(avx512): worst relative error \(worst)")
                 }
             }
         }
@@ -151,6 +158,16 @@ struct MatrixFixture {
         #expect(!GEMM.prefersSwiftKernel(m: 768, n: 256, k: 257, transposeA: true))
     }
 
+    /// An OpenBLAS older than the CPU runs its fallback kernels; the automatic backend must see that from the
+    /// core name it reports.
+    @Test func openBLASCoreNamesGiveTheirVectorWidth() {
+        #expect(SystemBLAS.vectorBits(ofOpenBLASCore: "SkylakeX") == 512)
+        #expect(SystemBLAS.vectorBits(ofOpenBLASCore: "Haswell") == 256)
+        #expect(SystemBLAS.vectorBits(ofOpenBLASCore: "Zen") == 256)
+        #expect(SystemBLAS.vectorBits(ofOpenBLASCore: "Prescott") == 128)
+        #expect(SystemBLAS.vectorBits(ofOpenBLASCore: "NeoverseN1") == nil)
+    }
+
     @Test func splitRangesCoverWithoutOverlap() {
         for (count, parts, granularity) in [(100, 2, 16), (5, 4, 6), (1024, 3, 16), (17, 8, 1)] {
             let ranges = splitRanges(count: count, parts: parts, granularity: granularity)
@@ -170,23 +187,28 @@ struct MatrixFixture {
         #expect(throws: ComputeSettingsError.invalidThreadCount("two")) { try ComputeSettings.parseThreads("two") }
         #expect(try ComputeSettings.parseThreads(" 2 ") == 2)
         #expect(throws: ComputeSettingsError.invalidThreadCount("0")) { try ComputeSettings.setThreads(0) }
+        if !KernelInfo.avx512Usable {
+            #expect(throws: ComputeSettingsError.avx512Unavailable) { try ComputeSettings.setAVX512(true) }
+            #expect(!ComputeSettings.usesAVX512)
+        }
     }
 }
 
 @Suite struct PackedGEMMTests {
     /// alpha 0.5 packs A; alpha 1 with whole six- and four-row panels and a depth up to 64 reads A in place
     /// (32 rows: four six-row panels and two four-row ones; 148: a second row block of four rows).
-    @Test(arguments: [false, true])
-    func prepackedMatchesReference(transposed: Bool) {
-        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1), (32, 48, 40), (20, 33, 17), (32, 64, 16), (148, 24, 64)] {
+    /// 1,060 columns: the AVX-512 kernel walks a pre-packed B in 512-column chunks, the last ending in a partial panel.
+    @Test(arguments: [false, true], GEMMTests.vectorWidths)
+    func prepackedMatchesReference(transposed: Bool, avx512: Bool) {
+        for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1), (32, 48, 40), (20, 33, 17), (32, 64, 16), (148, 24, 64), (10, 1060, 40)] {
             for (threads, alpha) in [(1, Float(0.5)), (2, 0.5), (1, 1), (2, 1)] {
                 let fixture = MatrixFixture(transposeA: false, transposeB: transposed, m: m, n: n, k: k, padding: 1, seed: UInt64(m + n))
                 var expected = fixture.c, actual = fixture.c
                 GEMM.reference(transposeB: transposed, m: m, n: n, k: k, alpha: alpha, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
                 let packed = fixture.b.withUnsafeBufferPointer { PackedGEMMOperand(transposed: transposed, b: $0.baseAddress!, ldb: fixture.ldb, depth: k, columns: n) }
-                GEMM.multiply(m: m, alpha: alpha, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads)
+                GEMM.multiply(m: m, alpha: alpha, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads, avx512: avx512)
                 let worst = zip(actual, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
-                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads) alpha=\(alpha): \(worst)")
+                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads) alpha=\(alpha) avx512=\(avx512): \(worst)")
             }
         }
     }

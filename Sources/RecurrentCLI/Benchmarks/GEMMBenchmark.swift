@@ -6,15 +6,17 @@ import Recurrent
 /// What `bench gemm` times: a backend's one-call product, or the Swift kernel against a right-hand operand packed
 /// once outside the timed loop — how a recurrent layer multiplies every step by the same weight, which a BLAS call
 /// must repack each time.
+/// Where the CPU has AVX-512 the Swift kernel uses it, and `swift-avx2` times the same kernel held to AVX2.
 enum GEMMBenchImplementation: String, CustomStringConvertible {
     case swift
+    case avx2 = "swift-avx2"
     case prepacked = "swift-prepacked"
     case blas
 
     var backend: GEMMBackend { self == .blas ? .blas : .swift }
     var description: String { rawValue }
     /// Width of this implementation's time and ratio columns in the table (its name heads them).
-    var columnWidth: Int { self == .prepacked ? 22 : 12 }
+    var columnWidth: Int { self == .prepacked ? 22 : self == .avx2 ? 17 : 12 }
 }
 
 struct GEMMBenchmark {
@@ -141,6 +143,9 @@ struct GEMMBenchmark {
     ) {
         if let packed {
             GEMM.multiply(transposeA: transposeA, m: m, alpha: alpha, a: a, lda: lda, packed: packed, beta: beta, c: c, ldc: n, threads: threads)
+        } else if implementation == .avx2 {
+            GEMM.blocked(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                         b: b, ldb: ldb, beta: beta, c: c, ldc: n, threads: threads, avx512: false)
         } else {
             GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                           b: b, ldb: ldb, beta: beta, c: c, ldc: n, backend: implementation.backend, threads: threads)

@@ -1,0 +1,22 @@
+// AVX-512 code paths of the kernels, compiled apart from the Swift package (which targets AVX2 + FMA) and
+// called only when `recurrent_avx512_usable()` says this CPU and OS run them. On other architectures the
+// functions exist but report "not usable" and must not be called.
+#ifndef RECURRENT_AVX512_H
+#define RECURRENT_AVX512_H
+
+#include <stdbool.h>
+
+/// Whether the CPU has AVX-512F and the operating system saves its registers (CPUID and XCR0).
+bool recurrent_avx512_usable(void);
+
+/// One GEMM micro-tile: C[0..<rows, 0..<16·panels] = beta·C + Σ_k A[r, k] · B[k, ·], with A[r, k] at
+/// a[r·rs + k·ks] and B given as one or two packed 16-wide panels (for each k, 16 consecutive values), the
+/// second starting at `b1`. `rows` is 6 or 4, `panels` 1 or 2. With beta = 0, C is only written, never read.
+void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
+                                const float *b0, const float *b1, float *c, long ldc, float beta);
+
+/// Runs twelve independent chains of 16-lane FMAs `iterations` times (12 · 16 · 2 flops each) and returns a
+/// value that depends on every one, so the loop cannot be dropped. For measuring the core's peak.
+float recurrent_avx512_fma_loop(long iterations);
+
+#endif
