@@ -100,6 +100,170 @@ __attribute__((target("avx512f"))) float recurrent_avx512_fma_loop(long iteratio
     return _mm512_reduce_add_ps(total);
 }
 
+
+// ---- Gate passes ----
+// The same arithmetic as FastMath's sixteen-lane Swift forms (FastMath.swift, GatePasses.swift), operation for
+// operation: FMA where they ask for one by name, a separate multiply and add everywhere else (intrinsics are
+// never contracted), so each lane's result is bit for bit the AVX2 pass's. One ZMM register holds the sixteen
+// lanes that Swift spreads over two YMM registers, and the 32 registers keep the polynomial constants resident.
+// A row's last partial group runs with masked loads (zeros in the idle lanes) and masked stores.
+
+#define RA512 __attribute__((target("avx512f"), always_inline)) static inline
+
+RA512 __m512 splat(float value) { return _mm512_set1_ps(value); }
+
+RA512 __m512 exp_lanes(__m512 x) {
+    const __m512 low = splat(-88.0f), high = splat(88.0f);
+    // NaN and x < −88 → −88 (not x ≥ −88), then x > 88 → 88.
+    __m512 clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, low, _CMP_NGE_UQ), x, low);
+    clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, high, _CMP_GT_OQ), clamped, high);
+    const __m512 shifted = _mm512_add_ps(_mm512_add_ps(clamped, _mm512_mul_ps(clamped, splat(0.44269504f))), splat(12582912.0f));
+    const __m512 n = _mm512_sub_ps(shifted, splat(12582912.0f));
+    __m512 r = _mm512_fmadd_ps(n, splat(-0.693359375f), clamped);
+    r = _mm512_fmadd_ps(n, splat(2.1219444e-4f), r);
+    __m512 p = splat(1.98756915e-4f);
+    p = _mm512_fmadd_ps(p, r, splat(1.39819995e-3f));
+    p = _mm512_fmadd_ps(p, r, splat(8.3334519e-3f));
+    p = _mm512_fmadd_ps(p, r, splat(4.16657959e-2f));
+    p = _mm512_fmadd_ps(p, r, splat(1.66666655e-1f));
+    p = _mm512_fmadd_ps(p, r, splat(5.0000001e-1f));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), splat(1.0f));
+    const __m512i integer = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    const __m512i exponent = _mm512_slli_epi32(_mm512_add_epi32(integer, _mm512_set1_epi32(127)), 23);
+    const __m512 result = _mm512_mul_ps(y, _mm512_castsi512_ps(exponent));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), result, _mm512_setzero_ps());
+}
+
+RA512 __m512 sigmoid_lanes(__m512 x) {
+    const __m512 negated = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
+    const __m512 value = _mm512_div_ps(splat(1.0f), _mm512_add_ps(splat(1.0f), exp_lanes(negated)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, splat(-88.0f), _CMP_LT_OQ), value, _mm512_setzero_ps());
+}
+
+RA512 __m512 tanh_lanes(__m512 x) {
+    const __m512 limit = splat(9.0f), negativeLimit = splat(-9.0f);
+    __m512 clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, limit, _CMP_GT_OQ), x, limit);
+    clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, negativeLimit, _CMP_LT_OQ), clamped, negativeLimit);
+    const __m512 s = _mm512_mul_ps(clamped, clamped);
+    __m512 p = splat(1.841850630e-11f);
+    p = _mm512_fmadd_ps(p, s, splat(-1.285408935e-8f));
+    p = _mm512_fmadd_ps(p, s, splat(9.295388736e-6f));
+    p = _mm512_fmadd_ps(p, s, splat(2.924130298e-3f));
+    p = _mm512_fmadd_ps(p, s, splat(1.292249858e-1f));
+    p = _mm512_fmadd_ps(p, s, splat(1.0f));
+    __m512 q = splat(2.285468945e-4f);
+    q = _mm512_fmadd_ps(q, s, splat(2.377735078e-2f));
+    q = _mm512_fmadd_ps(q, s, splat(4.625579715e-1f));
+    q = _mm512_fmadd_ps(q, s, splat(1.0f));
+    __m512 ratio = _mm512_div_ps(_mm512_mul_ps(clamped, p), q);
+    ratio = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ratio, splat(1.0f), _CMP_GT_OQ), ratio, splat(1.0f));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ratio, splat(-1.0f), _CMP_LT_OQ), ratio, splat(-1.0f));
+}
+
+RA512 __m512 load_lanes(const float *source, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, source); }
+RA512 void store_lanes(float *target, __m512 value, __mmask16 mask) { _mm512_mask_storeu_ps(target, mask, value); }
+RA512 __mmask16 lanes_from(long offset, long count) {
+    const long left = count - offset;
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+__attribute__((target("avx512f"))) void recurrent_avx512_lstm_forward(
+    float *gates, const float *bias, float *cell, float *savedCell, float *output, float *state, long hidden) {
+    for (long j = 0; j < hidden; j += 16) {
+        const __mmask16 m = lanes_from(j, hidden);
+        float *p = gates + j;
+        __m512 pi = load_lanes(p, m), pf = load_lanes(p + hidden, m), pg = load_lanes(p + 2 * hidden, m), po = load_lanes(p + 3 * hidden, m);
+        if (bias) {
+            const float *b = bias + j;
+            pi = _mm512_add_ps(pi, load_lanes(b, m));
+            pf = _mm512_add_ps(pf, load_lanes(b + hidden, m));
+            pg = _mm512_add_ps(pg, load_lanes(b + 2 * hidden, m));
+            po = _mm512_add_ps(po, load_lanes(b + 3 * hidden, m));
+        }
+        const __m512 i = sigmoid_lanes(pi), f = sigmoid_lanes(pf), g = tanh_lanes(pg), o = sigmoid_lanes(po);
+        store_lanes(p, i, m); store_lanes(p + hidden, f, m); store_lanes(p + 2 * hidden, g, m); store_lanes(p + 3 * hidden, o, m);
+        const __m512 updated = _mm512_add_ps(_mm512_mul_ps(f, load_lanes(cell + j, m)), _mm512_mul_ps(i, g));
+        store_lanes(cell + j, updated, m);
+        if (savedCell) store_lanes(savedCell + j, updated, m);
+        const __m512 h = _mm512_mul_ps(o, tanh_lanes(updated));
+        store_lanes(output + j, h, m);
+        if (state) store_lanes(state + j, h, m);
+    }
+}
+
+__attribute__((target("avx512f"))) void recurrent_avx512_lstm_backward(
+    const float *gates, const float *cell, const float *previousCell, const float *hiddenGradient,
+    float *cellGradient, float *gateGradient, long hidden) {
+    const __m512 one = splat(1.0f);
+    for (long j = 0; j < hidden; j += 16) {
+        const __mmask16 m = lanes_from(j, hidden);
+        const float *saved = gates + j;
+        const __m512 i = load_lanes(saved, m), f = load_lanes(saved + hidden, m), g = load_lanes(saved + 2 * hidden, m), o = load_lanes(saved + 3 * hidden, m);
+        const __m512 tanhCell = tanh_lanes(load_lanes(cell + j, m)), gradient = load_lanes(hiddenGradient + j, m);
+        const __m512 total = _mm512_add_ps(load_lanes(cellGradient + j, m),
+            _mm512_mul_ps(_mm512_mul_ps(gradient, o), _mm512_sub_ps(one, _mm512_mul_ps(tanhCell, tanhCell))));
+        float *dp = gateGradient + j;
+        store_lanes(dp, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(total, g), i), _mm512_sub_ps(one, i)), m);
+        store_lanes(dp + hidden, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(total, load_lanes(previousCell + j, m)), f), _mm512_sub_ps(one, f)), m);
+        store_lanes(dp + 2 * hidden, _mm512_mul_ps(_mm512_mul_ps(total, i), _mm512_sub_ps(one, _mm512_mul_ps(g, g))), m);
+        store_lanes(dp + 3 * hidden, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(gradient, tanhCell), o), _mm512_sub_ps(one, o)), m);
+        store_lanes(cellGradient + j, _mm512_mul_ps(total, f), m);
+    }
+}
+
+__attribute__((target("avx512f"))) void recurrent_avx512_gru_forward(
+    float *gates, const float *projection, const float *candidateBias, float *candidate, float *state, float *output, long hidden) {
+    const __m512 one = splat(1.0f);
+    for (long j = 0; j < hidden; j += 16) {
+        const __mmask16 m = lanes_from(j, hidden);
+        float *p = gates + j;
+        const float *q = projection + j;
+        const __m512 r = sigmoid_lanes(_mm512_add_ps(load_lanes(p, m), load_lanes(q, m)));
+        const __m512 z = sigmoid_lanes(_mm512_add_ps(load_lanes(p + hidden, m), load_lanes(q + hidden, m)));
+        const __m512 hn = _mm512_add_ps(load_lanes(q + 2 * hidden, m), load_lanes(candidateBias + j, m));
+        const __m512 n = tanh_lanes(_mm512_add_ps(load_lanes(p + 2 * hidden, m), _mm512_mul_ps(r, hn)));
+        store_lanes(p, r, m); store_lanes(p + hidden, z, m); store_lanes(p + 2 * hidden, n, m);
+        store_lanes(candidate + j, hn, m);
+        const __m512 updated = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(one, z), n), _mm512_mul_ps(z, load_lanes(state + j, m)));
+        store_lanes(state + j, updated, m);
+        store_lanes(output + j, updated, m);
+    }
+}
+
+__attribute__((target("avx512f"))) void recurrent_avx512_gru_backward(
+    const float *gates, const float *previousHidden, const float *candidate, const float *hiddenGradient,
+    float *gateGradient, float *projectionGradient, float *previousHiddenGradient, long hidden) {
+    const __m512 one = splat(1.0f);
+    for (long j = 0; j < hidden; j += 16) {
+        const __mmask16 m = lanes_from(j, hidden);
+        const float *saved = gates + j;
+        const __m512 r = load_lanes(saved, m), z = load_lanes(saved + hidden, m), n = load_lanes(saved + 2 * hidden, m);
+        const __m512 gradient = load_lanes(hiddenGradient + j, m);
+        const __m512 dn = _mm512_mul_ps(_mm512_mul_ps(gradient, _mm512_sub_ps(one, z)), _mm512_sub_ps(one, _mm512_mul_ps(n, n)));
+        const __m512 dz = _mm512_mul_ps(_mm512_mul_ps(gradient, _mm512_sub_ps(load_lanes(previousHidden + j, m), n)),
+                                        _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
+        const __m512 dr = _mm512_mul_ps(_mm512_mul_ps(dn, load_lanes(candidate + j, m)), _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
+        float *dp = gateGradient + j, *dq = projectionGradient + j;
+        store_lanes(dp, dr, m); store_lanes(dp + hidden, dz, m); store_lanes(dp + 2 * hidden, dn, m);
+        store_lanes(dq, dr, m); store_lanes(dq + hidden, dz, m); store_lanes(dq + 2 * hidden, _mm512_mul_ps(dn, r), m);
+        store_lanes(previousHiddenGradient + j, _mm512_mul_ps(gradient, z), m);
+    }
+}
+
+__attribute__((target("avx512f"))) void recurrent_avx512_sigmoid(long count, const float *source, float *target) {
+    for (long j = 0; j < count; j += 16) {
+        const __mmask16 m = lanes_from(j, count);
+        store_lanes(target + j, sigmoid_lanes(load_lanes(source + j, m)), m);
+    }
+}
+
+__attribute__((target("avx512f"))) void recurrent_avx512_tanh(long count, const float *source, float *target) {
+    for (long j = 0; j < count; j += 16) {
+        const __mmask16 m = lanes_from(j, count);
+        store_lanes(target + j, tanh_lanes(load_lanes(source + j, m)), m);
+    }
+}
+
 #else
 
 bool recurrent_avx512_usable(void) { return false; }
@@ -114,6 +278,36 @@ void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a
 float recurrent_avx512_fma_loop(long iterations) {
     (void)iterations;
     return 0;
+}
+
+// Unreachable: callers ask recurrent_avx512_usable first.
+void recurrent_avx512_lstm_forward(float *gates, const float *bias, float *cell, float *savedCell, float *output, float *state, long hidden) {
+    (void)gates; (void)bias; (void)cell; (void)savedCell; (void)output; (void)state; (void)hidden;
+    __builtin_trap();
+}
+void recurrent_avx512_lstm_backward(const float *gates, const float *cell, const float *previousCell, const float *hiddenGradient,
+                                    float *cellGradient, float *gateGradient, long hidden) {
+    (void)gates; (void)cell; (void)previousCell; (void)hiddenGradient; (void)cellGradient; (void)gateGradient; (void)hidden;
+    __builtin_trap();
+}
+void recurrent_avx512_gru_forward(float *gates, const float *projection, const float *candidateBias, float *candidate, float *state,
+                                  float *output, long hidden) {
+    (void)gates; (void)projection; (void)candidateBias; (void)candidate; (void)state; (void)output; (void)hidden;
+    __builtin_trap();
+}
+void recurrent_avx512_gru_backward(const float *gates, const float *previousHidden, const float *candidate, const float *hiddenGradient,
+                                   float *gateGradient, float *projectionGradient, float *previousHiddenGradient, long hidden) {
+    (void)gates; (void)previousHidden; (void)candidate; (void)hiddenGradient; (void)gateGradient; (void)projectionGradient;
+    (void)previousHiddenGradient; (void)hidden;
+    __builtin_trap();
+}
+void recurrent_avx512_sigmoid(long count, const float *source, float *target) {
+    (void)count; (void)source; (void)target;
+    __builtin_trap();
+}
+void recurrent_avx512_tanh(long count, const float *source, float *target) {
+    (void)count; (void)source; (void)target;
+    __builtin_trap();
 }
 
 #endif

@@ -149,12 +149,13 @@ struct GEMMBenchCommand: ParsableCommand {
 struct GatesBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gates",
-        abstract: "Check the vector gate passes of the LSTM and GRU against their scalar references, then time both.",
+        abstract: "Check the vector gate passes of the LSTM and GRU against their scalar references, then time them.",
         discussion: """
             The gate pass is each step's work between two GEMMs: activations, cell or state update, and in backward \
             the gate gradients. It runs over 32 rows (a step of a batch of 32) at the hidden sizes of `bench rnn`'s \
             shapes, one thread; times are ns per hidden unit (all of a unit's gates), medians over interleaved \
-            rounds. --json prints one JSON object per measurement.
+            rounds. The vector passes run in AVX2 registers and, where the CPU has AVX-512, in AVX-512 registers \
+            too; the two must agree bit for bit. --json prints one JSON object per measurement.
             """)
 
     @Flag(name: .long, help: "One JSON object per line instead of a table.")
@@ -180,7 +181,7 @@ struct GatesBenchCommand: ParsableCommand {
 
     func run() throws {
         let sizes = try parsedHidden()
-        let implementations = GatesBenchmark.Implementation.allCases
+        let implementations = GatesBenchmark.Implementation.available
         let cases = GatesBenchmark.Cell.allCases.flatMap { cell in
             GatesBenchmark.Pass.allCases.flatMap { pass in sizes.map { GatesBenchmark.Case(cell: cell, pass: pass, hidden: $0) } }
         }
@@ -195,10 +196,19 @@ struct GatesBenchCommand: ParsableCommand {
                 }
                 worst = max(worst, error)
             }
+            if implementations.contains(.avx512) {
+                // Same operations in the same order: any difference at all is a bug in one of them.
+                let difference = GatesBenchmark.check(benchmarkCase, implementation: .avx512, against: .avx2)
+                guard difference == 0 else {
+                    throw BenchmarkFailure("gate-pass self-check failed: avx512 \(benchmarkCase) differs from avx2 by \(difference) (relative); they must agree bit for bit")
+                }
+            }
         }
-        log("self-check: vector gate passes against the scalar references, \(cases.count) cases, worst relative difference \(format(worst * 1e6, 2))e-6: ok")
+        let agreement = implementations.contains(.avx512) ? "; avx512 equal to avx2 bit for bit" : ""
+        log("self-check: vector gate passes against the scalar references, \(cases.count) cases, worst relative difference \(format(worst * 1e6, 2))e-6\(agreement): ok")
         if !json {
-            print(pad("cell", 6) + pad("pass", 10) + pad("H", 6) + implementations.map { pad("\($0) ns", 14) }.joined() + pad("reference/vector", 18))
+            print(pad("cell", 6) + pad("pass", 10) + pad("H", 6) + implementations.map { pad("\($0) ns", 14) }.joined()
+                  + pad("reference/avx2", 16) + (implementations.contains(.avx512) ? pad("avx2/avx512", 14) : ""))
         }
         for benchmarkCase in cases {
             let times = GatesBenchmark.time(benchmarkCase, implementations: implementations, rounds: rounds)
@@ -209,7 +219,8 @@ struct GatesBenchCommand: ParsableCommand {
                 continue
             }
             print(pad(benchmarkCase.cell.rawValue, 6) + pad(benchmarkCase.pass.rawValue, 10) + pad("\(benchmarkCase.hidden)", 6)
-                  + times.map { pad(format($0, 2), 14) }.joined() + pad(format(times[0] / times[1], 2) + "×", 18))
+                  + times.map { pad(format($0, 2), 14) }.joined() + pad(format(times[0] / times[1], 2) + "×", 16)
+                  + (times.count > 2 ? pad(format(times[1] / times[2], 2) + "×", 14) : ""))
         }
     }
 }

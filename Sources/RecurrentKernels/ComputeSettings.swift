@@ -149,7 +149,8 @@ public enum ComputeSettings {
     }
 
     /// Whether the Swift GEMM multiplies with the AVX-512 micro-kernel (16 lanes, twice AVX2's FMA work per
-    /// instruction). On by default wherever the CPU offers it; RECURRENT_SIMD=avx2 or `setAVX512(false)` turns
+    /// instruction), and the gate passes and the RNN's activations run in AVX-512 registers (the same bits as
+    /// their AVX2 forms). On by default wherever the CPU offers it; RECURRENT_SIMD=avx2 or `setAVX512(false)` turns
     /// it off, which the tests and the GEMM benchmark use to compare the two.
     public static var usesAVX512: Bool {
         avx512Switch.load(ordering: .relaxed)

@@ -17,6 +17,8 @@
 //        backward: dn = dh ⊙ (1 − z)(1 − n²),  dz = dh ⊙ (h − n) z(1 − z),  dr = dn ⊙ ĥ r(1 − r)
 //                  input side dp = (dr, dz, dn), hidden side dq = (dr, dz, dn ⊙ r),  dh_prev (direct part) = dh ⊙ z
 
+import RecurrentAVX512
+
 /// One row of the LSTM gate pass. Pointers address one sample's row; gate rows hold the blocks i, f, g, o of
 /// `hidden` values each.
 public enum LSTMGates {
@@ -102,11 +104,18 @@ extension LSTMGates {
         store(total * f, dc, half)
     }
 
-    /// `forwardReference` for Float, sixteen hidden units at a time.
+    /// `forwardReference` for Float, sixteen hidden units at a time: in one AVX-512 register where the process
+    /// uses AVX-512 (`avx512` overrides `ComputeSettings.usesAVX512`; asked for on a CPU without it, AVX2), else in
+    /// two AVX2 registers. Both give the same bits.
     public static func forward(
         gates p: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, cell c: UnsafeMutablePointer<Float>,
-        savedCell: UnsafeMutablePointer<Float>? = nil, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>? = nil, hidden: Int
+        savedCell: UnsafeMutablePointer<Float>? = nil, output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>? = nil, hidden: Int,
+        avx512: Bool? = nil
     ) {
+        if usesWideGates(avx512) {
+            recurrent_avx512_lstm_forward(p, bias, c, savedCell, output, state, hidden)
+            return
+        }
         sweep(hidden: hidden, { j, half in
             forwardLanes(gates: p + j, stride: hidden, bias: bias.map { $0 + j }, cell: c + j, savedCell: savedCell.map { $0 + j },
                          output: output + j, state: state.map { $0 + j }, half: half)
@@ -130,11 +139,15 @@ extension LSTMGates {
         })
     }
 
-    /// `backwardReference` for Float, sixteen hidden units at a time.
+    /// `backwardReference` for Float, sixteen hidden units at a time (AVX-512 as in `forward`).
     public static func backward(
         gates saved: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient dh: UnsafePointer<Float>,
-        cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, hidden: Int
+        cellGradient dc: UnsafeMutablePointer<Float>, gateGradient dp: UnsafeMutablePointer<Float>, hidden: Int, avx512: Bool? = nil
     ) {
+        if usesWideGates(avx512) {
+            recurrent_avx512_lstm_backward(saved, cell, previousCell, dh, dc, dp, hidden)
+            return
+        }
         sweep(hidden: hidden, { j, half in
             backwardLanes(gates: saved + j, stride: hidden, cell: cell + j, previousCell: previousCell + j,
                           hiddenGradient: dh + j, cellGradient: dc + j, gateGradient: dp + j, half: half)
@@ -233,11 +246,16 @@ extension GRUGates {
         store(gradient * z, next, half)
     }
 
-    /// `forwardReference` for Float, sixteen hidden units at a time.
+    /// `forwardReference` for Float, sixteen hidden units at a time (AVX-512 as in `LSTMGates.forward`).
     public static func forward(
         gates p: UnsafeMutablePointer<Float>, projection q: UnsafePointer<Float>, candidateBias: UnsafePointer<Float>,
-        candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden width: Int
+        candidate: UnsafeMutablePointer<Float>, state h: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, hidden width: Int,
+        avx512: Bool? = nil
     ) {
+        if usesWideGates(avx512) {
+            recurrent_avx512_gru_forward(p, q, candidateBias, candidate, h, output, width)
+            return
+        }
         sweep(hidden: width, { j, half in
             forwardLanes(gates: p + j, projection: q + j, stride: width, candidateBias: candidateBias + j, candidate: candidate + j, state: h + j, output: output + j, half: half)
         }, tail: { j, count in
@@ -260,12 +278,16 @@ extension GRUGates {
         })
     }
 
-    /// `backwardReference` for Float, sixteen hidden units at a time.
+    /// `backwardReference` for Float, sixteen hidden units at a time (AVX-512 as in `LSTMGates.forward`).
     public static func backward(
         gates saved: UnsafePointer<Float>, previousHidden h: UnsafePointer<Float>, candidate: UnsafePointer<Float>, hiddenGradient dh: UnsafePointer<Float>,
         gateGradient dp: UnsafeMutablePointer<Float>, projectionGradient dq: UnsafeMutablePointer<Float>,
-        previousHiddenGradient next: UnsafeMutablePointer<Float>, hidden width: Int
+        previousHiddenGradient next: UnsafeMutablePointer<Float>, hidden width: Int, avx512: Bool? = nil
     ) {
+        if usesWideGates(avx512) {
+            recurrent_avx512_gru_backward(saved, h, candidate, dh, dp, dq, next, width)
+            return
+        }
         sweep(hidden: width, { j, half in
             backwardLanes(gates: saved + j, stride: width, previousHidden: h + j, candidate: candidate + j, hiddenGradient: dh + j,
                           gateGradient: dp + j, projectionGradient: dq + j, previousHiddenGradient: next + j, half: half)
@@ -288,6 +310,12 @@ extension GRUGates {
             }
         })
     }
+}
+
+/// Whether a gate pass runs in AVX-512 registers: asked for (or by default the process setting) and usable here.
+@inline(__always)
+func usesWideGates(_ avx512: Bool?) -> Bool {
+    (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
 }
 
 // Shared by the gate passes: a row swept FastMath's sixteen lanes at a time.

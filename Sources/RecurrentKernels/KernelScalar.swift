@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RecurrentAVX512
 
 /// Float or Double, with the math and the GEMM kernels need.
 public protocol KernelScalar: GEMMScalar {
@@ -118,10 +119,10 @@ extension Float: KernelScalar {
         }
     }
     public static func sigmoid(inPlace x: UnsafeMutablePointer<Float>, count: Int) {
-        FastMath.apply(count, x, x, FastMath.sigmoidLanes)
+        if usesWideGates(nil) { recurrent_avx512_sigmoid(count, x, x) } else { FastMath.apply(count, x, x, FastMath.sigmoidLanes) }
     }
     public static func tanh(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
-        FastMath.apply(count, source, target, FastMath.tanhLanes)
+        if usesWideGates(nil) { recurrent_avx512_tanh(count, source, target) } else { FastMath.apply(count, source, target, FastMath.tanhLanes) }
     }
     public static func shiftedExpSum(_ x: UnsafePointer<Float>, count: Int) -> (maximum: Float, sum: Float) { FastMath.shiftedExpSum(x, count: count) }
     public static func gruGatesForward(

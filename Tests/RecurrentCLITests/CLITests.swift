@@ -206,15 +206,18 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         #expect(result.status == 0, "\(result.error)")
         #expect(result.error.contains("self-check: vector gate passes against the scalar references, 8 cases"), "\(result.error)")
         let objects = try result.output.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        // Two cells × two passes × two sizes, each timed as reference and vector.
-        #expect(objects.count == 16)
+        // Two cells × two passes × two sizes, each timed as reference and AVX2 (and AVX-512 where the CPU has it).
+        let implementations = KernelInfo.avx512Usable ? 3 : 2
+        #expect(objects.count == 8 * implementations)
         var seen: Set<String> = []
         for object in objects {
             #expect(object?["bench"] as? String == "gates")
             #expect((object?["ns_per_unit"] as? Double).map { $0 > 0 } == true)
             seen.insert("\(object?["cell"] ?? "") \(object?["pass"] ?? "") \(object?["hidden"] ?? "") \(object?["impl"] ?? "")")
         }
-        #expect(seen.count == 16)
+        #expect(seen.count == 8 * implementations)
+        #expect(seen.contains("lstm forward 9 avx2"))
+        if KernelInfo.avx512Usable { #expect(seen.contains("gru backward 3 avx512")) }
     }
 
     /// `bench rnn` asks the PyTorch script for one measurement at a time, beside ours. A stand-in for Python speaks

@@ -19,4 +19,26 @@ void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a
 /// value that depends on every one, so the loop cannot be dropped. For measuring the core's peak.
 float recurrent_avx512_fma_loop(long iterations);
 
+/// The LSTM's forward gate pass over one row (LSTMGates.forward in Swift, the same arithmetic bit for bit):
+/// gate blocks i, f, g, o of `hidden` values each; `bias`, `savedCell` and `state` may be NULL.
+void recurrent_avx512_lstm_forward(float *gates, const float *bias, float *cell, float *savedCell, float *output,
+                                   float *state, long hidden);
+
+/// The LSTM's backward gate pass over one row (LSTMGates.backward).
+void recurrent_avx512_lstm_backward(const float *gates, const float *cell, const float *previousCell,
+                                    const float *hiddenGradient, float *cellGradient, float *gateGradient, long hidden);
+
+/// The GRU's forward gate pass over one row (GRUGates.forward).
+void recurrent_avx512_gru_forward(float *gates, const float *projection, const float *candidateBias,
+                                  float *candidate, float *state, float *output, long hidden);
+
+/// The GRU's backward gate pass over one row (GRUGates.backward).
+void recurrent_avx512_gru_backward(const float *gates, const float *previousHidden, const float *candidate,
+                                   const float *hiddenGradient, float *gateGradient, float *projectionGradient,
+                                   float *previousHiddenGradient, long hidden);
+
+/// σ and tanh of `count` floats (FastMath's forms); `target` may be `source`.
+void recurrent_avx512_sigmoid(long count, const float *source, float *target);
+void recurrent_avx512_tanh(long count, const float *source, float *target);
+
 #endif

@@ -1,5 +1,6 @@
 // The gate-pass benchmark: each recurrent cell's per-row gate pass (the work between two step GEMMs), the
-// sixteen-lane Float form against its scalar reference, checked equal first, then timed in interleaved rounds.
+// sixteen-lane Float forms (AVX2, and AVX-512 where the CPU has it) against the scalar reference, checked first, then
+// timed in interleaved rounds.
 
 import Foundation
 import Recurrent
@@ -8,8 +9,12 @@ struct GatesBenchmark {
     enum Cell: String, CaseIterable { case lstm, gru }
     enum Pass: String, CaseIterable { case forward, backward }
 
+    /// The scalar reference, the sixteen-lane pass in two AVX2 registers, and in one AVX-512 register.
     enum Implementation: String, CaseIterable {
-        case reference, vector
+        case reference, avx2, avx512
+
+        /// The ones this CPU runs.
+        static var available: [Implementation] { KernelInfo.avx512Usable ? allCases : [.reference, .avx2] }
     }
 
     struct Case: CustomStringConvertible {
@@ -30,17 +35,20 @@ struct GatesBenchmark {
         let cell: UnsafeMutablePointer<Float>, previousCell: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>
         let hiddenGradient: UnsafeMutablePointer<Float>, cellGradient: UnsafeMutablePointer<Float>, cellGradientStart: UnsafeMutablePointer<Float>
         let output: UnsafeMutablePointer<Float>, gateGradient: UnsafeMutablePointer<Float>, projectionGradient: UnsafeMutablePointer<Float>
-        private var all: [UnsafeMutablePointer<Float>] = []
+        private var all: [UnsafeMutableRawPointer] = []
 
         init(cell: Cell, hidden: Int, seed: UInt64) {
             self.hidden = hidden
             gateWidth = (cell == .lstm ? 4 : 3) * hidden
             var generator = SeededGenerator(seed: seed)
-            var made: [UnsafeMutablePointer<Float>] = []
+            var made: [UnsafeMutableRawPointer] = []
             func buffer(_ count: Int, _ range: ClosedRange<Float>) -> UnsafeMutablePointer<Float> {
-                let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                // 64-byte aligned as tensors and workspaces are: a 16-lane load from a 16-byte aligned row would
+                // straddle two cache lines every time and time that instead.
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+                let pointer = raw.bindMemory(to: Float.self, capacity: count)
                 for index in 0..<count { pointer[index] = Float.random(in: range, using: &generator) }
-                made.append(pointer)
+                made.append(raw)
                 return pointer
             }
             let gateCount = GatesBenchmark.rows * gateWidth, unitCount = GatesBenchmark.rows * hidden
@@ -79,7 +87,7 @@ struct GatesBenchmark {
     /// would shrink by f at every call into denormals); the forward passes activate their own output again, which
     /// stays in range.
     static func run(_ implementation: Implementation, _ benchmarkCase: Case, _ buffers: Buffers) {
-        let hidden = benchmarkCase.hidden, width = buffers.gateWidth
+        let hidden = benchmarkCase.hidden, width = buffers.gateWidth, wide = implementation == .avx512
         for row in 0..<rows {
             let g = buffers.gates + row * width, u = row * hidden
             switch (benchmarkCase.cell, benchmarkCase.pass, implementation) {
@@ -88,9 +96,9 @@ struct GatesBenchmark {
                 // backward reads) and h' also written to the state.
                 LSTMGates.forwardReference(gates: g, bias: buffers.bias, cell: buffers.cell + u, savedCell: buffers.previousCell + u,
                                            output: buffers.output + u, state: buffers.state + u, hidden: hidden)
-            case (.lstm, .forward, .vector):
+            case (.lstm, .forward, _):
                 LSTMGates.forward(gates: g, bias: buffers.bias, cell: buffers.cell + u, savedCell: buffers.previousCell + u,
-                                  output: buffers.output + u, state: buffers.state + u, hidden: hidden)
+                                  output: buffers.output + u, state: buffers.state + u, hidden: hidden, avx512: wide)
             case (.lstm, .backward, _):
                 (buffers.cellGradient + u).update(from: buffers.cellGradientStart + u, count: hidden)
                 if implementation == .reference {
@@ -98,14 +106,14 @@ struct GatesBenchmark {
                                                 cellGradient: buffers.cellGradient + u, gateGradient: buffers.gateGradient + row * width, hidden: hidden)
                 } else {
                     LSTMGates.backward(gates: g, cell: buffers.cell + u, previousCell: buffers.previousCell + u, hiddenGradient: buffers.hiddenGradient + u,
-                                       cellGradient: buffers.cellGradient + u, gateGradient: buffers.gateGradient + row * width, hidden: hidden)
+                                       cellGradient: buffers.cellGradient + u, gateGradient: buffers.gateGradient + row * width, hidden: hidden, avx512: wide)
                 }
             case (.gru, .forward, .reference):
                 GRUGates.forwardReference(gates: g, projection: buffers.projection + row * width, candidateBias: buffers.candidateBias,
                                           candidate: buffers.cellGradient + u, state: buffers.state + u, output: buffers.output + u, hidden: hidden)
             case (.gru, .forward, _):
                 GRUGates.forward(gates: g, projection: buffers.projection + row * width, candidateBias: buffers.candidateBias,
-                                 candidate: buffers.cellGradient + u, state: buffers.state + u, output: buffers.output + u, hidden: hidden)
+                                 candidate: buffers.cellGradient + u, state: buffers.state + u, output: buffers.output + u, hidden: hidden, avx512: wide)
             case (.gru, .backward, .reference):
                 GRUGates.backwardReference(gates: g, previousHidden: buffers.state + u, candidate: buffers.previousCell + u, hiddenGradient: buffers.hiddenGradient + u,
                                            gateGradient: buffers.gateGradient + row * width, projectionGradient: buffers.projectionGradient + row * width,
@@ -113,7 +121,7 @@ struct GatesBenchmark {
             case (.gru, .backward, _):
                 GRUGates.backward(gates: g, previousHidden: buffers.state + u, candidate: buffers.previousCell + u, hiddenGradient: buffers.hiddenGradient + u,
                                   gateGradient: buffers.gateGradient + row * width, projectionGradient: buffers.projectionGradient + row * width,
-                                  previousHiddenGradient: buffers.output + u, hidden: hidden)
+                                  previousHiddenGradient: buffers.output + u, hidden: hidden, avx512: wide)
             }
         }
     }
@@ -121,11 +129,11 @@ struct GatesBenchmark {
     /// The worst difference between a vector pass and the reference, each run once on its own copy of the same
     /// inputs, relative to max(|reference|, 0.1): below 0.1 it is an absolute difference, since c' = f·c + i·g can
     /// cancel to near zero, where a few ulp of f·c become a large relative error.
-    static func check(_ benchmarkCase: Case, implementation: Implementation) -> Double {
+    static func check(_ benchmarkCase: Case, implementation: Implementation, against expectedImplementation: Implementation = .reference) -> Double {
         let reference = Buffers(cell: benchmarkCase.cell, hidden: benchmarkCase.hidden, seed: 7)
         let candidate = Buffers(cell: benchmarkCase.cell, hidden: benchmarkCase.hidden, seed: 7)
         if benchmarkCase.pass == .backward { activate(reference, benchmarkCase.cell); activate(candidate, benchmarkCase.cell) }
-        run(.reference, benchmarkCase, reference)
+        run(expectedImplementation, benchmarkCase, reference)
         run(implementation, benchmarkCase, candidate)
         var worst = 0.0
         for ((expected, count), (actual, _)) in zip(reference.written(benchmarkCase.cell, benchmarkCase.pass), candidate.written(benchmarkCase.cell, benchmarkCase.pass)) {
