@@ -63,6 +63,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
         long depth, const float *a, long lda, const float *b0, const float *b1, float *c, long ldc,        \
         float beta) {                                                                                        \
         tile_body(rows, panels, depth, a, lda, 1, b0, b1, c, ldc, beta);                                   \
+    }                                                                                                        \
+    __attribute__((target("avx512f"), noinline)) static void name##_strided(                                \
+        long depth, const float *a, long rs, long ks, const float *b0, const float *b1, float *c, long ldc, \
+        float beta) {                                                                                        \
+        tile_body(rows, panels, depth, a, rs, ks, b0, b1, c, ldc, beta);                                   \
     }
 
 RECURRENT_TILE(tile_6x32, 6, 2)
@@ -72,20 +77,23 @@ RECURRENT_TILE(tile_4x16, 4, 1)
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
                                 const float *b0, const float *b1, float *c, long ldc, float beta) {
-    const bool packed = ks != 1;
+    // Three layouts of A, each with its strides known to the compiler where it can be: a packed panel (1, 6),
+    // a row-major block read in place (lda, 1), and anything else (a transposed block read in place, (1, lda)).
+    const int layout = rs == 1 && ks == 6 ? 0 : (ks == 1 ? 1 : 2);
+#define RECURRENT_DISPATCH(name)                                                                              \
+    if (layout == 0) name##_packed(depth, a, b0, b1, c, ldc, beta);                                          \
+    else if (layout == 1) name##_in_place(depth, a, rs, b0, b1, c, ldc, beta);                               \
+    else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta);
     if (rows == 6 && panels == 2) {
-        if (packed) tile_6x32_packed(depth, a, b0, b1, c, ldc, beta);
-        else tile_6x32_in_place(depth, a, rs, b0, b1, c, ldc, beta);
+        RECURRENT_DISPATCH(tile_6x32)
     } else if (rows == 6) {
-        if (packed) tile_6x16_packed(depth, a, b0, b1, c, ldc, beta);
-        else tile_6x16_in_place(depth, a, rs, b0, b1, c, ldc, beta);
+        RECURRENT_DISPATCH(tile_6x16)
     } else if (panels == 2) {
-        if (packed) tile_4x32_packed(depth, a, b0, b1, c, ldc, beta);
-        else tile_4x32_in_place(depth, a, rs, b0, b1, c, ldc, beta);
+        RECURRENT_DISPATCH(tile_4x32)
     } else {
-        if (packed) tile_4x16_packed(depth, a, b0, b1, c, ldc, beta);
-        else tile_4x16_in_place(depth, a, rs, b0, b1, c, ldc, beta);
+        RECURRENT_DISPATCH(tile_4x16)
     }
+#undef RECURRENT_DISPATCH
 }
 
 __attribute__((target("avx512f"))) float recurrent_avx512_fma_loop(long iterations) {

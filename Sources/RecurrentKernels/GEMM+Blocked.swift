@@ -14,8 +14,9 @@ import RecurrentAVX512
 // (BLIS puts jr outside ir; here the A panel stays in L1 while B streams, which measured faster on Zen 3.)
 // Packing copies op(A) and op(B) into contiguous, zero-padded panels so the micro-kernel sees one layout for
 // every transpose case and never branches on edges. With a single A block (M ≤ MC, the RNN case of a small
-// batch times a wide weight) A is packed once per depth block. A shallow block (depth ≤ 64) of a plain A with
-// alpha 1 and whole six- and four-row panels is read in place instead (`readsAInPlace`). Threads take disjoint
+// batch times a wide weight) A is packed once per depth block. A shallow block (depth ≤ 64) of a plain A, or a
+// transposed A times at most 32 columns, with alpha 1 and whole six- and four-row panels, is read in place
+// instead (`readsAInPlace`). Threads take disjoint
 // column (or row) ranges of C and run the serial algorithm.
 
 extension GEMM {
@@ -94,11 +95,11 @@ extension GEMM {
             for pc in stride(from: 0, to: k, by: depthBlock) {
                 let depth = min(depthBlock, k - pc)
                 let betaNow: Float = pc == 0 ? beta : 1
-                let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, alpha: alpha, scratch: packedA)
+                let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: 0, column: pc, rows: m, depth: depth, columns: n, alpha: alpha, scratch: packedA)
                 for jc in stride(from: 0, to: n, by: bBlockWidth) {
                     let columns = min(bBlockWidth, n - jc)
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
-                    macroKernel(rows: m, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide)
+                    macroKernel(rows: m, columns: columns, depth: depth, a: block.a, inPlace: block.inPlace, b: packedB, c: c + jc, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide)
                 }
             }
         } else {
@@ -110,8 +111,8 @@ extension GEMM {
                     packBBlock(transposeB: transposeB, b: b, ldb: ldb, row: pc, column: jc, depth: depth, columns: columns, into: packedB)
                     for ic in stride(from: 0, to: m, by: rowBlock) {
                         let rows = min(rowBlock, m - ic)
-                        let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, scratch: packedA)
-                        macroKernel(rows: rows, columns: columns, depth: depth, a: block.a, lda: block.lda, b: packedB, c: c + ic * ldc + jc, ldc: ldc,
+                        let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, columns: n, alpha: alpha, scratch: packedA)
+                        macroKernel(rows: rows, columns: columns, depth: depth, a: block.a, inPlace: block.inPlace, b: packedB, c: c + ic * ldc + jc, ldc: ldc,
                                     beta: betaNow, edgeTile: scratch.edge, wide: wide)
                     }
                 }
@@ -124,10 +125,10 @@ extension GEMM {
     /// (B panel in L1, A panels streamed): 90 against 80 GFLOP/s at (64, 512)·(512, 2048) with B pre-packed, up
     /// to 95 on recurrent steps, and no loss on large squares.
     ///
-    /// A is the packed block, or with `lda` the block read in place from row-major storage (see `readsAInPlace`).
+    /// A is the packed block, or with `inPlace` the block read where it lies (see `readsAInPlace`).
     @inline(__always)
     static func macroKernel(
-        rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, lda: Int? = nil, b: UnsafePointer<Float>,
+        rows: Int, columns: Int, depth: Int, a: UnsafePointer<Float>, inPlace: InPlaceStrides? = nil, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>, wide: Bool
     ) {
         let panels = RowPanels(rows: rows)
@@ -138,13 +139,13 @@ extension GEMM {
             let chunkEnd = min(columns, jc + chunk)
             for index in 0..<panels.count {
                 let (start, count) = panels[index]
-                let panel = lda.map { a + start * $0 } ?? a + index * microRows * depth
+                let panel = inPlace.map { a + start * $0.row } ?? a + index * microRows * depth
                 var jr = jc
                 if wide && (count == 6 || count == 4) {
-                    jr += wideTiles(panelRows: count, a: panel, lda: lda, columns: chunkEnd - jc, depth: depth, b: b + jc * depth, c: c + start * ldc + jc, ldc: ldc, beta: beta)
+                    jr += wideTiles(panelRows: count, a: panel, inPlace: inPlace, columns: chunkEnd - jc, depth: depth, b: b + jc * depth, c: c + start * ldc + jc, ldc: ldc, beta: beta)
                 }
                 while jr < chunkEnd {
-                    tile(row: start, panelRows: count, a: panel, lda: lda, column: jr, columns: columns, depth: depth,
+                    tile(row: start, panelRows: count, a: panel, inPlace: inPlace, column: jr, columns: columns, depth: depth,
                          b: b, c: c, ldc: ldc, beta: beta, edgeTile: edgeTile)
                     jr += microColumns
                 }
@@ -158,11 +159,11 @@ extension GEMM {
     /// panel, computed there through the edge tile).
     @inline(__always)
     static func wideTiles(
-        panelRows: Int, a: UnsafePointer<Float>, lda: Int?, columns: Int, depth: Int, b: UnsafePointer<Float>,
+        panelRows: Int, a: UnsafePointer<Float>, inPlace: InPlaceStrides?, columns: Int, depth: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
     ) -> Int {
         let nr = microColumns
-        let (rs, ks) = lda.map { ($0, 1) } ?? (1, microRows)
+        let (rs, ks) = inPlace.map { ($0.row, $0.depth) } ?? (1, microRows)
         var jr = 0
         while jr + nr <= columns {
             let pair = jr + 2 * nr <= columns
@@ -175,21 +176,34 @@ extension GEMM {
 
     /// Whether the kernels read A where it lies instead of packing it. Packing copies each value of A once per
     /// depth block, and the copy pays for itself over N/16 column panels: for a narrow C (a recurrent step's 64
-    /// gates, an input projection at H = 16) it cost as much as the multiply. With a short depth the six rows of
-    /// a panel are short runs that sit in L1 as well as a packed panel would. Needs whole six- and four-row
-    /// panels (no zero padding to read) and alpha = 1 (packing is where alpha is folded in).
-    static func readsAInPlace(transposeA: Bool, rows: Int, depth: Int, alpha: Float) -> Bool {
-        !transposeA && alpha == 1 && depth <= 64 && RowPanels(rows: rows).partial == 0
+    /// gates, an input projection at H = 16) it cost as much as the multiply. Row-major A: with a short depth the
+    /// six rows of a panel are short runs that sit in L1 as well as a packed panel would. A stored transposed
+    /// (the weight gradients dPᵀ·X, depth B·T): each k's six values lie side by side, so a panel reads one line
+    /// per k; with at most two column panels (N ≤ 32, the H = 16 cells) each A panel is read once, and packing
+    /// it was a copy for nothing (11 % of LSTM a's training step). Needs whole six- and four-row panels (no zero
+    /// padding to read) and alpha = 1 (packing is where alpha is folded in).
+    static func readsAInPlace(transposeA: Bool, rows: Int, depth: Int, columns: Int, alpha: Float) -> Bool {
+        guard alpha == 1 && RowPanels(rows: rows).partial == 0 else { return false }
+        return transposeA ? columns <= 2 * microColumns : depth <= 64
+    }
+
+    /// Where a block read in place keeps its values: op(A)[r, k] at a[r·row + k·depth] — (lda, 1) for a
+    /// row-major A, (1, lda) for an A stored transposed. (A packed panel is (1, MR).)
+    struct InPlaceStrides {
+        let row: Int, depth: Int
     }
 
     /// The A block op(A)[row ..< row+rows, column ..< column+depth] as `macroKernel` takes it: where it lies, with
-    /// its row stride, when `readsAInPlace`; otherwise packed into `scratch` (alpha folded in), with no stride.
+    /// its strides, when `readsAInPlace`; otherwise packed into `scratch` (alpha folded in), with none. `columns`
+    /// is the product's N, which decides whether packing pays.
     @inline(__always)
     static func aBlock(
-        transposeA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, column: Int, rows: Int, depth: Int, alpha: Float,
+        transposeA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, column: Int, rows: Int, depth: Int, columns: Int, alpha: Float,
         scratch: UnsafeMutablePointer<Float>
-    ) -> (a: UnsafePointer<Float>, lda: Int?) {
-        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, alpha: alpha) { return (a + row * lda + column, lda) }
+    ) -> (a: UnsafePointer<Float>, inPlace: InPlaceStrides?) {
+        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, columns: columns, alpha: alpha) {
+            return transposeA ? (a + column * lda + row, InPlaceStrides(row: 1, depth: lda)) : (a + row * lda + column, InPlaceStrides(row: lda, depth: 1))
+        }
         packABlock(transposeA: transposeA, a: a, lda: lda, row: row, column: column, rows: rows, depth: depth, alpha: alpha, into: scratch)
         return (UnsafePointer(scratch), nil)
     }
@@ -221,7 +235,7 @@ extension GEMM {
     /// One MR × NR tile of C: the six- or four-row kernel straight into C, or into scratch and merged at edges.
     @inline(__always)
     static func tile(
-        row ir: Int, panelRows: Int, a aPanel: UnsafePointer<Float>, lda: Int?, column jr: Int, columns: Int, depth: Int, b: UnsafePointer<Float>,
+        row ir: Int, panelRows: Int, a aPanel: UnsafePointer<Float>, inPlace: InPlaceStrides?, column jr: Int, columns: Int, depth: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, edgeTile: UnsafeMutablePointer<Float>
     ) {
         let mr = microRows, nr = microColumns
@@ -229,11 +243,11 @@ extension GEMM {
         let bPanel = b + jr * depth, cTile = c + ir * ldc + jr
         /// The six- or four-row kernel (A packed or in place) into `target`.
         @inline(__always) func kernel(into target: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
-            switch (panelRows <= 4, lda) {
+            switch (panelRows <= 4, inPlace) {
             case (false, nil): microKernel(depth: depth, a: aPanel, b: bPanel, c: target, ldc: ldc, beta: beta)
             case (true, nil): microKernel4(depth: depth, a: aPanel, b: bPanel, c: target, ldc: ldc, beta: beta)
-            case (false, let lda?): microKernelInPlace(depth: depth, a: aPanel, lda: lda, b: bPanel, c: target, ldc: ldc, beta: beta)
-            case (true, let lda?): microKernel4InPlace(depth: depth, a: aPanel, lda: lda, b: bPanel, c: target, ldc: ldc, beta: beta)
+            case (false, let strides?): microKernelInPlace(depth: depth, a: aPanel, strides: strides, b: bPanel, c: target, ldc: ldc, beta: beta)
+            case (true, let strides?): microKernel4InPlace(depth: depth, a: aPanel, strides: strides, b: bPanel, c: target, ldc: ldc, beta: beta)
             }
         }
         if (panelRows == mr || panelRows == 4) && panelColumns == nr {
@@ -455,13 +469,13 @@ extension GEMM {
     }
 
     @inline(never)
-    static func microKernelInPlace(depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
-        microKernelBody(depth: depth, a: a, rs: lda, ks: 1, b: b, c: c, ldc: ldc, beta: beta)
+    static func microKernelInPlace(depth: Int, a: UnsafePointer<Float>, strides: InPlaceStrides, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        microKernelBody(depth: depth, a: a, rs: strides.row, ks: strides.depth, b: b, c: c, ldc: ldc, beta: beta)
     }
 
     @inline(never)
-    static func microKernel4InPlace(depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
-        microKernel4Body(depth: depth, a: a, rs: lda, ks: 1, b: b, c: c, ldc: ldc, beta: beta)
+    static func microKernel4InPlace(depth: Int, a: UnsafePointer<Float>, strides: InPlaceStrides, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+        microKernel4Body(depth: depth, a: a, rs: strides.row, ks: strides.depth, b: b, c: c, ldc: ldc, beta: beta)
     }
 
     /// C[0..<6, 0..<16] = beta · C + Σ_k A[r, k] · b[k·16 + c], with A[r, k] at a[r·rs + k·ks]. The accumulators

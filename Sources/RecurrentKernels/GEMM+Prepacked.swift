@@ -1,8 +1,8 @@
 // GEMM against a right-hand operand packed once and used many times: the recurrent weights, multiplied by a
 // small batch of hidden states at every time step. A BLAS call repacks the whole weight each step (for a
 // (64, 256)·(256, 1024) step that copy costs about a third of the multiply); packing it once per sequence
-// leaves each step with only the small left operand to pack, or none when it is read in place (a depth of at
-// most 64: see `GEMM.readsAInPlace`).
+// leaves each step with only the small left operand to pack, or none when it is read in place (see
+// `GEMM.readsAInPlace`).
 
 /// op(B), (K, N), packed into the blocked kernel's panel layout: for each depth block of up to KC rows, the
 /// NR-wide column panels one after another, zero-padded to a multiple of NR columns.
@@ -59,8 +59,8 @@ extension GEMM {
                 let bBlock = b.panels + pc * b.paddedColumns + range.lowerBound * depth
                 for ic in stride(from: 0, to: m, by: rowBlock) {
                     let rows = min(rowBlock, m - ic)
-                    let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, alpha: alpha, scratch: scratch.a)
-                    macroKernel(rows: rows, columns: range.count, depth: depth, a: block.a, lda: block.lda, b: bBlock,
+                    let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, columns: range.count, alpha: alpha, scratch: scratch.a)
+                    macroKernel(rows: rows, columns: range.count, depth: depth, a: block.a, inPlace: block.inPlace, b: bBlock,
                                 c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide)
                 }
             }

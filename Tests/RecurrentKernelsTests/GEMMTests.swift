@@ -37,6 +37,10 @@ struct MatrixFixture {
         // to the AVX2 edge tile; its B blocks are 512 columns wide: 1,100 columns are three blocks, 34 pairs and
         // a partial panel of 12.
         (12, 1100, 70), (30, 48, 33), (10, 80, 260),
+        // A transposed A times at most 32 columns is read in place whatever the depth: LSTM a's weight gradient
+        // dPᵀ·h (64 gates, three depth blocks here), and with 6, 8, 148 and 150 rows above (20 columns: a pair
+        // of panels in AVX-512, the partial one in the AVX2 edge tile).
+        (64, 32, 600),
     ]
 
     /// The micro-kernel's vector widths this CPU can run: AVX2 always (on x86), AVX-512 where present.
