@@ -53,16 +53,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
 }
 
 // A packed A panel keeps the six rows of each k side by side (rs = 1, ks = 6, also for four-row panels);
-// A read in place is row-major (rs = lda, ks = 1).
+// A read in place is row-major (rs = lda, ks = 1) or stored transposed (rs = 1, ks = lda).
 #define RECURRENT_TILE(name, rows, panels)                                                                    \
     __attribute__((target("avx512f"), noinline)) static void name##_packed(                                 \
         long depth, const float *a, const float *b0, const float *b1, float *c, long ldc, float beta) {    \
         tile_body(rows, panels, depth, a, 1, 6, b0, b1, c, ldc, beta);                                     \
-    }                                                                                                        \
-    __attribute__((target("avx512f"), noinline)) static void name##_in_place(                               \
-        long depth, const float *a, long lda, const float *b0, const float *b1, float *c, long ldc,        \
-        float beta) {                                                                                        \
-        tile_body(rows, panels, depth, a, lda, 1, b0, b1, c, ldc, beta);                                   \
     }                                                                                                        \
     __attribute__((target("avx512f"), noinline)) static void name##_strided(                                \
         long depth, const float *a, long rs, long ks, const float *b0, const float *b1, float *c, long ldc, \
@@ -77,12 +72,11 @@ RECURRENT_TILE(tile_4x16, 4, 1)
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
                                 const float *b0, const float *b1, float *c, long ldc, float beta) {
-    // Three layouts of A, each with its strides known to the compiler where it can be: a packed panel (1, 6),
-    // a row-major block read in place (lda, 1), and anything else (a transposed block read in place, (1, lda)).
-    const int layout = rs == 1 && ks == 6 ? 0 : (ks == 1 ? 1 : 2);
+    // A packed panel, (1, 6), with its strides known to the compiler; A read in place, row-major (lda, 1) or
+    // stored transposed (1, lda), with them passed.
+    const bool packed = rs == 1 && ks == 6;
 #define RECURRENT_DISPATCH(name)                                                                              \
-    if (layout == 0) name##_packed(depth, a, b0, b1, c, ldc, beta);                                          \
-    else if (layout == 1) name##_in_place(depth, a, rs, b0, b1, c, ldc, beta);                               \
+    if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta);                                               \
     else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta);
     if (rows == 6 && panels == 2) {
         RECURRENT_DISPATCH(tile_6x32)

@@ -7,8 +7,7 @@ import RecurrentKernels
 /// where the CPU has it, in AVX-512 registers.
 @Suite struct GatePassTests {
     static let hiddenSizes = [1, 3, 7, 8, 9, 15, 16, 21, 26, 31, 33, 64]
-    /// `avx512:` values the CPU runs (false: AVX2).
-    static let vectorWidths = KernelInfo.avx512Usable ? [false, true] : [false]
+    static let vectorWidths = GEMMTests.vectorWidths
 
     struct Row {
         var gates: [Float], cell: [Float], previousCell: [Float], hiddenGradient: [Float], cellGradient: [Float]
