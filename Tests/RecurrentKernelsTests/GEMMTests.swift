@@ -41,6 +41,9 @@ struct MatrixFixture {
         // dPᵀ·h (64 gates, three depth blocks here), and with 6, 8, 148 and 150 rows above (20 columns: a pair
         // of panels in AVX-512, the partial one in the AVX2 edge tile).
         (64, 32, 600),
+        // A large M keeps its packed A blocks for every B block of a depth block (AVX-512: two B blocks of 512
+        // columns here, two row blocks, two depth blocks).
+        (150, 530, 260),
     ]
 
     /// The micro-kernel's vector widths this CPU can run: AVX2 always (on x86), AVX-512 where present.
@@ -63,6 +66,21 @@ struct MatrixFixture {
                 }
             }
         }
+    }
+
+    /// More rows than one super-block (`GEMM.rowSuperBlock`) of kept A blocks: the second super-block packs its
+    /// own (A transposed and alpha −0.5, so it is packed, not read in place), kept over two B blocks with AVX-512.
+    @Test(arguments: vectorWidths)
+    func rowsPastOneSuperBlock(avx512: Bool) {
+        let (m, n, k) = (GEMM.rowSuperBlock + 10, 530, 3)
+        var fixture = MatrixFixture(transposeA: true, transposeB: false, m: m, n: n, k: k, padding: 1, seed: 5)
+        var expected = fixture.c
+        GEMM.reference(transposeA: true, transposeB: false, m: m, n: n, k: k, alpha: -0.5, a: fixture.a, lda: fixture.lda,
+                       b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
+        GEMM.blocked(transposeA: true, transposeB: false, m: m, n: n, k: k, alpha: -0.5, a: fixture.a, lda: fixture.lda,
+                     b: fixture.b, ldb: fixture.ldb, beta: 1, c: &fixture.c, ldc: fixture.ldc, avx512: avx512)
+        let worst = zip(fixture.c, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
+        #expect(worst < 1e-4, "avx512=\(avx512): worst relative error \(worst)")
     }
 
     /// A deep weight gradient (Aᵀ·B over 2,101 rows) is summed in two halves of its depth: it must match the
