@@ -27,6 +27,13 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
     const int rows, const int panels, long depth, const float *a, const long rs, const long ks,
     const float *b0, const float *b1, float *c, long ldc, float beta) {
     __m512 acc[6][2];
+    // The tiles of a row panel go left to right: fetch the next tile's C lines now, so that its loads (beta ≠ 0)
+    // or its stores (beta = 0, which read each line first) find them in cache instead of waiting on memory
+    // with the accumulators' FMA chains stalled behind them.
+    for (int r = 0; r < rows; ++r) {
+        _mm_prefetch((const char *)(c + r * ldc + 16 * panels), _MM_HINT_T0);
+        if (panels == 2) _mm_prefetch((const char *)(c + r * ldc + 48), _MM_HINT_T0);
+    }
     for (int r = 0; r < rows; ++r) {
         for (int p = 0; p < panels; ++p) {
             if (beta == 0) {
