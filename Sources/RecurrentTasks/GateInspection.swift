@@ -16,7 +16,7 @@ public struct GateTrace: Sendable {
     public init(title: String, layer: RecurrentLayer, sequence: Tensor, tokens: [String]) {
         precondition(layer.kind == .lstm, "GateTrace: an LSTM is needed, got \(layer.kind.displayName)")
         layer.setTraining(false)
-        let result = noGrad { layer(sequence) }
+        let result = noGrad { layer(sequence, keepingSteps: true) }
         let hidden = layer.hiddenSize, steps = sequence.shape[1]
         let gates = result.gates[0].doubles, cells = result.cells[0]?.doubles ?? []
         func block(_ index: Int) -> [[Double]] {

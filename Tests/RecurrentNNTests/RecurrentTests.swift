@@ -208,6 +208,50 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
     /// Indices in place of a one-hot tensor: the same outputs, final states and parameter gradients (Float64,
     /// so only summation order may differ), stacked and bidirectional with padding; then finite differences
     /// through the gather and scatter themselves.
+    /// Inference that keeps no steps runs each step's input projection into a step-sized buffer: the same
+    /// outputs and final states, bit for bit, as a run that keeps every step's gates (one product over all B·T
+    /// rows), for stacked bidirectional layers with lengths, one-hot inputs, and the step loop split over two
+    /// cores. The per-step gates and cell states come back only when asked for, or when gradients are recorded.
+    @Test(arguments: RecurrentCellKind.allCases)
+    func inferenceWithoutKeptStepsMatchesKeptSteps(kind: RecurrentCellKind) throws {
+        let threadsBefore = ComputeSettings.threads
+        defer { try? ComputeSettings.setThreads(threadsBefore) }
+        func random(_ shape: Shape, _ seed: UInt64) -> Tensor {
+            var generator = SeededGenerator(seed: seed)
+            return Tensor.uniform(shape, low: -1, high: 1, dtype: .float32, using: &generator)
+        }
+        // (batch, steps, input, hidden, layers, bidirectional, threads): the second is large enough to split the
+        // step loop over two cores.
+        for (batch, steps, input, hidden, layers, bidirectional, threads) in [(13, 6, 20, 40, 2, true, 1), (64, 5, 8, 256, 1, false, 2)] {
+            try ComputeSettings.setThreads(threads)
+            let layer = RecurrentLayer(kind, inputSize: input, hiddenSize: hidden, layerCount: layers, bidirectional: bidirectional, seed: 7, dtype: .float32)
+            let lengths = (0..<batch).map { $0 % 5 == 3 ? 0 : ($0 % 4 == 1 ? 2 : steps) }
+            let x = random([batch, steps, input], 8)
+            let plain = noGrad { layer(x, lengths: lengths) }
+            let kept = noGrad { layer(x, lengths: lengths, keepingSteps: true) }
+            let label = "\(kind) batch \(batch) threads \(threads)"
+            #expect(plain.gates.isEmpty && plain.cells.isEmpty, "\(label): nothing kept unless asked")
+            let runs = layers * (bidirectional ? 2 : 1)
+            #expect(kept.gates.count == runs && kept.gates[0].shape == [batch, steps, kind.gateCount * hidden], "\(label): kept gates")
+            #expect(kept.cells.count == runs && (kept.cells[0]?.shape == [batch, steps, hidden]) == kind.hasCellState, "\(label): kept cells")
+            /// How many values differ in their bits (0 for the same tensor).
+            func differing(_ a: Tensor, _ b: Tensor) -> Int { zip(a.doubles, b.doubles).filter { $0.bitPattern != $1.bitPattern }.count }
+            let outputsDiffer = differing(plain.output, kept.output)
+            #expect(outputsDiffer == 0, "\(label): \(outputsDiffer) outputs differ, by up to \(maxDifference(plain.output, kept.output))")
+            for (a, b) in zip(plain.finalStates, kept.finalStates) {
+                let statesDiffer = differing(a.hidden, b.hidden) + (a.cell.map { differing($0, b.cell!) } ?? 0)
+                #expect(statesDiffer == 0, "\(label): \(statesDiffer) final state values differ")
+            }
+            let tokens = (0..<(batch * steps)).map { ($0 * 7 + 3) % input }
+            let plainOneHot = noGrad { layer(oneHot: tokens, batch: batch, steps: steps, lengths: lengths) }
+            let keptOneHot = noGrad { layer(oneHot: tokens, batch: batch, steps: steps, lengths: lengths, keepingSteps: true) }
+            #expect(differing(plainOneHot.output, keptOneHot.output) == 0, "\(label): one-hot outputs")
+        }
+        // Recording gradients keeps them without being asked: backward needs them.
+        let layer = RecurrentLayer(kind, inputSize: 4, hiddenSize: 3, seed: 9, dtype: .float32)
+        #expect(layer(random([2, 3, 4], 10).requiringGradient()).gates.count == 1)
+    }
+
     @Test(arguments: [RecurrentCellKind.lstm, .gru, .rnnTanh])
     func oneHotIndicesEqualTheOneHotTensor(kind: RecurrentCellKind) {
         let vocabulary = 5, batch = 3, steps = 4, lengths = [4, 2, 3]

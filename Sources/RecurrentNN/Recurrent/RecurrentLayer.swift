@@ -21,9 +21,11 @@ public struct RecurrentLayerOutput {
     /// One state per layer and direction, PyTorch's order (layer 0 forward, layer 0 backward, layer 1 …):
     /// the state after each sample's last valid step (for the backward direction: after reading step 0).
     public let finalStates: [RecurrentState]
-    /// Per layer and direction, the activated gates at each step (B, T, G·H), in the input's time order.
+    /// Per layer and direction, the activated gates at each step (B, T, G·H), in the input's time order: kept
+    /// when the call asks (`keepingSteps: true`) or records gradients; empty otherwise.
     public let gates: [Tensor]
-    /// Per layer and direction, LSTM cell states at each step (B, T, H), in the input's time order.
+    /// Per layer and direction, LSTM cell states at each step (B, T, H), in the input's time order; kept as
+    /// `gates` is (nil entries for RNN and GRU).
     public let cells: [Tensor?]
 
     /// The last layer's final hidden state, directions joined as the output is: what a many-to-one model reads.
@@ -44,8 +46,9 @@ public struct RecurrentLayerOutput {
 /// Each step follows `RecurrentCell` (its equations, gate order and initialization). Two initialisations that
 /// decide how far back a layer can learn (see `recurrent memory`): `forgetGateBias` (LSTM: the forget gate's
 /// bias, e.g. 1 or 3, so f = σ(b) starts open) and `identityRecurrentWeights` (ReLU RNN: W_hh = I, bias 0).
-/// The sequence runs on the
-/// fused kernels: the input projection of all steps in one GEMM, one small GEMM and one fused gate pass per step.
+/// The sequence runs on the fused kernels: one small GEMM and one fused gate pass per step, and the input
+/// projection of all steps in one GEMM when the steps' gates are kept (for backward, or asked for with
+/// `keepingSteps`); inference without them projects each step's inputs just before its step instead.
 ///
 /// Parameters, PyTorch's names so that a `state_dict` maps across: `weight_ih_l{k}`, `weight_hh_l{k}`,
 /// `bias_l{k}` (PyTorch keeps `bias_ih_l{k}` and `bias_hh_l{k}`; their sum is this), `bias_hn_l{k}` (GRU:
@@ -148,16 +151,20 @@ public final class RecurrentLayer: Layer, TrainingModeDependent, StepSeeded {
 
     /// Runs the layer over `input` (B, T, I). `lengths` gives each sample's valid steps; `initialStates`
     /// (one per layer and direction, PyTorch's order) overrides the carried, learnable or zero start.
-    public func callAsFunction(_ input: Tensor, lengths: [Int]? = nil, initialStates: [RecurrentState]? = nil) -> RecurrentLayerOutput {
+    /// `keepingSteps` keeps every step's gates and cell states in the output (for diagnostics; a call that
+    /// records gradients keeps them anyway).
+    public func callAsFunction(_ input: Tensor, lengths: [Int]? = nil, initialStates: [RecurrentState]? = nil, keepingSteps: Bool = false) -> RecurrentLayerOutput {
         require(input.rank == 3 && input.shape[2] == inputSize, "\(kind.displayName): input has shape \(input.shape), expected (batch, steps, \(inputSize))")
-        return run(.dense(input), batch: input.shape[0], steps: input.shape[1], lengths: lengths, initialStates: initialStates)
+        return run(.dense(input), batch: input.shape[0], steps: input.shape[1], lengths: lengths, initialStates: initialStates, keepingSteps: keepingSteps)
     }
 
     /// Runs the layer over one-hot inputs given by index: `tokens` (B·T values in 0..<inputSize, batch-major)
     /// stands for the (B, T, inputSize) one-hot tensor. The same result as passing that tensor, without the
     /// first layer's input products (a gather of W_ih's columns instead); no gradient reaches the input.
-    public func callAsFunction(oneHot tokens: [Int], batch: Int, steps: Int, lengths: [Int]? = nil, initialStates: [RecurrentState]? = nil) -> RecurrentLayerOutput {
-        run(.oneHot(tokens), batch: batch, steps: steps, lengths: lengths, initialStates: initialStates)
+    public func callAsFunction(
+        oneHot tokens: [Int], batch: Int, steps: Int, lengths: [Int]? = nil, initialStates: [RecurrentState]? = nil, keepingSteps: Bool = false
+    ) -> RecurrentLayerOutput {
+        run(.oneHot(tokens), batch: batch, steps: steps, lengths: lengths, initialStates: initialStates, keepingSteps: keepingSteps)
     }
 
     enum FirstLayerInput {
@@ -165,7 +172,7 @@ public final class RecurrentLayer: Layer, TrainingModeDependent, StepSeeded {
         case oneHot([Int])
     }
 
-    func run(_ input: FirstLayerInput, batch: Int, steps: Int, lengths: [Int]?, initialStates: [RecurrentState]?) -> RecurrentLayerOutput {
+    func run(_ input: FirstLayerInput, batch: Int, steps: Int, lengths: [Int]?, initialStates: [RecurrentState]?, keepingSteps: Bool) -> RecurrentLayerOutput {
         let name = kind.displayName
         let stateCount = layerCount * directionCount
         if let initialStates {
@@ -205,17 +212,21 @@ public final class RecurrentLayer: Layer, TrainingModeDependent, StepSeeded {
                     let ordered = reversed ? Tensor.reversedSequenceOrder(batch: batch, steps: steps, lengths: lengths).map { tokens[$0] } : tokens
                     result = Tensor.recurrentSequence(
                         kind, oneHot: ordered, batch: batch, steps: steps, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight,
-                        bias: cell.bias, candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths)
+                        bias: cell.bias, candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths,
+                        keepingSteps: keepingSteps)
                 } else {
                     let sequence = reversed ? layerInput.reversingSequences(lengths: lengths) : layerInput
                     result = Tensor.recurrentSequence(
                         kind, input: sequence, inputWeight: cell.inputWeight, hiddenWeight: cell.hiddenWeight, bias: cell.bias,
-                        candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths)
+                        candidateBias: cell.candidateBias, initialHidden: start.hidden, initialCell: start.cell, lengths: lengths,
+                        keepingSteps: keepingSteps)
                 }
                 directionOutputs.append(reversed ? result.output.reversingSequences(lengths: lengths) : result.output)
                 finalStates.append(RecurrentState(hidden: result.finalHidden, cell: result.finalCell))
-                gates.append(reversed ? result.gates.reversingSequences(lengths: lengths) : result.gates)
-                cellStates.append(reversed ? result.cells?.reversingSequences(lengths: lengths) : result.cells)
+                if let kept = result.gates {
+                    gates.append(reversed ? kept.reversingSequences(lengths: lengths) : kept)
+                    cellStates.append(reversed ? result.cells?.reversingSequences(lengths: lengths) : result.cells)
+                }
             }
             layerInput = directionOutputs.count == 2 ? Tensor.concatenate(directionOutputs, alongAxis: 2) : directionOutputs[0]
         }

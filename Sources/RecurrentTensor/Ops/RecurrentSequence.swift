@@ -16,8 +16,9 @@ public struct RecurrentSequenceResult {
     /// (B, H): the LSTM cell state after the last valid step (nil for RNN and GRU).
     public let finalCell: Tensor?
     /// (B, T, G·H): the activated gates at each step (LSTM i f g o, GRU r z n), for diagnostics; not differentiable.
-    public let gates: Tensor
-    /// (B, T, H): the LSTM cell state after each step, for diagnostics; not differentiable.
+    /// Kept when asked for (`keepingSteps`) or when the op is recorded for backward, which needs them; else nil.
+    public let gates: Tensor?
+    /// (B, T, H): the LSTM cell state after each step, for diagnostics; not differentiable. Kept as `gates` is.
     public let cells: Tensor?
 }
 
@@ -29,14 +30,17 @@ extension Tensor {
     ///   - inputWeight: (G·H, I); hiddenWeight: (G·H, H); bias: (G·H); candidateBias: (H), GRU only (b_hn)
     ///   - initialHidden: (B, H); initialCell: (B, H), LSTM only
     ///   - lengths: valid steps per sample (0…T), or nil for all T
+    ///   - keepingSteps: keep every step's gates (and LSTM cell states) in the result for diagnostics. They are
+    ///     kept anyway when the op is recorded for backward; inference without them runs each step in a
+    ///     step-sized buffer, which is faster and holds no (B, T, G·H) memory.
     public static func recurrentSequence(
         _ kind: RecurrentCellKind, input: Tensor, inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
-        candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil
+        candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil, keepingSteps: Bool = false
     ) -> RecurrentSequenceResult {
         require(input.rank == 3, "\(kind.rawValue.uppercased()): input must be (batch, steps, features), got shape \(input.shape)")
         return recurrentSequence(kind, input: input, tokens: nil, batch: input.shape[0], steps: input.shape[1], inputSize: input.shape[2],
                                  inputWeight: inputWeight, hiddenWeight: hiddenWeight, bias: bias, candidateBias: candidateBias,
-                                 initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
+                                 initialHidden: initialHidden, initialCell: initialCell, lengths: lengths, keepingSteps: keepingSteps)
     }
 
     /// The same sequence over one-hot inputs given by their indices: `tokens` holds B·T indices in 0..<I
@@ -44,7 +48,7 @@ extension Tensor {
     /// becomes a gather of W_ih's columns (and its gradient a scatter-add); there is no input gradient.
     public static func recurrentSequence(
         _ kind: RecurrentCellKind, oneHot tokens: [Int], batch: Int, steps: Int, inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
-        candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil
+        candidateBias: Tensor? = nil, initialHidden: Tensor, initialCell: Tensor? = nil, lengths: [Int]? = nil, keepingSteps: Bool = false
     ) -> RecurrentSequenceResult {
         let name = kind.rawValue.uppercased()
         let inputSize = inputWeight.rank == 2 ? inputWeight.shape[1] : 0
@@ -53,13 +57,13 @@ extension Tensor {
         require(bad == nil, "\(name): one-hot index \(tokens[bad!]) at position \(bad!) is outside 0..<\(inputSize), the input size")
         return recurrentSequence(kind, input: nil, tokens: tokens, batch: batch, steps: steps, inputSize: inputSize,
                                  inputWeight: inputWeight, hiddenWeight: hiddenWeight, bias: bias, candidateBias: candidateBias,
-                                 initialHidden: initialHidden, initialCell: initialCell, lengths: lengths)
+                                 initialHidden: initialHidden, initialCell: initialCell, lengths: lengths, keepingSteps: keepingSteps)
     }
 
     static func recurrentSequence(
         _ kind: RecurrentCellKind, input denseInput: Tensor?, tokens: [Int]?, batch: Int, steps: Int, inputSize: Int,
         inputWeight: Tensor, hiddenWeight: Tensor, bias: Tensor,
-        candidateBias: Tensor?, initialHidden: Tensor, initialCell: Tensor?, lengths: [Int]?
+        candidateBias: Tensor?, initialHidden: Tensor, initialCell: Tensor?, lengths: [Int]?, keepingSteps: Bool
     ) -> RecurrentSequenceResult {
         let name = kind.rawValue.uppercased()
         // One-hot inputs stand in the op's input list as a constant placeholder: no data is read from it.
@@ -93,13 +97,14 @@ extension Tensor {
         let shape = RecurrentSequenceShape(batch: batch, steps: steps, input: inputSize, hidden: hidden)
         let packedSteps = steps + (kind.hasCellState ? 2 : 1)
 
-        // Saved for backward (and the diagnostics).
+        // Saved for backward (and the diagnostics). Inference keeps none of the per-step buffers unless asked: the
+        // kernel then works each step in a step-sized buffer.
         let packed = TensorStorage(dtype: dtype, count: batch * packedSteps * hidden)
-        let gates = TensorStorage(dtype: dtype, count: batch * steps * gateWidth)
-        // h_{t-1} only matters to backward: not kept when nothing will be differentiated.
-        let hiddenBefore = Tensor.willRecord(inputs) ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
-        let cells = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
-        let candidates = kind == .gru ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
+        let recording = Tensor.willRecord(inputs), keeps = recording || keepingSteps
+        let gates = keeps ? TensorStorage(dtype: dtype, count: batch * steps * gateWidth) : nil
+        let hiddenBefore = recording ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
+        let cells = keeps && kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
+        let candidates = recording && kind == .gru ? TensorStorage(dtype: dtype, count: batch * steps * hidden) : nil
         let finalHidden = TensorStorage(dtype: dtype, count: batch * hidden)
         let finalCell = kind.hasCellState ? TensorStorage(dtype: dtype, count: batch * hidden) : nil
 
@@ -111,7 +116,7 @@ extension Tensor {
         func buffers<T: TensorScalar>(_: T.Type) -> RecurrentSequenceBuffers<T> {
             RecurrentSequenceBuffers(
                 output: packed.pointer(T.self), finalHidden: finalHidden.pointer(T.self), finalCell: finalCell?.pointer(T.self),
-                gates: gates.pointer(T.self), hiddenBefore: hiddenBefore?.pointer(T.self), cells: cells?.pointer(T.self),
+                gates: gates?.pointer(T.self), hiddenBefore: hiddenBefore?.pointer(T.self), cells: cells?.pointer(T.self),
                 candidateHidden: candidates?.pointer(T.self), outputSampleStride: packedSteps * hidden)
         }
         let hiddenIndex = kind == .gru ? 5 : 4
@@ -180,7 +185,7 @@ extension Tensor {
         let cellState = kind.hasCellState ? combined.slice(alongAxis: 1, (steps + 1)..<(steps + 2)).reshaped([batch, hidden]) : nil
         return RecurrentSequenceResult(
             output: outputs, finalHidden: hiddenState, finalCell: cellState,
-            gates: Tensor(shape: [batch, steps, gateWidth], storage: gates),
+            gates: gates.map { Tensor(shape: [batch, steps, gateWidth], storage: $0) },
             cells: cells.map { Tensor(shape: [batch, steps, hidden], storage: $0) })
     }
 
