@@ -26,6 +26,12 @@ public protocol KernelScalar: GEMMScalar {
     static func lstmGatesForward(
         gates: UnsafeMutablePointer<Self>, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, savedCell: UnsafeMutablePointer<Self>,
         output: UnsafeMutablePointer<Self>, state: UnsafeMutablePointer<Self>, hidden: Int)
+    /// `lstmGatesForward` over `rows` rows of one step, row r's buffers r strides after the first (the bias
+    /// shared): for Float one call into the vector pass for the whole step.
+    static func lstmGatesForwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Self>, gatesStride: Int, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, cellStride: Int,
+        savedCell: UnsafeMutablePointer<Self>, savedCellStride: Int, output: UnsafeMutablePointer<Self>, outputStride: Int,
+        state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int)
     /// One row of the LSTM's backward gate pass (see `LSTMGates`; vectorised for Float).
     static func lstmGatesBackward(
         gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
@@ -79,6 +85,16 @@ extension KernelScalar {
         output: UnsafeMutablePointer<Self>, state: UnsafeMutablePointer<Self>, hidden: Int
     ) {
         LSTMGates.forwardReference(gates: gates, bias: bias, cell: cell, savedCell: savedCell, output: output, state: state, hidden: hidden)
+    }
+    public static func lstmGatesForwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Self>, gatesStride: Int, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, cellStride: Int,
+        savedCell: UnsafeMutablePointer<Self>, savedCellStride: Int, output: UnsafeMutablePointer<Self>, outputStride: Int,
+        state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int
+    ) {
+        for r in 0..<rows {
+            lstmGatesForward(gates: gates + r * gatesStride, bias: bias, cell: cell + r * cellStride, savedCell: savedCell + r * savedCellStride,
+                             output: output + r * outputStride, state: state + r * stateStride, hidden: hidden)
+        }
     }
     public static func lstmGatesBackward(
         gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
@@ -143,6 +159,21 @@ extension Float: KernelScalar {
         output: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, hidden: Int
     ) {
         LSTMGates.forward(gates: gates, bias: bias, cell: cell, savedCell: savedCell, output: output, state: state, hidden: hidden)
+    }
+    public static func lstmGatesForwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Float>, gatesStride: Int, bias: UnsafePointer<Float>, cell: UnsafeMutablePointer<Float>, cellStride: Int,
+        savedCell: UnsafeMutablePointer<Float>, savedCellStride: Int, output: UnsafeMutablePointer<Float>, outputStride: Int,
+        state: UnsafeMutablePointer<Float>, stateStride: Int, hidden: Int
+    ) {
+        if usesWideGates(nil) {
+            recurrent_avx512_lstm_forward_rows(rows, gates, gatesStride, bias, cell, cellStride, savedCell, savedCellStride, output, outputStride,
+                                               state, stateStride, hidden)
+            return
+        }
+        for r in 0..<rows {
+            LSTMGates.forward(gates: gates + r * gatesStride, bias: bias, cell: cell + r * cellStride, savedCell: savedCell + r * savedCellStride,
+                              output: output + r * outputStride, state: state + r * stateStride, hidden: hidden)
+        }
     }
     public static func lstmGatesBackward(
         gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,

@@ -268,6 +268,16 @@ public enum RecurrentSequenceKernel {
                     T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 1,
                            c: gates + stepRow(first, t) * gateWidth, ldc: stepStride, threads: split.gemmThreads)
                 }
+                if kind == .lstm && rows.allSatisfy({ t < length(lengths, $0, steps) }) {
+                    // Every row is within its length: the step's whole gate pass in one call.
+                    let cellRow = buffers.cells.map { $0 + (first * steps + t) * hidden } ?? unkeptRows + first * hidden
+                    T.lstmGatesForwardRows(
+                        rows.count, gates: gates + stepRow(first, t) * gateWidth, gatesStride: stepStride, bias: weights.bias,
+                        cell: cell + first * hidden, cellStride: hidden, savedCell: cellRow, savedCellStride: buffers.cells == nil ? hidden : steps * hidden,
+                        output: buffers.output + first * outputStride + t * hidden, outputStride: outputStride,
+                        state: state + first * hidden, stateStride: hidden, hidden: hidden)
+                    continue
+                }
                 for b in rows {
                     let row = b * steps + t
                     let p = gates + stepRow(b, t) * gateWidth

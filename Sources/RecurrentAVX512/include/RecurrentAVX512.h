@@ -24,6 +24,11 @@ float recurrent_avx512_fma_loop(long iterations);
 void recurrent_avx512_lstm_forward(float *gates, const float *bias, float *cell, float *savedCell, float *output,
                                    float *state, long hidden);
 
+/// `recurrent_avx512_lstm_forward` over `rows` rows, row r's buffers `r` strides after the first (`bias` shared).
+void recurrent_avx512_lstm_forward_rows(long rows, float *gates, long gatesStride, const float *bias, float *cell, long cellStride,
+                                        float *savedCell, long savedCellStride, float *output, long outputStride, float *state,
+                                        long stateStride, long hidden);
+
 /// The LSTM's backward gate pass over one row (LSTMGates.backward).
 void recurrent_avx512_lstm_backward(const float *gates, const float *cell, const float *previousCell,
                                     const float *hiddenGradient, float *cellGradient, float *gateGradient, long hidden);
