@@ -184,6 +184,11 @@ public enum RecurrentSequenceKernel {
 
     // MARK: - Forward
 
+    /// The smallest batch whose inference projects its inputs step by step (see `forward`). Measured at LSTM
+    /// (100, B, 256, 256): B = 1 5.3 against 2.7 ms all at once, B = 4 3.2–3.5 against 2.9–3.0, B = 8 even,
+    /// B = 16 9.5–10.0 against 10.3–10.6.
+    static let perStepProjectionBatch = 8
+
     /// Runs the sequence; `x` is (B, T, I), `initialHidden`/`initialCell` (B, H).
     // Specialised here for both element types: called from another module, a generic kernel would otherwise run
     // through protocol witnesses element by element (measured: ten times slower).
@@ -200,22 +205,26 @@ public enum RecurrentSequenceKernel {
         let table = inputTokens == nil ? nil : transposedInputWeight(weights.inputWeight, gateWidth: gateWidth, inputSize: inputSize)
         defer { table?.deallocate() }
 
-        // Kept gates: P = X·W_ihᵀ + b over all B·T rows at once (for one-hot inputs, row v of W_ihᵀ for token v),
-        // and step t's rows at stride T·G. Not kept (inference): each step projects its own B rows into a (B, G)
-        // buffer just before its recurrent product, so the step's gates stay in cache instead of making a round
-        // trip through a (B, T, G) buffer far larger than L2 (26 MB at LSTM c): 3–6 % of LSTM and GRU inference at
-        // shapes b–e. The same FMAs in the same order, so the same bits — except where the whole sequence has at
-        // most `GEMM.rowDotRowLimit` rows, whose one big product takes the row-dot kernel instead.
-        let stepGates = buffers.gates == nil ? UnsafeMutablePointer<T>.allocate(capacity: batch * gateWidth) : nil
-        defer { stepGates?.deallocate() }
-        let gates = buffers.gates ?? stepGates!
-        let stepStride = buffers.gates == nil ? gateWidth : steps * gateWidth
-        /// The gate row of sample b at step t: (b, t) of the kept buffer, or b of the step buffer.
-        func stepRow(_ b: Int, _ t: Int) -> Int { buffers.gates == nil ? b : b * steps + t }
-        let inputWeight = buffers.gates == nil && table == nil
+        // P = X·W_ihᵀ (+ b in the gate pass): for one-hot inputs, row v of W_ihᵀ for token v. Projected all at once
+        // into (B, T, G), step t's rows at stride T·G; or, with a batch of at least `perStepProjectionBatch` rows
+        // and the gates not kept (inference), step by step into a (B, G) buffer just before the step's recurrent
+        // product, so the step's gates stay in cache instead of making a round trip through a (B, T, G) buffer
+        // far larger than L2 (26 MB at LSTM c): 3–6 % of LSTM and GRU inference at shapes b–e. A smaller batch's
+        // per-step products have too few rows (B = 1: twice the time of one product over all T rows). The same
+        // FMAs in the same order either way, so the same bits — except where the whole sequence has at most
+        // `GEMM.rowDotRowLimit` rows, whose one big product takes the row-dot kernel.
+        let projectsPerStep = batch >= perStepProjectionBatch && buffers.gates == nil
+        let allSteps = buffers.gates != nil || !projectsPerStep
+        let ownedGates = buffers.gates == nil ? UnsafeMutablePointer<T>.allocate(capacity: (allSteps ? steps : 1) * batch * gateWidth) : nil
+        defer { ownedGates?.deallocate() }
+        let gates = buffers.gates ?? ownedGates!
+        let stepStride = allSteps ? steps * gateWidth : gateWidth
+        /// The gate row of sample b at step t.
+        func stepRow(_ b: Int, _ t: Int) -> Int { allSteps ? b * steps + t : b }
+        let inputWeight = projectsPerStep && table == nil
             ? T.prepareRightOperand(transposed: true, b: weights.inputWeight, ldb: inputSize, depth: inputSize, columns: gateWidth, uses: steps)
             : nil
-        if buffers.gates != nil {
+        if !projectsPerStep {
             if let tokens = inputTokens, let table {
                 forRanges(of: batch * steps, elements: batch * steps * gateWidth, granularity: 1) { rows in
                     for row in rows {
@@ -251,13 +260,13 @@ public enum RecurrentSequenceKernel {
                 if let saved = buffers.hiddenBefore {
                     for b in rows { (saved + (b * steps + t) * hidden).update(from: state + b * hidden, count: hidden) }
                 }
-                if buffers.gates == nil {
+                if projectsPerStep {
                     // This step's input projection, rows (b, t) of X at stride T·I.
                     if let tokens = inputTokens, let table {
-                        for b in rows { (gates + b * gateWidth).update(from: table + tokens[b * steps + t] * gateWidth, count: gateWidth) }
+                        for b in rows { (gates + stepRow(b, t) * gateWidth).update(from: table + tokens[b * steps + t] * gateWidth, count: gateWidth) }
                     } else {
                         T.gemm(m: rows.count, a: x + (first * steps + t) * inputSize, lda: steps * inputSize, prepared: inputWeight!, beta: 0,
-                               c: gates + first * gateWidth, ldc: gateWidth, threads: split.gemmThreads)
+                               c: gates + stepRow(first, t) * gateWidth, ldc: stepStride, threads: split.gemmThreads)
                     }
                 }
                 // P_t += h_{t-1}·W_hhᵀ (GRU keeps it apart: r multiplies its n block).

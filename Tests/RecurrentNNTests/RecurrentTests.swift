@@ -208,7 +208,8 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
     /// Indices in place of a one-hot tensor: the same outputs, final states and parameter gradients (Float64,
     /// so only summation order may differ), stacked and bidirectional with padding; then finite differences
     /// through the gather and scatter themselves.
-    /// Inference that keeps no steps runs each step's input projection into a step-sized buffer: the same
+    /// Inference that keeps no steps runs each step's input projection into a step-sized buffer (from a batch of
+    /// 8, `RecurrentSequenceKernel.perStepProjectionBatch`): the same
     /// outputs and final states, bit for bit, as a run that keeps every step's gates (one product over all B·T
     /// rows), for stacked bidirectional layers with lengths, one-hot inputs, and the step loop split over two
     /// cores. The per-step gates and cell states come back only when asked for, or when gradients are recorded.
@@ -221,8 +222,9 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
             return Tensor.uniform(shape, low: -1, high: 1, dtype: .float32, using: &generator)
         }
         // (batch, steps, input, hidden, layers, bidirectional, threads): the second is large enough to split the
-        // step loop over two cores.
-        for (batch, steps, input, hidden, layers, bidirectional, threads) in [(13, 6, 20, 40, 2, true, 1), (64, 5, 8, 256, 1, false, 2)] {
+        // step loop over two cores; the third's batch is too small to project step by step (it projects all steps
+        // at once into a buffer of its own).
+        for (batch, steps, input, hidden, layers, bidirectional, threads) in [(13, 6, 20, 40, 2, true, 1), (64, 5, 8, 256, 1, false, 2), (3, 9, 5, 7, 2, true, 1)] {
             try ComputeSettings.setThreads(threads)
             let layer = RecurrentLayer(kind, inputSize: input, hiddenSize: hidden, layerCount: layers, bidirectional: bidirectional, seed: 7, dtype: .float32)
             let lengths = (0..<batch).map { $0 % 5 == 3 ? 0 : ($0 % 4 == 1 ? 2 : steps) }
