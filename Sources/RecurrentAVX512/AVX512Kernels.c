@@ -74,8 +74,16 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
 
 RECURRENT_TILE(tile_6x32, 6, 2)
 RECURRENT_TILE(tile_6x16, 6, 1)
+RECURRENT_TILE(tile_5x32, 5, 2)
+RECURRENT_TILE(tile_5x16, 5, 1)
 RECURRENT_TILE(tile_4x32, 4, 2)
 RECURRENT_TILE(tile_4x16, 4, 1)
+RECURRENT_TILE(tile_3x32, 3, 2)
+RECURRENT_TILE(tile_3x16, 3, 1)
+RECURRENT_TILE(tile_2x32, 2, 2)
+RECURRENT_TILE(tile_2x16, 2, 1)
+RECURRENT_TILE(tile_1x32, 1, 2)
+RECURRENT_TILE(tile_1x16, 1, 1)
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
                                 const float *b0, const float *b1, float *c, long ldc, float beta) {
@@ -85,14 +93,19 @@ void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a
 #define RECURRENT_DISPATCH(name)                                                                              \
     if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta);                                               \
     else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta);
-    if (rows == 6 && panels == 2) {
-        RECURRENT_DISPATCH(tile_6x32)
-    } else if (rows == 6) {
-        RECURRENT_DISPATCH(tile_6x16)
-    } else if (panels == 2) {
-        RECURRENT_DISPATCH(tile_4x32)
-    } else {
-        RECURRENT_DISPATCH(tile_4x16)
+    switch (rows * 2 + panels - 1) {
+    case 13: RECURRENT_DISPATCH(tile_6x32) break;
+    case 12: RECURRENT_DISPATCH(tile_6x16) break;
+    case 11: RECURRENT_DISPATCH(tile_5x32) break;
+    case 10: RECURRENT_DISPATCH(tile_5x16) break;
+    case 9: RECURRENT_DISPATCH(tile_4x32) break;
+    case 8: RECURRENT_DISPATCH(tile_4x16) break;
+    case 7: RECURRENT_DISPATCH(tile_3x32) break;
+    case 6: RECURRENT_DISPATCH(tile_3x16) break;
+    case 5: RECURRENT_DISPATCH(tile_2x32) break;
+    case 4: RECURRENT_DISPATCH(tile_2x16) break;
+    case 3: RECURRENT_DISPATCH(tile_1x32) break;
+    default: RECURRENT_DISPATCH(tile_1x16) break;
     }
 #undef RECURRENT_DISPATCH
 }

@@ -163,7 +163,7 @@ extension GEMM {
                 let (start, count) = panels[index]
                 let panel = inPlace.map { a + start * $0.row } ?? a + index * microRows * depth
                 var jr = jc
-                if wide && (count == 6 || count == 4) {
+                if wide {
                     jr += wideTiles(panelRows: count, a: panel, inPlace: inPlace, columns: chunkEnd - jc, depth: depth, b: b + jc * depth, c: c + start * ldc + jc, ldc: ldc, beta: beta)
                 }
                 while jr < chunkEnd {
@@ -175,10 +175,12 @@ extension GEMM {
         }
     }
 
-    /// The AVX-512 tiles of one whole six- or four-row A panel against the full 16-wide B panels: two panels at
+    /// The AVX-512 tiles of one A panel (any of its 1 to 6 rows) against the full 16-wide B panels: two panels at
     /// a time (a 6 × 32 tile, twelve 16-lane accumulators, the same register budget as the AVX2 6 × 16 tile with
     /// twice the work per FMA), then one. Returns the first column left to the AVX2 kernel (a partial last
-    /// panel, computed there through the edge tile).
+    /// panel, computed there through the edge tile). A panel of fewer rows gets a tile of exactly its rows: the
+    /// AVX2 edge tile computed all six, so one row of a batch-1 step cost six (measured, B packed: (1, 256)·
+    /// (256, 1024) 22 → 47 GFLOP/s, (3, 256)·(256, 1024) 65 → 139, (5, 256)·(256, 1024) 85 → 188).
     @inline(__always)
     static func wideTiles(
         panelRows: Int, a: UnsafePointer<Float>, inPlace: InPlaceStrides?, columns: Int, depth: Int, b: UnsafePointer<Float>,

@@ -44,6 +44,9 @@ struct MatrixFixture {
         // A large M keeps its packed A blocks for every B block of a depth block (AVX-512: two B blocks of 512
         // columns here, two row blocks, two depth blocks).
         (150, 530, 260),
+        // A partial panel of 1, 2, 3 or 5 rows gets an AVX-512 tile of exactly its rows (13, 7 and 37 rows above
+        // end in one; 3 × 37 and 23 × 30 too when B is not transposed): two rows and five against pairs of panels.
+        (2, 40, 30), (11, 70, 20),
     ]
 
     /// The micro-kernel's vector widths this CPU can run: AVX2 always (on x86), AVX-512 where present.

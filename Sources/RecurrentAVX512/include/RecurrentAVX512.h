@@ -11,7 +11,7 @@ bool recurrent_avx512_usable(void);
 
 /// One GEMM micro-tile: C[0..<rows, 0..<16·panels] = beta·C + Σ_k A[r, k] · B[k, ·], with A[r, k] at
 /// a[r·rs + k·ks] and B given as one or two packed 16-wide panels (for each k, 16 consecutive values), the
-/// second starting at `b1`. `rows` is 6 or 4, `panels` 1 or 2. With beta = 0, C is only written, never read.
+/// second starting at `b1`. `rows` is 1 to 6, `panels` 1 or 2. With beta = 0, C is only written, never read.
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
                                 const float *b0, const float *b1, float *c, long ldc, float beta);
 
