@@ -1,7 +1,8 @@
 // Fused recurrent sequences (one layer, one direction), forward and backward, for the vanilla RNN, LSTM and
 // GRU, as cuDNN and oneDNN do it:
 //
-//   forward:  P = X·W_ihᵀ                              one GEMM over all B·T rows
+//   forward:  P = X·W_ihᵀ                              one GEMM over all B·T rows (inference with a batch
+//                                                       of 8 or more: P_t = X_t·W_ihᵀ at each step instead)
 //             for t: P_t += h_{t-1}·W_hhᵀ              one small GEMM per step
 //                    P_t += b, then one fused pass: gates, state update, output
 //   backward: for t from T−1 down: one fused pass turning dh, dc into gate gradients dP_t,
@@ -205,7 +206,7 @@ public enum RecurrentSequenceKernel {
         let table = inputTokens == nil ? nil : transposedInputWeight(weights.inputWeight, gateWidth: gateWidth, inputSize: inputSize)
         defer { table?.deallocate() }
 
-        // P = X·W_ihᵀ (+ b in the gate pass): for one-hot inputs, row v of W_ihᵀ for token v. Projected all at once
+        // P = X·W_ihᵀ (+ b in the step loop): for one-hot inputs, row v of W_ihᵀ for token v. Projected all at once
         // into (B, T, G), step t's rows at stride T·G; or, with a batch of at least `perStepProjectionBatch` rows
         // and the gates not kept (inference), step by step into a (B, G) buffer just before the step's recurrent
         // product, so the step's gates stay in cache instead of making a round trip through a (B, T, G) buffer
