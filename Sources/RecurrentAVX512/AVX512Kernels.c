@@ -93,8 +93,11 @@ void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a
 #define RECURRENT_DISPATCH(name)                                                                              \
     if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta);                                               \
     else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta);
+    if (rows == 6 && panels == 2) {   // nearly every tile: tested first, apart from the rarer shapes' table
+        RECURRENT_DISPATCH(tile_6x32)
+        return;
+    }
     switch (rows * 2 + panels - 1) {
-    case 13: RECURRENT_DISPATCH(tile_6x32) break;
     case 12: RECURRENT_DISPATCH(tile_6x16) break;
     case 11: RECURRENT_DISPATCH(tile_5x32) break;
     case 10: RECURRENT_DISPATCH(tile_5x16) break;
