@@ -72,18 +72,15 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
         tile_body(rows, panels, depth, a, rs, ks, b0, b1, c, ldc, beta);                                   \
     }
 
-RECURRENT_TILE(tile_6x32, 6, 2)
-RECURRENT_TILE(tile_6x16, 6, 1)
-RECURRENT_TILE(tile_5x32, 5, 2)
-RECURRENT_TILE(tile_5x16, 5, 1)
-RECURRENT_TILE(tile_4x32, 4, 2)
-RECURRENT_TILE(tile_4x16, 4, 1)
-RECURRENT_TILE(tile_3x32, 3, 2)
-RECURRENT_TILE(tile_3x16, 3, 1)
-RECURRENT_TILE(tile_2x32, 2, 2)
-RECURRENT_TILE(tile_2x16, 2, 1)
-RECURRENT_TILE(tile_1x32, 1, 2)
-RECURRENT_TILE(tile_1x16, 1, 1)
+// Both widths (two B panels, one) for a panel of `rows` rows: six and four for whole panels, the others for the
+// partial panel at the end of a block.
+#define RECURRENT_TILES(rows) RECURRENT_TILE(tile_##rows##x32, rows, 2) RECURRENT_TILE(tile_##rows##x16, rows, 1)
+RECURRENT_TILES(6)
+RECURRENT_TILES(5)
+RECURRENT_TILES(4)
+RECURRENT_TILES(3)
+RECURRENT_TILES(2)
+RECURRENT_TILES(1)
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
                                 const float *b0, const float *b1, float *c, long ldc, float beta) {
