@@ -95,7 +95,7 @@ extension GEMM {
         // Zen 5, 1 thread, medians of 8 runs against OpenBLAS SkylakeX in each): 2048³ 0.94 → 0.98–1.00×, 1024³
         // 0.98 → 1.01×. With one B block there is nothing to keep: every A block goes into the same buffer, which
         // stays in cache (distinct buffers cost 512³ 2 %).
-        let superRows = smallM ? m : min(m, rowSuperBlock)
+        let superRows = min(m, rowSuperBlock)
         let keepsABlocks = !smallM && n > bBlockWidth
         let packedARows = keepsABlocks ? (superRows + rowBlock - 1) / rowBlock * rowBlock : (min(m, rowBlock) + mr - 1) / mr * mr
         let packedBColumns = (min(n, bBlockWidth) + nr - 1) / nr * nr

@@ -91,6 +91,15 @@ extension KernelScalar {
         savedCell: UnsafeMutablePointer<Self>, savedCellStride: Int, output: UnsafeMutablePointer<Self>, outputStride: Int,
         state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int
     ) {
+        lstmGatesForwardRowByRow(rows, gates: gates, gatesStride: gatesStride, bias: bias, cell: cell, cellStride: cellStride, savedCell: savedCell,
+                                 savedCellStride: savedCellStride, output: output, outputStride: outputStride, state: state, stateStride: stateStride, hidden: hidden)
+    }
+    /// `lstmGatesForwardRows` as one `lstmGatesForward` call per row.
+    static func lstmGatesForwardRowByRow(
+        _ rows: Int, gates: UnsafeMutablePointer<Self>, gatesStride: Int, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, cellStride: Int,
+        savedCell: UnsafeMutablePointer<Self>, savedCellStride: Int, output: UnsafeMutablePointer<Self>, outputStride: Int,
+        state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int
+    ) {
         for r in 0..<rows {
             lstmGatesForward(gates: gates + r * gatesStride, bias: bias, cell: cell + r * cellStride, savedCell: savedCell + r * savedCellStride,
                              output: output + r * outputStride, state: state + r * stateStride, hidden: hidden)
@@ -170,10 +179,8 @@ extension Float: KernelScalar {
                                                state, stateStride, hidden)
             return
         }
-        for r in 0..<rows {
-            LSTMGates.forward(gates: gates + r * gatesStride, bias: bias, cell: cell + r * cellStride, savedCell: savedCell + r * savedCellStride,
-                              output: output + r * outputStride, state: state + r * stateStride, hidden: hidden)
-        }
+        lstmGatesForwardRowByRow(rows, gates: gates, gatesStride: gatesStride, bias: bias, cell: cell, cellStride: cellStride, savedCell: savedCell,
+                                 savedCellStride: savedCellStride, output: output, outputStride: outputStride, state: state, stateStride: stateStride, hidden: hidden)
     }
     public static func lstmGatesBackward(
         gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,

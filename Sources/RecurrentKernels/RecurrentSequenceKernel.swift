@@ -215,13 +215,12 @@ public enum RecurrentSequenceKernel {
         // FMAs in the same order either way, so the same bits — except where the whole sequence has at most
         // `GEMM.rowDotRowLimit` rows, whose one big product takes the row-dot kernel.
         let projectsPerStep = batch >= perStepProjectionBatch && buffers.gates == nil
-        let allSteps = buffers.gates != nil || !projectsPerStep
-        let ownedGates = buffers.gates == nil ? UnsafeMutablePointer<T>.allocate(capacity: (allSteps ? steps : 1) * batch * gateWidth) : nil
+        let ownedGates = buffers.gates == nil ? UnsafeMutablePointer<T>.allocate(capacity: (projectsPerStep ? 1 : steps) * batch * gateWidth) : nil
         defer { ownedGates?.deallocate() }
         let gates = buffers.gates ?? ownedGates!
-        let stepStride = allSteps ? steps * gateWidth : gateWidth
+        let stepStride = projectsPerStep ? gateWidth : steps * gateWidth
         /// The gate row of sample b at step t.
-        func stepRow(_ b: Int, _ t: Int) -> Int { allSteps ? b * steps + t : b }
+        func stepRow(_ b: Int, _ t: Int) -> Int { projectsPerStep ? b : b * steps + t }
         let inputWeight = projectsPerStep && table == nil
             ? T.prepareRightOperand(transposed: true, b: weights.inputWeight, ldb: inputSize, depth: inputSize, columns: gateWidth, uses: steps)
             : nil
@@ -245,6 +244,10 @@ public enum RecurrentSequenceKernel {
         let hiddenProjection = UnsafeMutablePointer<T>.allocate(capacity: kind == .gru ? batch * gateWidth : 0)
         // Where c_t (LSTM) and the GRU's candidate term go when they are not kept: one row per sample, overwritten.
         let unkeptRows = UnsafeMutablePointer<T>.allocate(capacity: batch * hidden)
+        /// Sample b's row for c_t (LSTM) or the GRU's candidate term at step t.
+        func savedRow(_ kept: UnsafeMutablePointer<T>?, _ b: Int, _ t: Int) -> UnsafeMutablePointer<T> {
+            kept.map { $0 + (b * steps + t) * hidden } ?? unkeptRows + b * hidden
+        }
         defer {
             state.deallocate()
             cell.deallocate()
@@ -280,10 +283,9 @@ public enum RecurrentSequenceKernel {
                 }
                 if kind == .lstm && rows.allSatisfy({ t < length(lengths, $0, steps) }) {
                     // Every row is within its length: the step's whole gate pass in one call.
-                    let cellRow = buffers.cells.map { $0 + (first * steps + t) * hidden } ?? unkeptRows + first * hidden
                     T.lstmGatesForwardRows(
                         rows.count, gates: gates + stepRow(first, t) * gateWidth, gatesStride: stepStride, bias: weights.bias,
-                        cell: cell + first * hidden, cellStride: hidden, savedCell: cellRow, savedCellStride: buffers.cells == nil ? hidden : steps * hidden,
+                        cell: cell + first * hidden, cellStride: hidden, savedCell: savedRow(buffers.cells, first, t), savedCellStride: buffers.cells == nil ? hidden : steps * hidden,
                         output: buffers.output + first * outputStride + t * hidden, outputStride: outputStride,
                         state: state + first * hidden, stateStride: hidden, hidden: hidden)
                     continue
@@ -291,9 +293,7 @@ public enum RecurrentSequenceKernel {
                 for b in rows {
                     let row = b * steps + t
                     let p = gates + stepRow(b, t) * gateWidth
-                    // c_t and the GRU's candidate term: kept at (b, t), or in sample b's scratch row.
-                    let cellRow = buffers.cells.map { $0 + row * hidden } ?? unkeptRows + b * hidden
-                    let candidateRow = buffers.candidateHidden.map { $0 + row * hidden } ?? unkeptRows + b * hidden
+                    let cellRow = savedRow(buffers.cells, b, t), candidateRow = savedRow(buffers.candidateHidden, b, t)
                     let h = state + b * hidden
                     let out = buffers.output + b * outputStride + t * hidden
                     guard t < length(lengths, b, steps) else {
