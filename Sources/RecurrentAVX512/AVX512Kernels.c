@@ -20,12 +20,25 @@ bool recurrent_avx512_usable(void) {
     return (low & needed) == needed;
 }
 
+// One k of a tile: load one or two B vectors, broadcast `rows` A values, issue rows · panels FMAs.
+__attribute__((target("avx512f"), always_inline)) static inline void tile_step(
+    const int rows, const int panels, const long k, const float *a, const long rs, const long ks,
+    const float *b0, const float *b1, __m512 acc[6][2]) {
+    const __m512 x0 = _mm512_loadu_ps(b0 + 16 * k);
+    const __m512 x1 = panels == 2 ? _mm512_loadu_ps(b1 + 16 * k) : x0;
+    for (int r = 0; r < rows; ++r) {
+        const __m512 value = _mm512_set1_ps(a[r * rs + k * ks]);
+        acc[r][0] = _mm512_fmadd_ps(value, x0, acc[r][0]);
+        if (panels == 2) acc[r][1] = _mm512_fmadd_ps(value, x1, acc[r][1]);
+    }
+}
+
 // The body, specialised below for each (rows, panels, A layout) by constant arguments: the row and panel loops
-// unroll away and the accumulators live in registers (6 × 2 of the 32 ZMM registers). Each k step loads one
-// or two B vectors, broadcasts `rows` A values and issues rows · panels FMAs.
+// unroll away and the accumulators live in registers (6 × 2 of the 32 ZMM registers). `pf` is never NULL (the
+// caller passes B itself when it has nothing to fetch).
 __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
     const int rows, const int panels, long depth, const float *a, const long rs, const long ks,
-    const float *b0, const float *b1, float *c, long ldc, float beta) {
+    const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {
     __m512 acc[6][2];
     // The tiles of a row panel go left to right: fetch the next tile's C lines now, so that its loads (beta ≠ 0)
     // or its stores (beta = 0, which read each line first) find them in cache instead of waiting on memory
@@ -44,16 +57,14 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
             }
         }
     }
-#pragma clang loop unroll_count(4)
-    for (long k = 0; k < depth; ++k) {
-        const __m512 x0 = _mm512_loadu_ps(b0 + 16 * k);
-        const __m512 x1 = panels == 2 ? _mm512_loadu_ps(b1 + 16 * k) : x0;
-        for (int r = 0; r < rows; ++r) {
-            const __m512 value = _mm512_set1_ps(a[r * rs + k * ks]);
-            acc[r][0] = _mm512_fmadd_ps(value, x0, acc[r][0]);
-            if (panels == 2) acc[r][1] = _mm512_fmadd_ps(value, x1, acc[r][1]);
-        }
+    // Four k per round, each round starting with one line of `pf` (a test for it inside a plain k loop made clang
+    // spill).
+    long k = 0;
+    for (; k + 4 <= depth; k += 4) {
+        _mm_prefetch((const char *)(pf + 4 * k), _MM_HINT_T1);
+        for (int u = 0; u < 4; ++u) tile_step(rows, panels, k + u, a, rs, ks, b0, b1, acc);
     }
+    for (; k < depth; ++k) tile_step(rows, panels, k, a, rs, ks, b0, b1, acc);
     for (int r = 0; r < rows; ++r) {
         for (int p = 0; p < panels; ++p) _mm512_storeu_ps(c + r * ldc + 16 * p, acc[r][p]);
     }
@@ -63,13 +74,14 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
 // A read in place is row-major (rs = lda, ks = 1) or stored transposed (rs = 1, ks = lda).
 #define RECURRENT_TILE(name, rows, panels)                                                                    \
     __attribute__((target("avx512f"), noinline)) static void name##_packed(                                 \
-        long depth, const float *a, const float *b0, const float *b1, float *c, long ldc, float beta) {    \
-        tile_body(rows, panels, depth, a, 1, 6, b0, b1, c, ldc, beta);                                     \
+        long depth, const float *a, const float *b0, const float *b1, float *c, long ldc, float beta,        \
+        const float *pf) {                                                                                   \
+        tile_body(rows, panels, depth, a, 1, 6, b0, b1, c, ldc, beta, pf);                                 \
     }                                                                                                        \
     __attribute__((target("avx512f"), noinline)) static void name##_strided(                                \
         long depth, const float *a, long rs, long ks, const float *b0, const float *b1, float *c, long ldc, \
-        float beta) {                                                                                        \
-        tile_body(rows, panels, depth, a, rs, ks, b0, b1, c, ldc, beta);                                   \
+        float beta, const float *pf) {                                                                       \
+        tile_body(rows, panels, depth, a, rs, ks, b0, b1, c, ldc, beta, pf);                               \
     }
 
 // Both widths (two B panels, one) for a panel of `rows` rows: six and four for whole panels, the others for the
@@ -83,13 +95,13 @@ RECURRENT_TILES(2)
 RECURRENT_TILES(1)
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
-                                const float *b0, const float *b1, float *c, long ldc, float beta) {
+                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {
     // A packed panel, (1, 6), with its strides known to the compiler; A read in place, row-major (lda, 1) or
     // stored transposed (1, lda), with them passed.
     const bool packed = rs == 1 && ks == 6;
 #define RECURRENT_DISPATCH(name)                                                                              \
-    if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta);                                               \
-    else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta);
+    if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta, pf);                                           \
+    else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta, pf);
     if (rows == 6 && panels == 2) {   // nearly every tile: tested first, apart from the rarer shapes' table
         RECURRENT_DISPATCH(tile_6x32)
         return;
@@ -313,9 +325,9 @@ __attribute__((target("avx512f"))) void recurrent_avx512_tanh(long count, const 
 bool recurrent_avx512_usable(void) { return false; }
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
-                                const float *b0, const float *b1, float *c, long ldc, float beta) {
+                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {
     (void)rows; (void)panels; (void)depth; (void)a; (void)rs; (void)ks; (void)b0; (void)b1; (void)c; (void)ldc;
-    (void)beta;
+    (void)beta; (void)pf;
     __builtin_trap();   // unreachable: callers ask recurrent_avx512_usable first
 }
 

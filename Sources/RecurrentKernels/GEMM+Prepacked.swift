@@ -57,11 +57,15 @@ extension GEMM {
                 let betaNow: Float = pc == 0 ? beta : 1
                 // Panel q of this depth block starts at q·NR·depth; the range starts on a panel boundary.
                 let bBlock = b.panels + pc * b.paddedColumns + range.lowerBound * depth
+                // What this thread's tiles read after a row block: the same B block for the next rows, or the next
+                // depth block's columns of this range (fetched ahead into L2 by the tiles; see `macroKernel`).
+                let nextDepthBlock = pc + depthBlock < k ? b.panels + (pc + depthBlock) * b.paddedColumns + range.lowerBound * min(depthBlock, k - pc - depthBlock) : nil
                 for ic in stride(from: 0, to: m, by: rowBlock) {
                     let rows = min(rowBlock, m - ic)
                     let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, columns: range.count, alpha: alpha, scratch: scratch.a)
                     macroKernel(rows: rows, columns: range.count, depth: depth, a: block.a, inPlace: block.inPlace, b: bBlock,
-                                c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide)
+                                c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide,
+                                nextBlock: ic + rowBlock < m ? bBlock : nextDepthBlock)
                 }
             }
         }

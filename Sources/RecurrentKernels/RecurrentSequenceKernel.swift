@@ -291,7 +291,6 @@ public enum RecurrentSequenceKernel {
                     continue
                 }
                 for b in rows {
-                    let row = b * steps + t
                     let p = gates + stepRow(b, t) * gateWidth
                     let cellRow = savedRow(buffers.cells, b, t), candidateRow = savedRow(buffers.candidateHidden, b, t)
                     let h = state + b * hidden
