@@ -122,6 +122,12 @@ void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a
 #undef RECURRENT_DISPATCH
 }
 
+bool recurrent_cpu_is_intel(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+    return ebx == 0x756e6547u && edx == 0x49656e69u && ecx == 0x6c65746eu;   // "Genu" "ineI" "ntel"
+}
+
 __attribute__((target("avx512f"))) float recurrent_avx512_fma_loop(long iterations) {
     const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
     __m512 chain[12];
@@ -323,6 +329,8 @@ __attribute__((target("avx512f"))) void recurrent_avx512_tanh(long count, const 
 #else
 
 bool recurrent_avx512_usable(void) { return false; }
+
+bool recurrent_cpu_is_intel(void) { return false; }
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
                                 const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {

@@ -31,13 +31,14 @@ public final class PackedGEMMOperand: @unchecked Sendable {
 
 extension GEMM {
     /// C = alpha·op(A)·B + beta·C with B packed beforehand, on the Swift kernel, split over `threads` by columns
-    /// (`avx512` as in `blocked`).
+    /// (`avx512` and `bPanelOuter` as in `blocked`).
     public static func multiply(
         transposeA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         packed b: PackedGEMMOperand, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil,
-        avx512: Bool? = nil
+        avx512: Bool? = nil, bPanelOuter: Bool? = nil
     ) {
         let wide = (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
+        let order = bPanelOuter ?? GEMM.bPanelOuter
         let n = b.columns, k = b.depth
         checkStrides(transposeA: transposeA, transposeB: false, m: m, n: n, k: k, lda: lda, ldb: max(1, n), ldc: ldc)
         guard m > 0, n > 0 else { return }
@@ -65,7 +66,7 @@ extension GEMM {
                     let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: ic, column: pc, rows: rows, depth: depth, columns: range.count, alpha: alpha, scratch: scratch.a)
                     macroKernel(rows: rows, columns: range.count, depth: depth, a: block.a, inPlace: block.inPlace, b: bBlock,
                                 c: c + ic * ldc + range.lowerBound, ldc: ldc, beta: betaNow, edgeTile: scratch.edge, wide: wide,
-                                nextBlock: ic + rowBlock < m ? bBlock : nextDepthBlock)
+                                bPanelOuter: order, nextBlock: ic + rowBlock < m ? bBlock : nextDepthBlock)
                 }
             }
         }

@@ -52,8 +52,13 @@ struct MatrixFixture {
     /// The micro-kernel's vector widths this CPU can run: AVX2 always (on x86), AVX-512 where present.
     static let vectorWidths: [Bool] = KernelInfo.avx512Usable ? [false, true] : [false]
 
-    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)], vectorWidths)
-    func blockedMatchesReference(transposes: (Bool, Bool), avx512: Bool) {
+    /// The micro-kernels this CPU can run, as (AVX-512, B panel outer): AVX2; and where AVX-512 is present, its
+    /// tiles in both loop orders, whichever this CPU would choose (`GEMM.bPanelOuter`).
+    static let kernels: [TileKernel] = [TileKernel(avx512: false, bPanelOuter: false)]
+        + (KernelInfo.avx512Usable ? [TileKernel(avx512: true, bPanelOuter: false), TileKernel(avx512: true, bPanelOuter: true)] : [])
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)], kernels)
+    func blockedMatchesReference(transposes: (Bool, Bool), kernel: TileKernel) {
         let (transposeA, transposeB) = transposes
         for (index, shape) in Self.shapes.enumerated() {
             for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (-0.5, 2)] {
@@ -63,9 +68,10 @@ struct MatrixFixture {
                     GEMM.reference(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: alpha,
                                    a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &expected, ldc: fixture.ldc)
                     GEMM.blocked(transposeA: transposeA, transposeB: transposeB, m: shape.m, n: shape.n, k: shape.k, alpha: alpha,
-                                 a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &fixture.c, ldc: fixture.ldc, threads: threads, avx512: avx512)
+                                 a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: beta, c: &fixture.c, ldc: fixture.ldc, threads: threads,
+                                 avx512: kernel.avx512, bPanelOuter: kernel.bPanelOuter)
                     let worst = zip(fixture.c, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
-                    #expect(worst < 1e-4, "\(shape) transposeA=\(transposeA) transposeB=\(transposeB) alpha=\(alpha) beta=\(beta) threads=\(threads) avx512=\(avx512): worst relative error \(worst)")
+                    #expect(worst < 1e-4, "\(shape) transposeA=\(transposeA) transposeB=\(transposeB) alpha=\(alpha) beta=\(beta) threads=\(threads) \(kernel): worst relative error \(worst)")
                 }
             }
         }
@@ -73,17 +79,17 @@ struct MatrixFixture {
 
     /// More rows than one super-block (`GEMM.rowSuperBlock`) of kept A blocks: the second super-block packs its
     /// own (A transposed and alpha −0.5, so it is packed, not read in place), kept over two B blocks with AVX-512.
-    @Test(arguments: vectorWidths)
-    func rowsPastOneSuperBlock(avx512: Bool) {
+    @Test(arguments: kernels)
+    func rowsPastOneSuperBlock(kernel: TileKernel) {
         let (m, n, k) = (GEMM.rowSuperBlock + 10, 530, 3)
         var fixture = MatrixFixture(transposeA: true, transposeB: false, m: m, n: n, k: k, padding: 1, seed: 5)
         var expected = fixture.c
         GEMM.reference(transposeA: true, transposeB: false, m: m, n: n, k: k, alpha: -0.5, a: fixture.a, lda: fixture.lda,
                        b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
         GEMM.blocked(transposeA: true, transposeB: false, m: m, n: n, k: k, alpha: -0.5, a: fixture.a, lda: fixture.lda,
-                     b: fixture.b, ldb: fixture.ldb, beta: 1, c: &fixture.c, ldc: fixture.ldc, avx512: avx512)
+                     b: fixture.b, ldb: fixture.ldb, beta: 1, c: &fixture.c, ldc: fixture.ldc, avx512: kernel.avx512, bPanelOuter: kernel.bPanelOuter)
         let worst = zip(fixture.c, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
-        #expect(worst < 1e-4, "avx512=\(avx512): worst relative error \(worst)")
+        #expect(worst < 1e-4, "\(kernel): worst relative error \(worst)")
     }
 
     /// A deep weight gradient (Aᵀ·B over 2,101 rows) is summed in two halves of its depth: it must match the
@@ -223,18 +229,25 @@ struct MatrixFixture {
     /// alpha 0.5 packs A; alpha 1 with whole six- and four-row panels and a depth up to 64 reads A in place
     /// (32 rows: four six-row panels and two four-row ones; 148: a second row block of four rows).
     /// 1,060 columns: the AVX-512 kernel walks a pre-packed B in 512-column chunks, the last ending in a partial panel.
-    @Test(arguments: [false, true], GEMMTests.vectorWidths)
-    func prepackedMatchesReference(transposed: Bool, avx512: Bool) {
+    @Test(arguments: [false, true], GEMMTests.kernels)
+    func prepackedMatchesReference(transposed: Bool, kernel: TileKernel) {
         for (m, n, k) in [(5, 17, 3), (64, 70, 300), (150, 33, 513), (1, 1, 1), (32, 48, 40), (20, 33, 17), (32, 64, 16), (148, 24, 64), (10, 1060, 40)] {
             for (threads, alpha) in [(1, Float(0.5)), (2, 0.5), (1, 1), (2, 1)] {
                 let fixture = MatrixFixture(transposeA: false, transposeB: transposed, m: m, n: n, k: k, padding: 1, seed: UInt64(m + n))
                 var expected = fixture.c, actual = fixture.c
                 GEMM.reference(transposeB: transposed, m: m, n: n, k: k, alpha: alpha, a: fixture.a, lda: fixture.lda, b: fixture.b, ldb: fixture.ldb, beta: 1, c: &expected, ldc: fixture.ldc)
                 let packed = fixture.b.withUnsafeBufferPointer { PackedGEMMOperand(transposed: transposed, b: $0.baseAddress!, ldb: fixture.ldb, depth: k, columns: n) }
-                GEMM.multiply(m: m, alpha: alpha, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads, avx512: avx512)
+                GEMM.multiply(m: m, alpha: alpha, a: fixture.a, lda: fixture.lda, packed: packed, beta: 1, c: &actual, ldc: fixture.ldc, threads: threads,
+                              avx512: kernel.avx512, bPanelOuter: kernel.bPanelOuter)
                 let worst = zip(actual, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
-                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads) alpha=\(alpha) avx512=\(avx512): \(worst)")
+                #expect(worst < 1e-4, "(\(m), \(n), \(k)) transposed=\(transposed) threads=\(threads) alpha=\(alpha) \(kernel): \(worst)")
             }
         }
     }
+}
+
+/// One choice of GEMM micro-kernel for the tests that run each.
+struct TileKernel: Sendable, CustomTestStringConvertible {
+    let avx512: Bool, bPanelOuter: Bool
+    var testDescription: String { avx512 ? "AVX-512, \(bPanelOuter ? "B" : "A") panel outer" : "AVX2" }
 }

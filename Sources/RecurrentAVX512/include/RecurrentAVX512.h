@@ -9,6 +9,9 @@
 /// Whether the CPU has AVX-512F and the operating system saves its registers (CPUID and XCR0).
 bool recurrent_avx512_usable(void);
 
+/// Whether CPUID names the vendor GenuineIntel (false on other architectures).
+bool recurrent_cpu_is_intel(void);
+
 /// One GEMM micro-tile: C[0..<rows, 0..<16·panels] = beta·C + Σ_k A[r, k] · B[k, ·], with A[r, k] at
 /// a[r·rs + k·ks] and B given as one or two packed 16-wide panels (for each k, 16 consecutive values), the
 /// second starting at `b1`. `rows` is 1 to 6, `panels` 1 or 2. With beta = 0, C is only written, never read.
