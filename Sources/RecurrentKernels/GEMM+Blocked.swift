@@ -146,9 +146,11 @@ extension GEMM {
     public static let rowSuperBlock = 16_384
 
     /// C block (rows, columns) = beta·C + packed A block · packed B block, A micro-panel outer: each A panel
-    /// stays in L1 while the B panels stream past it from L2/L3. Measured against the B-panel-outer order
-    /// (B panel in L1, A panels streamed): 90 against 80 GFLOP/s at (64, 512)·(512, 2048) with B pre-packed, up
-    /// to 95 on recurrent steps, and no loss on large squares.
+    /// stays in L1 while the B panels stream past it from L2/L3. Measured on a Zen 5 core against the
+    /// B-panel-outer order as it then was (B panel in L1, A panels streamed, no prefetch of the next B): 90
+    /// against 80 GFLOP/s at (64, 512)·(512, 2048) with B pre-packed, up to 95 on recurrent steps, and no loss on
+    /// large squares. (Those GFLOP/s predate the corrected peak; the ratio stands.) On Intel cores AVX-512 takes
+    /// the other order, with prefetching (`bPanelOuter`).
     ///
     /// A is the packed block, or with `inPlace` the block read where it lies (see `readsAInPlace`). `nextBlock`
     /// is the B the caller reads after this block, if any: with a pre-packed B, whose chunks stream from L3, the
@@ -199,7 +201,8 @@ extension GEMM {
     /// Whether the AVX-512 macro-kernel runs B panel outer (`wideTilesBPanelOuter`) rather than A panel outer:
     /// on Intel cores. Measured on a Xeon (2 MB of L2), B packed, best of eight runs: (64, 256)·(256, 1024) 157
     /// → 162 GFLOP/s, (64, 512)·(512, 2048) 157 → 161, (32, 512)·(512, 2048) 143 → 147; LSTM inference c 51.4
-    /// → 48.2 ms, e 165 → 155. On a Zen 5 core the A-panel-outer order measured faster (see `macroKernel`).
+    /// → 48.2 ms, e 165 → 155. On a Zen 5 core the A-panel-outer order measured faster than B panel outer did
+    /// before it prefetched (see `macroKernel`); the prefetching form has not been measured there yet.
     static let bPanelOuter = recurrent_cpu_is_intel()
 
     /// The AVX-512 tiles in B-panel-outer order: each 32-column pair of B panels (KC·32 floats, 32 KiB, in L1)
