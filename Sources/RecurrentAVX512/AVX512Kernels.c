@@ -253,6 +253,23 @@ __attribute__((target("avx512f"))) void recurrent_avx512_lstm_forward_rows(
     }
 }
 
+// The tanh RNN's step: h = tanh(p + b) into the gate row (kept for backward, or scratch), the output and the
+// state, in one pass over each row instead of a bias pass, a tanh pass and two copies.
+__attribute__((target("avx512f"))) void recurrent_avx512_rnn_tanh_forward_rows(
+    long rows, float *gates, long gatesStride, const float *bias, float *output, long outputStride, float *state,
+    long stateStride, long hidden) {
+    for (long r = 0; r < rows; ++r) {
+        float *p = gates + r * gatesStride, *out = output + r * outputStride, *h = state + r * stateStride;
+        for (long j = 0; j < hidden; j += 16) {
+            const __mmask16 m = lanes_from(j, hidden);
+            const __m512 value = tanh_lanes(_mm512_add_ps(load_lanes(p + j, m), load_lanes(bias + j, m)));
+            store_lanes(p + j, value, m);
+            store_lanes(out + j, value, m);
+            store_lanes(h + j, value, m);
+        }
+    }
+}
+
 __attribute__((target("avx512f"))) void recurrent_avx512_lstm_backward(
     const float *gates, const float *cell, const float *previousCell, const float *hiddenGradient,
     float *cellGradient, float *gateGradient, long hidden) {
@@ -356,6 +373,13 @@ void recurrent_avx512_lstm_forward(float *gates, const float *bias, float *cell,
     (void)gates; (void)bias; (void)cell; (void)savedCell; (void)output; (void)state; (void)hidden;
     __builtin_trap();
 }
+void recurrent_avx512_rnn_tanh_forward_rows(long rows, float *gates, long gatesStride, const float *bias, float *output,
+                                            long outputStride, float *state, long stateStride, long hidden) {
+    (void)rows; (void)gates; (void)gatesStride; (void)bias; (void)output; (void)outputStride; (void)state; (void)stateStride;
+    (void)hidden;
+    __builtin_trap();
+}
+
 void recurrent_avx512_lstm_backward(const float *gates, const float *cell, const float *previousCell, const float *hiddenGradient,
                                     float *cellGradient, float *gateGradient, long hidden) {
     (void)gates; (void)cell; (void)previousCell; (void)hiddenGradient; (void)cellGradient; (void)gateGradient; (void)hidden;

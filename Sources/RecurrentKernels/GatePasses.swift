@@ -312,6 +312,29 @@ extension GRUGates {
     }
 }
 
+/// The tanh RNN's forward step for Float over a step's rows: h = tanh(p + b), written to the gate row p (kept for
+/// backward, or scratch), the output row and the state row. One pass per row in AVX-512 registers where the process
+/// uses AVX-512 (`avx512` overrides `ComputeSettings.usesAVX512`), else a bias pass, FastMath's tanh and two
+/// copies; both give the same bits (a bias add, then the same tanh operations).
+public enum RNNTanhStep {
+    public static func forwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Float>, gatesStride: Int, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        outputStride: Int, state: UnsafeMutablePointer<Float>, stateStride: Int, hidden: Int, avx512: Bool? = nil
+    ) {
+        if usesWideGates(avx512) {
+            recurrent_avx512_rnn_tanh_forward_rows(rows, gates, gatesStride, bias, output, outputStride, state, stateStride, hidden)
+            return
+        }
+        for r in 0..<rows {
+            let p = gates + r * gatesStride
+            for j in 0..<hidden { p[j] += bias[j] }
+            FastMath.apply(hidden, p, p, FastMath.tanhLanes)
+            (state + r * stateStride).update(from: p, count: hidden)
+            (output + r * outputStride).update(from: p, count: hidden)
+        }
+    }
+}
+
 /// Whether a gate pass runs in AVX-512 registers: asked for (or by default the process setting) and usable here.
 @inline(__always)
 func usesWideGates(_ avx512: Bool?) -> Bool {

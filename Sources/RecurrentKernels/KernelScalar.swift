@@ -32,6 +32,11 @@ public protocol KernelScalar: GEMMScalar {
         _ rows: Int, gates: UnsafeMutablePointer<Self>, gatesStride: Int, bias: UnsafePointer<Self>, cell: UnsafeMutablePointer<Self>, cellStride: Int,
         savedCell: UnsafeMutablePointer<Self>, savedCellStride: Int, output: UnsafeMutablePointer<Self>, outputStride: Int,
         state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int)
+    /// The tanh RNN's forward step over `rows` rows: h = tanh(p + bias) into the gate row p, the output and the
+    /// state, row r of each `r` strides after the first (one pass for Float with AVX-512).
+    static func rnnTanhForwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Self>, gatesStride: Int, bias: UnsafePointer<Self>, output: UnsafeMutablePointer<Self>,
+        outputStride: Int, state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int)
     /// One row of the LSTM's backward gate pass (see `LSTMGates`; vectorised for Float).
     static func lstmGatesBackward(
         gates: UnsafePointer<Self>, cell: UnsafePointer<Self>, previousCell: UnsafePointer<Self>, hiddenGradient: UnsafePointer<Self>,
@@ -93,6 +98,19 @@ extension KernelScalar {
     ) {
         lstmGatesForwardRowByRow(rows, gates: gates, gatesStride: gatesStride, bias: bias, cell: cell, cellStride: cellStride, savedCell: savedCell,
                                  savedCellStride: savedCellStride, output: output, outputStride: outputStride, state: state, stateStride: stateStride, hidden: hidden)
+    }
+    /// A bias pass, a tanh pass (`tanh(_:into:count:)`) and two copies per row.
+    public static func rnnTanhForwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Self>, gatesStride: Int, bias: UnsafePointer<Self>, output: UnsafeMutablePointer<Self>,
+        outputStride: Int, state: UnsafeMutablePointer<Self>, stateStride: Int, hidden: Int
+    ) {
+        for r in 0..<rows {
+            let p = gates + r * gatesStride
+            for j in 0..<hidden { p[j] += bias[j] }
+            tanh(p, into: p, count: hidden)
+            (state + r * stateStride).update(from: p, count: hidden)
+            (output + r * outputStride).update(from: p, count: hidden)
+        }
     }
     /// `lstmGatesForwardRows` as one `lstmGatesForward` call per row.
     static func lstmGatesForwardRowByRow(
@@ -181,6 +199,13 @@ extension Float: KernelScalar {
         }
         lstmGatesForwardRowByRow(rows, gates: gates, gatesStride: gatesStride, bias: bias, cell: cell, cellStride: cellStride, savedCell: savedCell,
                                  savedCellStride: savedCellStride, output: output, outputStride: outputStride, state: state, stateStride: stateStride, hidden: hidden)
+    }
+    public static func rnnTanhForwardRows(
+        _ rows: Int, gates: UnsafeMutablePointer<Float>, gatesStride: Int, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        outputStride: Int, state: UnsafeMutablePointer<Float>, stateStride: Int, hidden: Int
+    ) {
+        RNNTanhStep.forwardRows(rows, gates: gates, gatesStride: gatesStride, bias: bias, output: output, outputStride: outputStride,
+                                state: state, stateStride: stateStride, hidden: hidden)
     }
     public static func lstmGatesBackward(
         gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, hiddenGradient: UnsafePointer<Float>,

@@ -290,6 +290,13 @@ public enum RecurrentSequenceKernel {
                         state: state + first * hidden, stateStride: hidden, hidden: hidden)
                     continue
                 }
+                if kind == .rnnTanh && rows.allSatisfy({ t < length(lengths, $0, steps) }) {
+                    T.rnnTanhForwardRows(
+                        rows.count, gates: gates + stepRow(first, t) * gateWidth, gatesStride: stepStride, bias: weights.bias,
+                        output: buffers.output + first * outputStride + t * hidden, outputStride: outputStride,
+                        state: state + first * hidden, stateStride: hidden, hidden: hidden)
+                    continue
+                }
                 for b in rows {
                     let p = gates + stepRow(b, t) * gateWidth
                     let cellRow = savedRow(buffers.cells, b, t), candidateRow = savedRow(buffers.candidateHidden, b, t)

@@ -30,6 +30,36 @@ import RecurrentKernels
         }
     }
 
+    /// The tanh RNN's step over three rows spread at strides as in the sequence kernel: tanh(p + b) in the gate
+    /// rows, the outputs and the states, against Float64, and the same bits in AVX2 and AVX-512 registers.
+    @Test(arguments: hiddenSizes, vectorWidths)
+    func rnnTanhStepMatchesReference(hidden: Int, avx512: Bool) {
+        let rows = 3, gatesStride = hidden + 5, outputStride = 2 * hidden + 1, stateStride = hidden
+        let data = row(hidden: 3 * hidden, seed: UInt64(100 + hidden)).gates, bias = row(hidden: hidden, seed: UInt64(200 + hidden)).gates
+        func run(avx512: Bool) -> (gates: [Float], output: [Float], state: [Float]) {
+            var gates = [Float](repeating: .nan, count: rows * gatesStride)
+            for r in 0..<rows { for j in 0..<hidden { gates[r * gatesStride + j] = data[r * hidden + j] } }
+            var output = [Float](repeating: .nan, count: rows * outputStride), state = [Float](repeating: .nan, count: rows * stateStride)
+            RNNTanhStep.forwardRows(rows, gates: &gates, gatesStride: gatesStride, bias: bias, output: &output, outputStride: outputStride,
+                                    state: &state, stateStride: stateStride, hidden: hidden, avx512: avx512)
+            return (gates, output, state)
+        }
+        let result = run(avx512: avx512)
+        for r in 0..<rows {
+            let expected = (0..<hidden).map { Foundation.tanh(Double(data[r * hidden + $0]) + Double(bias[$0])) }
+            expectClose(Array(result.gates[(r * gatesStride)...].prefix(hidden)), expected, "p row \(r)", hidden: hidden)
+            expectClose(Array(result.output[(r * outputStride)...].prefix(hidden)), expected, "output row \(r)", hidden: hidden)
+            expectClose(Array(result.state[(r * stateStride)...].prefix(hidden)), expected, "state row \(r)", hidden: hidden)
+            // Nothing written between the rows.
+            let gap = result.output[(r * outputStride + hidden)..<(r * outputStride + outputStride)].filter { !$0.isNaN }
+            #expect(gap.isEmpty, "written between output rows at H = \(hidden)")
+        }
+        let narrow = run(avx512: false)
+        let same = result.gates.map(\.bitPattern) == narrow.gates.map(\.bitPattern) && result.output.map(\.bitPattern) == narrow.output.map(\.bitPattern)
+            && result.state.map(\.bitPattern) == narrow.state.map(\.bitPattern)
+        #expect(same, "AVX-512 and AVX2 differ at H = \(hidden)")
+    }
+
     @Test(arguments: hiddenSizes, vectorWidths)
     func forwardMatchesReference(hidden: Int, avx512: Bool) {
         let data = row(hidden: hidden, seed: UInt64(hidden)), bias = row(hidden: hidden, seed: UInt64(50 + hidden)).gates

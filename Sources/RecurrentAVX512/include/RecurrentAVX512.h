@@ -34,6 +34,11 @@ void recurrent_avx512_lstm_forward_rows(long rows, float *gates, long gatesStrid
                                         float *savedCell, long savedCellStride, float *output, long outputStride, float *state,
                                         long stateStride, long hidden);
 
+/// The tanh RNN's forward step over `rows` rows: h = tanh(p + bias) written to the gate row p, the output and
+/// the state (row r of each `r` strides after the first). The same bits as the AVX2 form.
+void recurrent_avx512_rnn_tanh_forward_rows(long rows, float *gates, long gatesStride, const float *bias, float *output,
+                                            long outputStride, float *state, long stateStride, long hidden);
+
 /// The LSTM's backward gate pass over one row (LSTMGates.backward).
 void recurrent_avx512_lstm_backward(const float *gates, const float *cell, const float *previousCell,
                                     const float *hiddenGradient, float *cellGradient, float *gateGradient, long hidden);
