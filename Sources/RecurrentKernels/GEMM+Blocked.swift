@@ -37,14 +37,15 @@ extension GEMM {
 
     /// The blocked SIMD kernel, split over `threads`. `avx512` chooses the micro-kernel's vectors (default: the
     /// process setting, `ComputeSettings.usesAVX512`); asking for AVX-512 where the CPU lacks it runs AVX2.
-    /// `bPanelOuter` chooses the AVX-512 loop order (default: `GEMM.bPanelOuter`, this CPU's).
+    /// `bPanelOuter` chooses the AVX-512 loop order (default: A panel outer, measured faster here on every CPU;
+    /// see `GEMM.bPanelOuter`).
     public static func blocked(
         transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1, avx512: Bool? = nil, bPanelOuter: Bool? = nil
     ) {
         let wide = (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
-        let order = bPanelOuter ?? GEMM.bPanelOuter
+        let order = bPanelOuter ?? false
         checkStrides(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
         guard m > 0, n > 0 else { return }
         guard k > 0, alpha != 0 else {
@@ -198,11 +199,14 @@ extension GEMM {
         }
     }
 
-    /// Whether the AVX-512 macro-kernel runs B panel outer (`wideTilesBPanelOuter`) rather than A panel outer:
-    /// on Intel cores. Measured on a Xeon (2 MB of L2), B packed, best of eight runs: (64, 256)·(256, 1024) 157
-    /// → 162 GFLOP/s, (64, 512)·(512, 2048) 157 → 161, (32, 512)·(512, 2048) 143 → 147; LSTM inference c 51.4
-    /// → 48.2 ms, e 165 → 155. On a Zen 5 core the A-panel-outer order measured faster than B panel outer did
-    /// before it prefetched (see `macroKernel`); the prefetching form has not been measured there yet.
+    /// Whether the AVX-512 macro-kernel runs B panel outer (`wideTilesBPanelOuter`) rather than A panel outer in
+    /// products against a pre-packed B (`multiply(…packed:…)`, a recurrent step's): on Intel cores. Measured on a
+    /// Xeon (2 MB of L2), B packed, best of eight runs: (64, 256)·(256, 1024) 157 → 162 GFLOP/s, (64, 512)·(512,
+    /// 2048) 157 → 161, (32, 512)·(512, 2048) 143 → 147; LSTM inference c 51.4 → 48.2 ms, e 165 → 155. Not for
+    /// `blocked`, whose B block was just packed into L2: there A panel outer measured faster on the same Xeon
+    /// (best of six: 2048³ 152 against 126 GFLOP/s, 1024³ 150 against 145, (6400, 256)·(256, 1024) 152 against
+    /// 146). On a Zen 5 core the A-panel-outer order measured faster than B panel outer did before it prefetched
+    /// (see `macroKernel`); the prefetching form has not been measured there yet.
     static let bPanelOuter = recurrent_cpu_is_intel()
 
     /// The AVX-512 tiles in B-panel-outer order: each 32-column pair of B panels (KC·32 floats, 32 KiB, in L1)
