@@ -52,6 +52,8 @@ import RecurrentTensor
         expectGradientsCorrect([x]) { $0[0].max(alongAxis: 0, keepingDimension: true) }
         expectGradientsCorrect([x]) { $0[0].max() }
         expectGradientsCorrect([random([3, 1], seed: 9)]) { $0[0].broadcasted(to: [2, 3, 4]) }
+        // One element broadcast is a fill (the gradient of a sum takes that path).
+        expectGradientsCorrect([random([1, 1], seed: 10)]) { $0[0].broadcasted(to: [2, 3, 4]) }
     }
 
     @Test func matrixProducts() {
