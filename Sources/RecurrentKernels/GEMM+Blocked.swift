@@ -37,8 +37,8 @@ extension GEMM {
 
     /// The blocked SIMD kernel, split over `threads`. `avx512` chooses the micro-kernel's vectors (default: the
     /// process setting, `ComputeSettings.usesAVX512`); asking for AVX-512 where the CPU lacks it runs AVX2.
-    /// `bPanelOuter` chooses the AVX-512 loop order (default: A panel outer, measured faster here on every CPU;
-    /// see `GEMM.bPanelOuter`).
+    /// `bPanelOuter` chooses the AVX-512 loop order (default: A panel outer, which measured faster for these
+    /// one-off products on both the Zen 5 and the Xeon; see `GEMM.bPanelOuter`).
     public static func blocked(
         transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -150,8 +150,8 @@ extension GEMM {
     /// stays in L1 while the B panels stream past it from L2/L3. Measured on a Zen 5 core against the
     /// B-panel-outer order as it then was (B panel in L1, A panels streamed, no prefetch of the next B): 90
     /// against 80 GFLOP/s at (64, 512)·(512, 2048) with B pre-packed, up to 95 on recurrent steps, and no loss on
-    /// large squares. (Those GFLOP/s predate the corrected peak; the ratio stands.) On Intel cores AVX-512 takes
-    /// the other order, with prefetching (`bPanelOuter`).
+    /// large squares. (Those GFLOP/s predate the corrected peak; the ratio stands.) Against a pre-packed B on
+    /// Intel cores, AVX-512 takes the other order, with prefetching (`bPanelOuter`).
     ///
     /// A is the packed block, or with `inPlace` the block read where it lies (see `readsAInPlace`). `nextBlock`
     /// is the B the caller reads after this block, if any: with a pre-packed B, whose chunks stream from L3, the

@@ -31,7 +31,7 @@ public final class PackedGEMMOperand: @unchecked Sendable {
 
 extension GEMM {
     /// C = alpha·op(A)·B + beta·C with B packed beforehand, on the Swift kernel, split over `threads` by columns
-    /// (`avx512` and `bPanelOuter` as in `blocked`).
+    /// (`avx512` as in `blocked`; `bPanelOuter` defaults to `GEMM.bPanelOuter`, this CPU's choice).
     public static func multiply(
         transposeA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         packed b: PackedGEMMOperand, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil,

@@ -281,20 +281,18 @@ public enum RecurrentSequenceKernel {
                     T.gemm(m: rows.count, a: state + first * hidden, lda: hidden, prepared: recurrentWeight, beta: 1,
                            c: gates + stepRow(first, t) * gateWidth, ldc: stepStride, threads: split.gemmThreads)
                 }
-                if kind == .lstm && rows.allSatisfy({ t < length(lengths, $0, steps) }) {
+                if (kind == .lstm || kind == .rnnTanh) && rows.allSatisfy({ t < length(lengths, $0, steps) }) {
                     // Every row is within its length: the step's whole gate pass in one call.
-                    T.lstmGatesForwardRows(
-                        rows.count, gates: gates + stepRow(first, t) * gateWidth, gatesStride: stepStride, bias: weights.bias,
-                        cell: cell + first * hidden, cellStride: hidden, savedCell: savedRow(buffers.cells, first, t), savedCellStride: buffers.cells == nil ? hidden : steps * hidden,
-                        output: buffers.output + first * outputStride + t * hidden, outputStride: outputStride,
-                        state: state + first * hidden, stateStride: hidden, hidden: hidden)
-                    continue
-                }
-                if kind == .rnnTanh && rows.allSatisfy({ t < length(lengths, $0, steps) }) {
-                    T.rnnTanhForwardRows(
-                        rows.count, gates: gates + stepRow(first, t) * gateWidth, gatesStride: stepStride, bias: weights.bias,
-                        output: buffers.output + first * outputStride + t * hidden, outputStride: outputStride,
-                        state: state + first * hidden, stateStride: hidden, hidden: hidden)
+                    let stepGates = gates + stepRow(first, t) * gateWidth, stepOutput = buffers.output + first * outputStride + t * hidden
+                    if kind == .lstm {
+                        T.lstmGatesForwardRows(
+                            rows.count, gates: stepGates, gatesStride: stepStride, bias: weights.bias,
+                            cell: cell + first * hidden, cellStride: hidden, savedCell: savedRow(buffers.cells, first, t), savedCellStride: buffers.cells == nil ? hidden : steps * hidden,
+                            output: stepOutput, outputStride: outputStride, state: state + first * hidden, stateStride: hidden, hidden: hidden)
+                    } else {
+                        T.rnnTanhForwardRows(rows.count, gates: stepGates, gatesStride: stepStride, bias: weights.bias, output: stepOutput,
+                                             outputStride: outputStride, state: state + first * hidden, stateStride: hidden, hidden: hidden)
+                    }
                     continue
                 }
                 for b in rows {
@@ -312,12 +310,11 @@ public enum RecurrentSequenceKernel {
                     }
                     // The bias joins here, while the step's GEMM has just left the row in cache (a pass of its
                     // own over all B·T rows ran from memory); the LSTM's gate pass adds it itself.
-                    if kind != .lstm { for j in 0..<gateWidth { p[j] += weights.bias[j] } }
+                    if kind == .rnnReLU || kind == .gru { for j in 0..<gateWidth { p[j] += weights.bias[j] } }
                     switch kind {
                     case .rnnTanh:
-                        T.tanh(p, into: p, count: hidden)
-                        h.update(from: p, count: hidden)
-                        out.update(from: p, count: hidden)
+                        T.rnnTanhForwardRows(1, gates: p, gatesStride: gateWidth, bias: weights.bias, output: out, outputStride: hidden,
+                                             state: h, stateStride: hidden, hidden: hidden)
                     case .rnnReLU:
                         for j in 0..<hidden {
                             let value = p[j] > 0 || p[j].isNaN ? p[j] : 0   // NaN propagates, as in PyTorch
