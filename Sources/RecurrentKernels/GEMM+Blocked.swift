@@ -132,7 +132,7 @@ extension GEMM {
                             let rows = min(rowBlock, superCount - ic), row = superStart + ic
                             // Packed with the first B block, just before its first use (while it is in L2).
                             let block = aBlock(transposeA: transposeA, a: a, lda: lda, row: row, column: pc, rows: rows, depth: depth, columns: n, alpha: alpha,
-                                               scratch: keepsABlocks ? packedA + ic * depthBlock : packedA, pack: jc == 0)
+                                               scratch: keepsABlocks ? packedA + ic * depthBlock : packedA, pack: jc == 0, narrowInPlace: true)
                             macroKernel(rows: rows, columns: columns, depth: depth, a: block.a, inPlace: block.inPlace, b: packedB, c: c + row * ldc + jc, ldc: ldc,
                                         beta: betaNow, edgeTile: scratch.edge, wide: wide, bPanelOuter: bPanelOuter)
                         }
@@ -278,11 +278,21 @@ extension GEMM {
     /// six rows of a panel are short runs that sit in L1 as well as a packed panel would. A stored transposed
     /// (the weight gradients dPᵀ·X, depth B·T): each k's six values lie side by side, so a panel reads one line
     /// per k; with at most two column panels (N ≤ 32, the H = 16 cells) each A panel is read once, and packing
-    /// it was a copy for nothing (11 % of LSTM a's training step). Needs whole six- and four-row panels (no zero
-    /// padding to read) and alpha = 1 (packing is where alpha is folded in).
-    static func readsAInPlace(transposeA: Bool, rows: Int, depth: Int, columns: Int, alpha: Float) -> Bool {
+    /// it was a copy for nothing (11 % of LSTM a's training step). `narrowInPlace` (the large-M path of `blocked`,
+    /// where each A panel stays in L1 while the tiles of one B block pass it) also reads a row-major A in place
+    /// when N is at most one wide column block: there each packed value served at most sixteen tiles, too few to
+    /// pay for the copy. Measured on the Xeon, AVX-512, best of four: (6400, 1024)·(1024, 256) (the input
+    /// gradient of LSTM c) 138 → 146 GFLOP/s, (6400, 512)·(512, 128) 133 → 148, (3200, 2048)·(2048, 512) 145 → 153,
+    /// (2048, 2048)·(2048, 256) 137 → 148, 512³ 152 → 155; against 1024³ 145 → 107 with N = 1024, whose packed
+    /// panels serve 32 tiles each; AVX2 within 3 %. Not for the small-M path, whose B slivers each pass every A
+    /// panel (reading A in place there too took the LSTM c training step with the input's gradient 168 → 224 ms),
+    /// nor for products against a pre-packed B (recurrent steps: 1–2 % slower in place).
+    /// Needs whole six- and four-row panels (no zero padding to read) and alpha = 1 (packing is where alpha is
+    /// folded in).
+    static func readsAInPlace(transposeA: Bool, rows: Int, depth: Int, columns: Int, alpha: Float, narrowInPlace: Bool = false) -> Bool {
         guard alpha == 1 && RowPanels(rows: rows).partial == 0 else { return false }
-        return transposeA ? columns <= 2 * microColumns : depth <= 64
+        if transposeA { return columns <= 2 * microColumns }
+        return depth <= 64 || (narrowInPlace && columns <= wideColumnBlock)
     }
 
     /// Where a block read in place keeps its values: op(A)[r, k] at a[r·row + k·depth] — (lda, 1) for a
@@ -297,9 +307,9 @@ extension GEMM {
     @inline(__always)
     static func aBlock(
         transposeA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, column: Int, rows: Int, depth: Int, columns: Int, alpha: Float,
-        scratch: UnsafeMutablePointer<Float>, pack: Bool = true
+        scratch: UnsafeMutablePointer<Float>, pack: Bool = true, narrowInPlace: Bool = false
     ) -> (a: UnsafePointer<Float>, inPlace: InPlaceStrides?) {
-        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, columns: columns, alpha: alpha) {
+        if readsAInPlace(transposeA: transposeA, rows: rows, depth: depth, columns: columns, alpha: alpha, narrowInPlace: narrowInPlace) {
             return transposeA ? (a + column * lda + row, InPlaceStrides(row: 1, depth: lda)) : (a + row * lda + column, InPlaceStrides(row: lda, depth: 1))
         }
         if pack {
@@ -406,6 +416,10 @@ extension GEMM {
         }
     }
 
+    /// How many stored rows ahead the transposed-A packer asks for: each stored row is a short run (one row
+    /// block's values) in a page of its own, which the hardware prefetcher does not follow across pages.
+    static let packAheadRows = 8
+
     /// Packs op(A)[row ..< row+rows, column ..< column+depth] · alpha into MR-row panels: panel p holds, for each
     /// k, the MR values of rows p·MR ..< p·MR+MR side by side. Rows past the edge are zero.
     @inline(__always)
@@ -425,6 +439,10 @@ extension GEMM {
             let vectorPanels = panels.sixes - (rows - 6 * panels.sixes >= 2 ? 0 : 1)
             for p in 0..<depth {
                 let source = a + (column + p) * lda + row
+                if p + packAheadRows < depth {
+                    let ahead = UnsafeRawPointer(source + packAheadRows * lda)
+                    for line in stride(from: 0, to: rows * MemoryLayout<Float>.stride, by: 64) { recurrent_prefetch(ahead + line) }
+                }
                 let vectorCount = p + 1 < depth ? max(0, vectorPanels) : 0
                 for index in 0..<vectorCount {
                     let from = UnsafeRawPointer(source + index * mr)

@@ -44,6 +44,10 @@ struct MatrixFixture {
         // A large M keeps its packed A blocks for every B block of a depth block (AVX-512: two B blocks of 512
         // columns here, two row blocks, two depth blocks).
         (150, 530, 260),
+        // A large M times at most 512 columns reads a row-major A in place whatever the depth, with alpha 1 and
+        // whole panels: three row blocks (144, 144, 12), two depth blocks, 12 pairs of B panels, a single one and
+        // a partial one (also 145 × 70 above, whose second row block of one row is packed).
+        (300, 200, 300),
         // A partial panel of 1, 2, 3 or 5 rows gets an AVX-512 tile of exactly its rows (13, 7 and 37 rows above
         // end in one; 3 × 37 and 23 × 30 too when B is not transposed): two rows and five against pairs of panels.
         (2, 40, 30), (11, 70, 20),
