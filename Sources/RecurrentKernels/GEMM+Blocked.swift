@@ -363,23 +363,25 @@ extension GEMM {
         if (panelRows == mr || panelRows == 4) && panelColumns == nr {
             kernel(into: cTile, ldc: ldc, beta: beta)
         } else {
-            // Other edge tiles are computed whole into scratch (four rows when that covers them), then the valid
-            // part is merged into C. (A read in place has only whole panels, so only its last columns come here.)
-            kernel(into: edgeTile, ldc: nr, beta: 0)
-            mergeEdgeTile(edgeTile, rows: panelRows, columns: panelColumns, into: cTile, ldc: ldc, beta: beta)
+            // Other edge tiles run whole in scratch (four rows when that covers them): C's valid corner copied in
+            // (zeros around it), the accumulators starting from beta·C as a full tile's do, the valid corner copied
+            // back. Each value of C gets the same FMAs in the same order as in a full tile, so the same bits: a
+            // product split in two along its depth (A·B = A₁·B₁ + A₂·B₂, the second with beta = 1) then matches
+            // the whole product everywhere, edges included. (A read in place has only whole panels, so only its
+            // last columns come here.)
+            copyEdgeTile(rows: panelRows, columns: panelColumns, from: cTile, ldc: ldc, into: edgeTile, reads: beta != 0)
+            kernel(into: edgeTile, ldc: nr, beta: beta)
+            for r in 0..<panelRows { (cTile + r * ldc).update(from: edgeTile + r * nr, count: panelColumns) }
         }
     }
 
-    /// C[tile] = beta·C[tile] + the valid (rows, columns) corner of a full 6×16 result.
+    /// The 6 × 16 scratch tile, when the kernel reads C (beta ≠ 0): C's valid (rows, columns) corner, zeros
+    /// elsewhere.
     @inline(__always)
-    static func mergeEdgeTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, columns: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
-        for r in 0..<rows {
-            for col in 0..<columns {
-                let value = tile[r * microColumns + col]
-                let target = c + r * ldc + col
-                target.pointee = beta == 0 ? value : beta * target.pointee + value
-            }
-        }
+    static func copyEdgeTile(rows: Int, columns: Int, from c: UnsafePointer<Float>, ldc: Int, into tile: UnsafeMutablePointer<Float>, reads: Bool) {
+        guard reads else { return }
+        tile.update(repeating: 0, count: microRows * microColumns)
+        for r in 0..<rows { (tile + r * microColumns).update(from: c + r * ldc, count: columns) }
     }
 
     /// Packs op(B)[row ..< row+depth, column ..< column+columns] into NR-wide panels, one after another: panel q

@@ -211,8 +211,9 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
     /// Inference that keeps no steps runs each step's input projection into a step-sized buffer (from a batch of
     /// 8, `RecurrentSequenceKernel.perStepProjectionBatch`): the same
     /// outputs and final states, bit for bit, as a run that keeps every step's gates (one product over all B·T
-    /// rows), for stacked bidirectional layers with lengths, one-hot inputs, and the step loop split over two
-    /// cores. The per-step gates and cell states come back only when asked for, or when gradients are recorded.
+    /// rows), for stacked bidirectional layers with lengths, one-hot inputs, the step loop split over two
+    /// cores, and small cells whose two products per step are joined into one. The per-step gates and cell
+    /// states come back only when asked for, or when gradients are recorded.
     @Test(arguments: RecurrentCellKind.allCases)
     func inferenceWithoutKeptStepsMatchesKeptSteps(kind: RecurrentCellKind) throws {
         let threadsBefore = ComputeSettings.threads
@@ -223,8 +224,11 @@ func referenceSequence(_ cell: RecurrentCell, _ x: Tensor, _ start: RecurrentSta
         }
         // (batch, steps, input, hidden, layers, bidirectional, threads): the second is large enough to split the
         // step loop over two cores; the third's batch is too small to project step by step (it projects all steps
-        // at once into a buffer of its own).
-        for (batch, steps, input, hidden, layers, bidirectional, threads) in [(13, 6, 20, 40, 2, true, 1), (64, 5, 8, 256, 1, false, 2), (3, 9, 5, 7, 2, true, 1)] {
+        // at once into a buffer of its own). With I + H ≤ 64 (`RecurrentSequenceKernel.joinedDepthLimit`) an LSTM or
+        // RNN joins the step's two products into one: the first layer of the first and both of the fourth (whose
+        // 32 rows are read in place, where 13 are packed).
+        for (batch, steps, input, hidden, layers, bidirectional, threads) in [(13, 6, 20, 40, 2, true, 1), (64, 5, 8, 256, 1, false, 2), (3, 9, 5, 7, 2, true, 1),
+                                                                             (32, 7, 12, 16, 2, true, 2)] {
             try ComputeSettings.setThreads(threads)
             let layer = RecurrentLayer(kind, inputSize: input, hiddenSize: hidden, layerCount: layers, bidirectional: bidirectional, seed: 7, dtype: .float32)
             let lengths = (0..<batch).map { $0 % 5 == 3 ? 0 : ($0 % 4 == 1 ? 2 : steps) }
