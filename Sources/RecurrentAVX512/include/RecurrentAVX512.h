@@ -24,10 +24,6 @@ void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a
 /// value that depends on every one, so the loop cannot be dropped. For measuring the core's peak.
 float recurrent_avx512_fma_loop(long iterations);
 
-/// Asks for the cache line holding `address` to be brought into every cache level (a hint: it never faults, so
-/// it may point past an allocation). Inlined into Swift, which has no prefetch of its own; any architecture.
-static inline void recurrent_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
-
 /// The LSTM's forward gate pass over one row (LSTMGates.forward in Swift, the same arithmetic bit for bit):
 /// gate blocks i, f, g, o of `hidden` values each; `bias`, `savedCell` and `state` may be NULL.
 void recurrent_avx512_lstm_forward(float *gates, const float *bias, float *cell, float *savedCell, float *output,
