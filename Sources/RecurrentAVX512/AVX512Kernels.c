@@ -38,7 +38,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_step(
 // caller passes B itself when it has nothing to fetch).
 __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
     const int rows, const int panels, long depth, const float *a, const long rs, const long ks,
-    const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {
+    const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf, const float *pf2) {
     __m512 acc[6][2];
     // The tiles of a row panel go left to right: fetch the next tile's C lines now, so that its loads (beta ≠ 0)
     // or its stores (beta = 0, which read each line first) find them in cache instead of waiting on memory
@@ -57,12 +57,21 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
             }
         }
     }
-    // Four k per round, each round starting with one line of `pf` (a test for it inside a plain k loop made clang
-    // spill).
+    // Four k per round, each round starting with one line of `pf`, and of `pf2` when that is another stream (a
+    // test for them inside a plain k loop made clang spill; the second fetch, issued always, cost products whose
+    // tiles had none to make).
     long k = 0;
-    for (; k + 4 <= depth; k += 4) {
-        _mm_prefetch((const char *)(pf + 4 * k), _MM_HINT_T1);
-        for (int u = 0; u < 4; ++u) tile_step(rows, panels, k + u, a, rs, ks, b0, b1, acc);
+    if (pf2 == pf) {
+        for (; k + 4 <= depth; k += 4) {
+            _mm_prefetch((const char *)(pf + 4 * k), _MM_HINT_T1);
+            for (int u = 0; u < 4; ++u) tile_step(rows, panels, k + u, a, rs, ks, b0, b1, acc);
+        }
+    } else {
+        for (; k + 4 <= depth; k += 4) {
+            _mm_prefetch((const char *)(pf + 4 * k), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf2 + 4 * k), _MM_HINT_T1);
+            for (int u = 0; u < 4; ++u) tile_step(rows, panels, k + u, a, rs, ks, b0, b1, acc);
+        }
     }
     for (; k < depth; ++k) tile_step(rows, panels, k, a, rs, ks, b0, b1, acc);
     for (int r = 0; r < rows; ++r) {
@@ -75,13 +84,13 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_body(
 #define RECURRENT_TILE(name, rows, panels)                                                                    \
     __attribute__((target("avx512f"), noinline)) static void name##_packed(                                 \
         long depth, const float *a, const float *b0, const float *b1, float *c, long ldc, float beta,        \
-        const float *pf) {                                                                                   \
-        tile_body(rows, panels, depth, a, 1, 6, b0, b1, c, ldc, beta, pf);                                 \
+        const float *pf, const float *pf2) {                                                                 \
+        tile_body(rows, panels, depth, a, 1, 6, b0, b1, c, ldc, beta, pf, pf2);                            \
     }                                                                                                        \
     __attribute__((target("avx512f"), noinline)) static void name##_strided(                                \
         long depth, const float *a, long rs, long ks, const float *b0, const float *b1, float *c, long ldc, \
-        float beta, const float *pf) {                                                                       \
-        tile_body(rows, panels, depth, a, rs, ks, b0, b1, c, ldc, beta, pf);                               \
+        float beta, const float *pf, const float *pf2) {                                                     \
+        tile_body(rows, panels, depth, a, rs, ks, b0, b1, c, ldc, beta, pf, pf2);                          \
     }
 
 // Both widths (two B panels, one) for a panel of `rows` rows: six and four for whole panels, the others for the
@@ -95,13 +104,14 @@ RECURRENT_TILES(2)
 RECURRENT_TILES(1)
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
-                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {
+                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf,
+                                const float *pf2) {
     // A packed panel, (1, 6), with its strides known to the compiler; A read in place, row-major (lda, 1) or
     // stored transposed (1, lda), with them passed.
     const bool packed = rs == 1 && ks == 6;
 #define RECURRENT_DISPATCH(name)                                                                              \
-    if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta, pf);                                           \
-    else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta, pf);
+    if (packed) name##_packed(depth, a, b0, b1, c, ldc, beta, pf, pf2);                                      \
+    else name##_strided(depth, a, rs, ks, b0, b1, c, ldc, beta, pf, pf2);
     if (rows == 6 && panels == 2) {   // nearly every tile: tested first, apart from the rarer shapes' table
         RECURRENT_DISPATCH(tile_6x32)
         return;
@@ -350,9 +360,10 @@ bool recurrent_avx512_usable(void) { return false; }
 bool recurrent_cpu_is_intel(void) { return false; }
 
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
-                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf) {
+                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf,
+                                const float *pf2) {
     (void)rows; (void)panels; (void)depth; (void)a; (void)rs; (void)ks; (void)b0; (void)b1; (void)c; (void)ldc;
-    (void)beta; (void)pf;
+    (void)beta; (void)pf; (void)pf2;
     __builtin_trap();   // unreachable: callers ask recurrent_avx512_usable first
 }
 

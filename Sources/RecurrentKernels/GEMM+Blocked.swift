@@ -179,16 +179,16 @@ extension GEMM {
                 let panel = inPlace.map { a + start * $0.row } ?? a + index * microRows * depth
                 var jr = jc
                 if wide {
-                    // While the first 48 rows pass over this chunk of B, their tiles fetch the next chunk into L2,
-                    // an eighth of it per six-row pass (see `wideTiles`): the pass after them would otherwise
-                    // wait on L3 for every line of it (a B larger than L2: the weights of H = 512, or of an input
-                    // and a hidden product of H = 256 together).
-                    let chunkFloats = (chunkEnd - jc) * depth
-                    let passOffset = start * chunkFloats / 48
+                    // While the first panels pass over this chunk of B, their tiles fetch the next chunk into L2,
+                    // an eighth of it per pass (see `wideTiles`), two eighths with fewer than eight panels: the
+                    // pass after them would otherwise wait on L3 for every line of it (a B larger than L2: the
+                    // weights of H = 512, or of an input and a hidden product of H = 256 together).
+                    let eighth = (chunkEnd - jc) * depth / 8
                     let next = chunkEnd < columns ? b + chunkEnd * depth : nextBlock
-                    let prefetch = passOffset < chunkFloats ? next.map { $0 + passOffset } : nil
+                    let shares = prefetchShares(panel: index, of: panels.count, pieces: 8)
                     jr += wideTiles(panelRows: count, a: panel, inPlace: inPlace, columns: chunkEnd - jc, depth: depth, b: b + jc * depth,
-                                    c: c + start * ldc + jc, ldc: ldc, beta: beta, prefetch: prefetch)
+                                    c: c + start * ldc + jc, ldc: ldc, beta: beta, prefetch: shares.first.flatMap { piece in next.map { $0 + piece * eighth } },
+                                    prefetch2: shares.second.flatMap { piece in next.map { $0 + piece * eighth } })
                 }
                 while jr < chunkEnd {
                     tile(row: start, panelRows: count, a: panel, inPlace: inPlace, column: jr, columns: columns, depth: depth,
@@ -209,9 +209,19 @@ extension GEMM {
     /// (see `macroKernel`); the prefetching form has not been measured there yet.
     static let bPanelOuter = recurrent_cpu_is_intel()
 
+    /// Which pieces of the next B the tiles of panel `panel` (of `panels`) fetch: piece `panel`, and with fewer
+    /// panels than pieces piece `panel + panels` too, so that every piece is fetched while panels last (at most
+    /// two each: with fewer than half as many panels as pieces, the rest waits on L3 as before). With one piece per
+    /// panel, a batch of 32 rows (six panels) fetched six eighths of the next B and read the other two from L3.
+    @inline(__always)
+    static func prefetchShares(panel: Int, of panels: Int, pieces: Int) -> (first: Int?, second: Int?) {
+        (panel < pieces ? panel : nil, panel + panels < pieces ? panel + panels : nil)
+    }
+
     /// The AVX-512 tiles in B-panel-outer order: each 32-column pair of B panels (KC·32 floats, 32 KiB, in L1)
-    /// against every A panel of the block (in L2) before the next pair. While the first eight A panels run, their
-    /// tiles fetch the next pair into L2, an eighth each (the next block's first pair after the last one).
+    /// against every A panel of the block (in L2) before the next pair. While the first A panels run, their
+    /// tiles fetch the next pair into L2, an eighth each, two with fewer than eight panels (the next block's first
+    /// pair after the last one).
     /// Columns past the last full 16-wide panel go to the AVX2 edge tile.
     @inline(__always)
     static func wideTilesBPanelOuter(
@@ -231,10 +241,11 @@ extension GEMM {
             let next = jr + width < fullColumns ? b0 + width * depth : nextBlock
             for index in 0..<panels.count {
                 let (start, count) = panels[index]
-                // Panel i fetches lines 4·depth·i ..< 4·depth·(i+1) of the next pair: one line per four k.
-                let prefetch = index < width / 4 ? next.map { $0 + index * 4 * depth } : nil
+                // Piece p of the next pair is its lines 4·depth·p ..< 4·depth·(p+1), one line per four k of a tile.
+                let shares = prefetchShares(panel: index, of: panels.count, pieces: width / 4)
+                let prefetch = shares.first.flatMap { piece in next.map { $0 + piece * 4 * depth } } ?? b0
                 recurrent_avx512_gemm_tile(Int32(count), width == 2 * nr ? 2 : 1, depth, panel(index), rs, ks, b0, b0 + nr * depth,
-                                           c + start * ldc + jr, ldc, beta, prefetch ?? b0)
+                                           c + start * ldc + jr, ldc, beta, prefetch, shares.second.flatMap { piece in next.map { $0 + piece * 4 * depth } } ?? prefetch)
             }
             jr += width
         }
@@ -255,7 +266,8 @@ extension GEMM {
     @inline(__always)
     static func wideTiles(
         panelRows: Int, a: UnsafePointer<Float>, inPlace: InPlaceStrides?, columns: Int, depth: Int, b: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, prefetch: UnsafePointer<Float>? = nil
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, prefetch: UnsafePointer<Float>? = nil,
+        prefetch2: UnsafePointer<Float>? = nil
     ) -> Int {
         let nr = microColumns
         let (rs, ks) = inPlace.map { ($0.row, $0.depth) } ?? (1, microRows)
@@ -263,10 +275,11 @@ extension GEMM {
         while jr + nr <= columns {
             let pair = jr + 2 * nr <= columns
             let b0 = b + jr * depth
-            // Each tile fetches its share of `prefetch`: one line per four k, 4·depth floats, an eighth of what its
-            // 32 columns of B hold. With nothing to fetch it touches its own B, already in cache.
+            // Each tile fetches its share of `prefetch` (and of `prefetch2`): one line per four k, 4·depth floats,
+            // an eighth of what its 32 columns of B hold. With nothing to fetch it touches its own B, in cache.
+            let first = prefetch.map { $0 + jr / 8 * depth } ?? b0
             recurrent_avx512_gemm_tile(Int32(panelRows), pair ? 2 : 1, depth, a, rs, ks, b0, b0 + nr * depth, c + jr, ldc, beta,
-                                       prefetch.map { $0 + jr / 8 * depth } ?? b0)
+                                       first, prefetch2.map { $0 + jr / 8 * depth } ?? first)
             jr += pair ? 2 * nr : nr
         }
         return jr

@@ -15,10 +15,11 @@ bool recurrent_cpu_is_intel(void);
 /// One GEMM micro-tile: C[0..<rows, 0..<16·panels] = beta·C + Σ_k A[r, k] · B[k, ·], with A[r, k] at
 /// a[r·rs + k·ks] and B given as one or two packed 16-wide panels (for each k, 16 consecutive values), the
 /// second starting at `b1`. `rows` is 1 to 6, `panels` 1 or 2. With beta = 0, C is only written, never read.
-/// The tile also fetches depth/4 cache lines from `pf` on into L2: the next B the caller will read (a prefetch
-/// never faults, so `pf` may run past an allocation), or B itself when there is none.
+/// The tile also fetches depth/4 cache lines from `pf` on into L2, and as many from `pf2` on: the next B the
+/// caller will read (a prefetch never faults, so they may run past an allocation), or B itself when there is none.
 void recurrent_avx512_gemm_tile(int rows, int panels, long depth, const float *a, long rs, long ks,
-                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf);
+                                const float *b0, const float *b1, float *c, long ldc, float beta, const float *pf,
+                                const float *pf2);
 
 /// Runs twelve independent chains of 16-lane FMAs `iterations` times (12 · 16 · 2 flops each) and returns a
 /// value that depends on every one, so the loop cannot be dropped. For measuring the core's peak.
