@@ -47,9 +47,8 @@ extension GEMM {
             return
         }
         let usefulThreads = max(1, min(threads ?? ComputeSettings.threads, m * n * k / minimumWorkPerThread))
-        let ranges = splitRanges(count: n, parts: usefulThreads, granularity: microColumns)
-        parallelFor(parts: ranges.count) { part in
-            let range = ranges[part]
+        /// C's columns `range`, on the calling thread.
+        func multiplyColumns(_ range: Range<Int>) {
             let packedARows = (min(m, rowBlock) + microRows - 1) / microRows * microRows
             let scratch = GEMMScratch.take(aCount: packedARows * depthBlock, bCount: 0)
             defer { GEMMScratch.give(scratch) }
@@ -70,5 +69,12 @@ extension GEMM {
                 }
             }
         }
+        // One thread (a recurrent step on one core, many times a sequence) allocates no list of ranges.
+        if usefulThreads == 1 {
+            multiplyColumns(0..<n)
+            return
+        }
+        let ranges = splitRanges(count: n, parts: usefulThreads, granularity: microColumns)
+        parallelFor(parts: ranges.count) { multiplyColumns(ranges[$0]) }
     }
 }
