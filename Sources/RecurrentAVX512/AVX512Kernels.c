@@ -247,6 +247,36 @@ RA512 void lstm_forward_row(
     }
 }
 
+// Two rows of sixteen units (H = 16, one vector per gate), their operations interleaved: with one row at a time the
+// core waited on each row's chain of divisions (exp, 1/(1+e), tanh's ratio, then tanh of the new cell) with little
+// else to do. The same operations per lane as `lstm_forward_row`, so the same bits. LSTM a inference (T 64, B 32,
+// H 16) on the Xeon: 0.188 → 0.181 ms.
+RA512 void lstm_forward_row_pair(
+    float *gates, long gatesStride, const float *bias, float *cell, long cellStride, float *savedCell, long savedCellStride,
+    float *output, long outputStride, float *state, long stateStride) {
+    const long hidden = 16;
+    float *p0 = gates, *p1 = gates + gatesStride;
+    __m512 pi0 = _mm512_loadu_ps(p0), pf0 = _mm512_loadu_ps(p0 + hidden), pg0 = _mm512_loadu_ps(p0 + 2 * hidden), po0 = _mm512_loadu_ps(p0 + 3 * hidden);
+    __m512 pi1 = _mm512_loadu_ps(p1), pf1 = _mm512_loadu_ps(p1 + hidden), pg1 = _mm512_loadu_ps(p1 + 2 * hidden), po1 = _mm512_loadu_ps(p1 + 3 * hidden);
+    if (bias) {
+        const __m512 bi = _mm512_loadu_ps(bias), bf = _mm512_loadu_ps(bias + hidden), bg = _mm512_loadu_ps(bias + 2 * hidden), bo = _mm512_loadu_ps(bias + 3 * hidden);
+        pi0 = _mm512_add_ps(pi0, bi); pf0 = _mm512_add_ps(pf0, bf); pg0 = _mm512_add_ps(pg0, bg); po0 = _mm512_add_ps(po0, bo);
+        pi1 = _mm512_add_ps(pi1, bi); pf1 = _mm512_add_ps(pf1, bf); pg1 = _mm512_add_ps(pg1, bg); po1 = _mm512_add_ps(po1, bo);
+    }
+    const __m512 i0 = sigmoid_lanes(pi0), i1 = sigmoid_lanes(pi1), f0 = sigmoid_lanes(pf0), f1 = sigmoid_lanes(pf1);
+    const __m512 g0 = tanh_lanes(pg0), g1 = tanh_lanes(pg1), o0 = sigmoid_lanes(po0), o1 = sigmoid_lanes(po1);
+    _mm512_storeu_ps(p0, i0); _mm512_storeu_ps(p0 + hidden, f0); _mm512_storeu_ps(p0 + 2 * hidden, g0); _mm512_storeu_ps(p0 + 3 * hidden, o0);
+    _mm512_storeu_ps(p1, i1); _mm512_storeu_ps(p1 + hidden, f1); _mm512_storeu_ps(p1 + 2 * hidden, g1); _mm512_storeu_ps(p1 + 3 * hidden, o1);
+    float *c0 = cell, *c1 = cell + cellStride;
+    const __m512 u0 = _mm512_add_ps(_mm512_mul_ps(f0, _mm512_loadu_ps(c0)), _mm512_mul_ps(i0, g0));
+    const __m512 u1 = _mm512_add_ps(_mm512_mul_ps(f1, _mm512_loadu_ps(c1)), _mm512_mul_ps(i1, g1));
+    _mm512_storeu_ps(c0, u0); _mm512_storeu_ps(c1, u1);
+    if (savedCell) { _mm512_storeu_ps(savedCell, u0); _mm512_storeu_ps(savedCell + savedCellStride, u1); }
+    const __m512 h0 = _mm512_mul_ps(o0, tanh_lanes(u0)), h1 = _mm512_mul_ps(o1, tanh_lanes(u1));
+    _mm512_storeu_ps(output, h0); _mm512_storeu_ps(output + outputStride, h1);
+    if (state) { _mm512_storeu_ps(state, h0); _mm512_storeu_ps(state + stateStride, h1); }
+}
+
 __attribute__((target("avx512f"))) void recurrent_avx512_lstm_forward(
     float *gates, const float *bias, float *cell, float *savedCell, float *output, float *state, long hidden) {
     lstm_forward_row(gates, bias, cell, savedCell, output, state, hidden);
@@ -257,7 +287,15 @@ __attribute__((target("avx512f"))) void recurrent_avx512_lstm_forward(
 __attribute__((target("avx512f"))) void recurrent_avx512_lstm_forward_rows(
     long rows, float *gates, long gatesStride, const float *bias, float *cell, long cellStride, float *savedCell,
     long savedCellStride, float *output, long outputStride, float *state, long stateStride, long hidden) {
-    for (long r = 0; r < rows; ++r) {
+    long r = 0;
+    if (hidden == 16) {   // a row is one vector per gate: pairs of rows give the core two chains to overlap
+        for (; r + 2 <= rows; r += 2) {
+            lstm_forward_row_pair(gates + r * gatesStride, gatesStride, bias, cell + r * cellStride, cellStride,
+                                  savedCell ? savedCell + r * savedCellStride : 0, savedCellStride,
+                                  output + r * outputStride, outputStride, state ? state + r * stateStride : 0, stateStride);
+        }
+    }
+    for (; r < rows; ++r) {
         lstm_forward_row(gates + r * gatesStride, bias, cell + r * cellStride, savedCell ? savedCell + r * savedCellStride : 0,
                          output + r * outputStride, state ? state + r * stateStride : 0, hidden);
     }

@@ -60,6 +60,40 @@ import RecurrentKernels
         #expect(same, "AVX-512 and AVX2 differ at H = \(hidden)")
     }
 
+    /// The LSTM's gate pass over five rows at strides, as the sequence kernel runs a step (AVX-512 takes the rows
+    /// of H = 16 two at a time): the same bits as the AVX2 pass row by row, and nothing written between rows.
+    @Test(arguments: [16, 20, 48])
+    func lstmForwardRowsMatchRowByRow(hidden: Int) {
+        let rows = 5, gatesStride = 4 * hidden + 3, cellStride = hidden + 1, outputStride = 2 * hidden + 5
+        let data = row(hidden: rows * hidden, seed: UInt64(300 + hidden)), bias = row(hidden: hidden, seed: UInt64(400 + hidden)).gates
+        var gates = [Float](repeating: .nan, count: rows * gatesStride), cell = [Float](repeating: .nan, count: rows * cellStride)
+        for r in 0..<rows {
+            for j in 0..<(4 * hidden) { gates[r * gatesStride + j] = data.gates[r * 4 * hidden + j] }
+            for j in 0..<hidden { cell[r * cellStride + j] = data.cell[r * hidden + j] }
+        }
+        var savedCell = [Float](repeating: .nan, count: rows * cellStride), output = [Float](repeating: .nan, count: rows * outputStride)
+        var state = [Float](repeating: .nan, count: rows * cellStride)
+        Float.lstmGatesForwardRows(rows, gates: &gates, gatesStride: gatesStride, bias: bias, cell: &cell, cellStride: cellStride,
+                                   savedCell: &savedCell, savedCellStride: cellStride, output: &output, outputStride: outputStride,
+                                   state: &state, stateStride: cellStride, hidden: hidden)
+        func bits(_ values: ArraySlice<Float>) -> [UInt32] { values.map(\.bitPattern) }
+        for r in 0..<rows {
+            var rowGates = Array(data.gates[(r * 4 * hidden)..<((r + 1) * 4 * hidden)]), rowCell = Array(data.cell[(r * hidden)..<((r + 1) * hidden)])
+            var rowSaved = [Float](repeating: .nan, count: hidden), rowOutput = rowSaved, rowState = rowSaved
+            LSTMGates.forward(gates: &rowGates, bias: bias, cell: &rowCell, savedCell: &rowSaved, output: &rowOutput, state: &rowState,
+                              hidden: hidden, avx512: false)
+            let label = "H = \(hidden), row \(r)"
+            #expect(bits(gates[(r * gatesStride)...].prefix(4 * hidden)) == bits(rowGates[...]), "\(label): gates")
+            #expect(bits(cell[(r * cellStride)...].prefix(hidden)) == bits(rowCell[...]), "\(label): cell")
+            #expect(bits(savedCell[(r * cellStride)...].prefix(hidden)) == bits(rowSaved[...]), "\(label): saved cell")
+            #expect(bits(output[(r * outputStride)...].prefix(hidden)) == bits(rowOutput[...]), "\(label): output")
+            #expect(bits(state[(r * cellStride)...].prefix(hidden)) == bits(rowState[...]), "\(label): state")
+            let pastGates = gates[(r * gatesStride + 4 * hidden)..<((r + 1) * gatesStride)].filter { !$0.isNaN }
+            let pastOutput = output[(r * outputStride + hidden)..<((r + 1) * outputStride)].filter { !$0.isNaN }
+            #expect(pastGates.isEmpty && pastOutput.isEmpty, "\(label): written past the row's gates or output")
+        }
+    }
+
     @Test(arguments: hiddenSizes, vectorWidths)
     func forwardMatchesReference(hidden: Int, avx512: Bool) {
         let data = row(hidden: hidden, seed: UInt64(hidden)), bias = row(hidden: hidden, seed: UInt64(50 + hidden)).gates
