@@ -183,12 +183,10 @@ extension GEMM {
                     // an eighth of it per pass (see `wideTiles`), two eighths with fewer than eight panels: the
                     // pass after them would otherwise wait on L3 for every line of it (a B larger than L2: the
                     // weights of H = 512, or of an input and a hidden product of H = 256 together).
-                    let eighth = (chunkEnd - jc) * depth / 8
                     let next = chunkEnd < columns ? b + chunkEnd * depth : nextBlock
-                    let shares = prefetchShares(panel: index, of: panels.count, pieces: 8)
+                    let fetches = prefetchPieces(of: next, pieceFloats: (chunkEnd - jc) * depth / 8, pieces: 8, panel: index, panels: panels.count)
                     jr += wideTiles(panelRows: count, a: panel, inPlace: inPlace, columns: chunkEnd - jc, depth: depth, b: b + jc * depth,
-                                    c: c + start * ldc + jc, ldc: ldc, beta: beta, prefetch: shares.first.flatMap { piece in next.map { $0 + piece * eighth } },
-                                    prefetch2: shares.second.flatMap { piece in next.map { $0 + piece * eighth } })
+                                    c: c + start * ldc + jc, ldc: ldc, beta: beta, prefetch: fetches.first, prefetch2: fetches.second)
                 }
                 while jr < chunkEnd {
                     tile(row: start, panelRows: count, a: panel, inPlace: inPlace, column: jr, columns: columns, depth: depth,
@@ -209,13 +207,17 @@ extension GEMM {
     /// (see `macroKernel`); the prefetching form has not been measured there yet.
     static let bPanelOuter = recurrent_cpu_is_intel()
 
-    /// Which pieces of the next B the tiles of panel `panel` (of `panels`) fetch: piece `panel`, and with fewer
-    /// panels than pieces piece `panel + panels` too, so that every piece is fetched while panels last (at most
-    /// two each: with fewer than half as many panels as pieces, the rest waits on L3 as before). With one piece per
-    /// panel, a batch of 32 rows (six panels) fetched six eighths of the next B and read the other two from L3.
+    /// Where the tiles of panel `panel` (of `panels`) fetch from the next B, cut into `pieces` pieces of
+    /// `pieceFloats`: piece `panel`, and with fewer panels than pieces piece `panel + panels` too, so that every
+    /// piece is fetched while panels last (at most two each: with fewer than half as many panels as pieces, the
+    /// rest waits on L3 as before). With one piece per panel, a batch of 32 rows (six panels) fetched six eighths
+    /// of the next B and read the other two from L3. Nil where there is nothing to fetch.
     @inline(__always)
-    static func prefetchShares(panel: Int, of panels: Int, pieces: Int) -> (first: Int?, second: Int?) {
-        (panel < pieces ? panel : nil, panel + panels < pieces ? panel + panels : nil)
+    static func prefetchPieces(
+        of next: UnsafePointer<Float>?, pieceFloats: Int, pieces: Int, panel: Int, panels: Int
+    ) -> (first: UnsafePointer<Float>?, second: UnsafePointer<Float>?) {
+        guard let next else { return (nil, nil) }
+        return (panel < pieces ? next + panel * pieceFloats : nil, panel + panels < pieces ? next + (panel + panels) * pieceFloats : nil)
     }
 
     /// The AVX-512 tiles in B-panel-outer order: each 32-column pair of B panels (KC·32 floats, 32 KiB, in L1)
@@ -242,10 +244,10 @@ extension GEMM {
             for index in 0..<panels.count {
                 let (start, count) = panels[index]
                 // Piece p of the next pair is its lines 4·depth·p ..< 4·depth·(p+1), one line per four k of a tile.
-                let shares = prefetchShares(panel: index, of: panels.count, pieces: width / 4)
-                let prefetch = shares.first.flatMap { piece in next.map { $0 + piece * 4 * depth } } ?? b0
+                let fetches = prefetchPieces(of: next, pieceFloats: 4 * depth, pieces: width / 4, panel: index, panels: panels.count)
+                let prefetch = fetches.first ?? b0
                 recurrent_avx512_gemm_tile(Int32(count), width == 2 * nr ? 2 : 1, depth, panel(index), rs, ks, b0, b0 + nr * depth,
-                                           c + start * ldc + jr, ldc, beta, prefetch, shares.second.flatMap { piece in next.map { $0 + piece * 4 * depth } } ?? prefetch)
+                                           c + start * ldc + jr, ldc, beta, prefetch, fetches.second ?? prefetch)
             }
             jr += width
         }
