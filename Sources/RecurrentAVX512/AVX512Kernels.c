@@ -227,16 +227,17 @@ RA512 __mmask16 lanes_from(long offset, long count) {
 // stage: at H = 16 a row is one vector per gate, and one row at a time the core waited on each row's chain of
 // divisions (exp, 1/(1+e), tanh's ratio, then tanh of the new cell) with little else to do. Each lane gets the same
 // operations either way, so the same bits. LSTM a inference (T 64, B 32, H 16) on the Xeon: 0.188 → 0.181 ms.
-// Row r's buffers start r strides after the first; `bias`, `savedCell` and `state` may be NULL.
+// Group r's buffers start r strides after the first (rows, or the next sixteen lanes of one row); `bias`,
+// `savedCell` and `state` may be NULL.
 RA512 void lstm_forward_lanes(
-    const int n, float *gates, long gatesStride, const float *bias, float *cell, long cellStride, float *savedCell,
+    const int n, float *gates, long gatesStride, const float *bias, long biasStride, float *cell, long cellStride, float *savedCell,
     long savedCellStride, float *output, long outputStride, float *state, long stateStride, long hidden, long j, __mmask16 m) {
     __m512 i[2], f[2], g[2], o[2], updated[2];
     for (int r = 0; r < n; ++r) {
         float *p = gates + r * gatesStride + j;
         __m512 pi = load_lanes(p, m), pf = load_lanes(p + hidden, m), pg = load_lanes(p + 2 * hidden, m), po = load_lanes(p + 3 * hidden, m);
         if (bias) {
-            const float *b = bias + j;
+            const float *b = bias + r * biasStride + j;
             pi = _mm512_add_ps(pi, load_lanes(b, m));
             pf = _mm512_add_ps(pf, load_lanes(b + hidden, m));
             pg = _mm512_add_ps(pg, load_lanes(b + 2 * hidden, m));
@@ -258,10 +259,16 @@ RA512 void lstm_forward_lanes(
     }
 }
 
+// One row, two groups of sixteen lanes at a time, interleaved as two rows are at H = 16: one group at a time,
+// each group's chain of divisions ran with too little beside it to hide its latency.
 RA512 void lstm_forward_row(
     float *gates, const float *bias, float *cell, float *savedCell, float *output, float *state, long hidden) {
-    for (long j = 0; j < hidden; j += 16) {
-        lstm_forward_lanes(1, gates, 0, bias, cell, 0, savedCell, 0, output, 0, state, 0, hidden, j, lanes_from(j, hidden));
+    long j = 0;
+    for (; j + 32 <= hidden; j += 32) {
+        lstm_forward_lanes(2, gates, 16, bias, 16, cell, 16, savedCell, 16, output, 16, state, 16, hidden, j, (__mmask16)0xFFFF);
+    }
+    for (; j < hidden; j += 16) {
+        lstm_forward_lanes(1, gates, 0, bias, 0, cell, 0, savedCell, 0, output, 0, state, 0, hidden, j, lanes_from(j, hidden));
     }
 }
 
@@ -278,7 +285,7 @@ __attribute__((target("avx512f"))) void recurrent_avx512_lstm_forward_rows(
     long r = 0;
     if (hidden == 16) {   // one vector per gate: rows in pairs (see `lstm_forward_lanes`)
         for (; r + 2 <= rows; r += 2) {
-            lstm_forward_lanes(2, gates + r * gatesStride, gatesStride, bias, cell + r * cellStride, cellStride,
+            lstm_forward_lanes(2, gates + r * gatesStride, gatesStride, bias, 0, cell + r * cellStride, cellStride,
                                savedCell ? savedCell + r * savedCellStride : 0, savedCellStride, output + r * outputStride, outputStride,
                                state ? state + r * stateStride : 0, stateStride, hidden, 0, (__mmask16)0xFFFF);
         }

@@ -31,14 +31,14 @@ public final class PackedGEMMOperand: @unchecked Sendable {
 
 extension GEMM {
     /// C = alpha·op(A)·B + beta·C with B packed beforehand, on the Swift kernel, split over `threads` by columns
-    /// (`avx512` as in `blocked`; `bPanelOuter` defaults to `GEMM.bPanelOuter`, this CPU's choice).
+    /// (`avx512` as in `blocked`; `bPanelOuter` defaults to this CPU's choice for B's size, `prefersBPanelOuter`).
     public static func multiply(
         transposeA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         packed b: PackedGEMMOperand, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil,
         avx512: Bool? = nil, bPanelOuter: Bool? = nil
     ) {
         let wide = (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
-        let order = bPanelOuter ?? GEMM.bPanelOuter
+        let order = bPanelOuter ?? GEMM.prefersBPanelOuter(blockFloats: min(b.depth, depthBlock) * b.paddedColumns)
         let n = b.columns, k = b.depth
         checkStrides(transposeA: transposeA, transposeB: false, m: m, n: n, k: k, lda: lda, ldb: max(1, n), ldc: ldc)
         guard m > 0, n > 0 else { return }
