@@ -205,19 +205,20 @@ extension GEMM {
     /// (best of six: 2048³ 152 against 126 GFLOP/s, 1024³ 150 against 145, (6400, 256)·(256, 1024) 152 against
     /// 146). On a Zen 5 core the A-panel-outer order measured faster than B panel outer did before it prefetched
     /// (see `macroKernel`). Measured since on a Zen 5 core (1 MiB of L2), B packed, with the prefetching form:
-    /// A panel outer stays ahead while a depth block of B fits L2 (LSTM inference best of five, b 9.43 against
-    /// 9.45 ms, c 33.7 against 35.3), B panel outer wins once it does not (e, H = 512: 109.3 against 106.7), so
-    /// other cores take B panel outer for blocks larger than `bPanelOuterBlockFloats` (see `prefersBPanelOuter`).
+    /// A panel outer stays ahead while B fits L2 (LSTM inference best of five, b 9.43 against 9.45 ms, c 33.7
+    /// against 35.3), B panel outer wins once it does not (LSTM e inference, H = 512, median of twelve: 113.3
+    /// against 108.8 ms; the backward step's (32, 2048)·(2048, 512), median of seven: 175 against 184 GFLOP/s),
+    /// so other cores take B panel outer for a B larger than `bPanelOuterFloats` (see `prefersBPanelOuter`).
     static let bPanelOuter = recurrent_cpu_is_intel()
 
-    /// The size, in floats, of a packed B depth block past which every core takes B panel outer: 1 MiB, a Zen 5
-    /// core's L2. A larger block streams from L3 whatever the order, and A panel outer then reads it from there
-    /// once for every A panel.
-    static let bPanelOuterBlockFloats = 1 << 18
+    /// The size, in floats, of a packed B past which every core takes B panel outer: 1 MiB, a Zen 5 core's L2.
+    /// A larger B comes from L3 at every step whatever the order, and B panel outer reads each sliver of it
+    /// once, against A panels that stay in L1 and L2.
+    static let bPanelOuterFloats = 1 << 18
 
-    /// This CPU's order for a product against a packed B whose depth blocks hold up to `blockFloats` floats.
-    static func prefersBPanelOuter(blockFloats: Int) -> Bool {
-        bPanelOuter || blockFloats > bPanelOuterBlockFloats
+    /// This CPU's order for a product against a packed B of `floats` floats.
+    static func prefersBPanelOuter(floats: Int) -> Bool {
+        bPanelOuter || floats > bPanelOuterFloats
     }
 
     /// Where the tiles of panel `panel` (of `panels`) fetch from the next B, cut into `pieces` pieces of

@@ -38,7 +38,7 @@ extension GEMM {
         avx512: Bool? = nil, bPanelOuter: Bool? = nil
     ) {
         let wide = (avx512 ?? ComputeSettings.usesAVX512) && KernelInfo.avx512Usable
-        let order = bPanelOuter ?? GEMM.prefersBPanelOuter(blockFloats: min(b.depth, depthBlock) * b.paddedColumns)
+        let order = bPanelOuter ?? GEMM.prefersBPanelOuter(floats: b.depth * b.paddedColumns)
         let n = b.columns, k = b.depth
         checkStrides(transposeA: transposeA, transposeB: false, m: m, n: n, k: k, lda: lda, ldb: max(1, n), ldc: ldc)
         guard m > 0, n > 0 else { return }
