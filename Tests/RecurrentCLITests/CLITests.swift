@@ -257,6 +257,11 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
             #expect(object?["torch_ms"] as? Double == 1000 && object?["rounds"] as? Int == 3)
             // Each round against the FMA peak measured just before it: a positive share, not past the machine.
             #expect((object?["peak_share"] as? Double).map { $0 > 0 && $0 < 1.5 } == true, "\(line)")
+            // PyTorch's share of the same peaks: its 1000 ms against our ms, so about ours × ms / 1000 (each a median
+            // over rounds whose peaks differ, hence the factor of 1.5 either way).
+            let torchShare = try #require(object?["torch_peak_share"] as? Double), peakShare = try #require(object?["peak_share"] as? Double)
+            let expected = peakShare * ms / 1000
+            #expect(torchShare > expected / 1.5 && torchShare < expected * 1.5, "PyTorch's share \(torchShare) against ours \(peakShare) at \(ms) ms")
             // Ours take well under a second, so each round's ratio is ours / 1000 and their median follows ours'.
             #expect(abs(ratio - ms / 1000) < 1e-3 * max(1, ms), "ratio \(ratio) for \(ms) ms against 1000 ms")
             // The rounds' range brackets their median (all three printed to 3 decimals).
