@@ -112,6 +112,8 @@ struct GEMMBenchCommand: ParsableCommand {
 
         let peak = MachinePeak.measureSingleCore()
         log("machine FMA peak (measured now, one core): \(format(peak, 1)) GFLOP/s\(SystemBLAS.shared.map { "; BLAS: \($0.versionDescription)" } ?? "")")
+        let ceiling = MachinePeak.measureMicroKernel()
+        log("micro-kernel alone (one tile, operands in L1, no packing): \(format(ceiling, 1)) GFLOP/s, \(format(100 * ceiling / peak, 0))% of the peak")
         // Each Swift implementation is compared with the BLAS, when it is timed too.
         let comparedWithBLAS = implementations.contains(.blas) ? implementations.filter { $0 != .blas } : []
         if !json {

@@ -92,6 +92,42 @@ public enum MachinePeak {
         }
     }
 
+    /// GFLOP/s of the GEMM's micro-kernel alone for about `seconds`: one full tile (6 × 32 on AVX-512, 6 × 16 on
+    /// AVX2) over a depth block, again and again on the same packed panels and C tile, all in L1. No packing, no
+    /// cache misses, no edges: the most any product built from these tiles can reach, as a share of
+    /// `measureSingleCore`'s peak (the rest of a product's time goes to packing and to waiting on memory).
+    public static func measureMicroKernel(seconds: Double = 0.2) -> Double {
+        let wide = ComputeSettings.usesAVX512 && KernelInfo.avx512Usable
+        let depth = GEMM.depthBlock, rows = GEMM.microRows, columns = (wide ? 2 : 1) * GEMM.microColumns
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: rows * depth), b = UnsafeMutablePointer<Float>.allocate(capacity: columns * depth)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        // Small values whose sums stay far from overflow however many times the tile adds onto C.
+        for index in 0..<(rows * depth) { a[index] = Float(index % 7) * 1e-3 }
+        for index in 0..<(columns * depth) { b[index] = Float(index % 5) * 1e-3 }
+        c.initialize(repeating: 0, count: rows * columns)
+        func tiles(_ count: Int) {
+            for _ in 0..<count {
+                if wide {
+                    recurrent_avx512_gemm_tile(Int32(rows), 2, depth, a, 1, rows, b, b + GEMM.microColumns * depth, c, columns, 1, b, b)
+                } else {
+                    GEMM.microKernel(depth: depth, a: a, b: b, c: c, ldc: columns, beta: 1)
+                }
+            }
+        }
+        var count = 256
+        while true {
+            let start = monotonicSeconds()
+            tiles(count)
+            let elapsed = monotonicSeconds() - start
+            if c[0].isNaN { return 0 }   // keeps the tiles' results alive
+            if elapsed >= seconds || count >= 1 << 30 {
+                return Double(count) * 2 * Double(rows * columns * depth) / elapsed / 1e9
+            }
+            count *= elapsed > 0 ? Swift.max(2, Int(seconds / elapsed * 1.2)) : 16
+        }
+    }
+
     @inline(never)
     static func fmaLoop(iterations: Int) -> Float {
         typealias V = SIMD8<Float>

@@ -203,6 +203,15 @@ struct MatrixFixture {
         #expect(SystemBLAS.vectorBits(ofOpenBLASCore: "NeoverseN1") == nil)
     }
 
+    /// The micro-kernel's ceiling counts the FLOPs its tiles do: below the FMA peak (a tile cannot beat a loop of
+    /// nothing but FMAs; counted twice over it would read up to twice the peak), and not a small fraction of it (a
+    /// tile that did not run would read absurdly high or low). Loose bounds: a shared machine's speed drifts
+    /// between the two measurements.
+    @Test func microKernelCeilingIsAShareOfThePeak() {
+        let peak = MachinePeak.measureSingleCore(seconds: 0.05), ceiling = MachinePeak.measureMicroKernel(seconds: 0.05)
+        #expect(ceiling > 0.2 * peak && ceiling < 1.4 * peak, "micro-kernel \(ceiling) GFLOP/s against a peak of \(peak)")
+    }
+
     @Test func splitRangesCoverWithoutOverlap() {
         for (count, parts, granularity) in [(100, 2, 16), (5, 4, 6), (1024, 3, 16), (17, 8, 1)] {
             let ranges = splitRanges(count: count, parts: parts, granularity: granularity)
