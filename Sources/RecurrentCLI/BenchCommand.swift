@@ -93,12 +93,17 @@ struct GEMMBenchCommand: ParsableCommand {
         var implementations = try parsedImplementations()
         if SystemBLAS.shared == nil {
             if implementations.contains(.blas) {
+                // Asked for the BLAS alone, there would be nothing left to time: an empty table is no answer.
+                guard implementations.contains(where: { $0 != .blas }) else {
+                    throw UsageError("--implementations blas: no system BLAS loads (\(SystemBLAS.searchReport)), so there is nothing to time; install one (apt-get install libopenblas0) or add swift")
+                }
                 writeToStandardError("note: no system BLAS loads (\(SystemBLAS.searchReport)); timing the Swift kernel alone\n")
             }
             implementations.removeAll { $0 == .blas }
         }
         if !ComputeSettings.usesAVX512 {
             // Without AVX-512 the Swift kernel already is the AVX2 one.
+            if implementations.allSatisfy({ $0 == .avx2 }) { implementations = [.swift] }
             implementations.removeAll { $0 == .avx2 }
         }
         let log: (String) -> Void = json ? { writeToStandardError($0 + "\n") } : { print($0) }

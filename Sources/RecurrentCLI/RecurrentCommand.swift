@@ -83,7 +83,7 @@ public struct RecurrentCommand: ParsableCommand {
     public static func exitStatus(for error: Error) -> Int32 {
         // A bad input file is the user's input too: name it and exit 2.
         if error is UsageError || error is TaskError || error is SafeTensorsError || error is DataFileError || error is ParameterLoadingError
-            || error is LogFileError { return 2 }
+            || error is LogFileError || error is NonFiniteScores { return 2 }
         let code = exitCode(for: error)
         if code == .validationFailure { return 2 }
         return code.rawValue

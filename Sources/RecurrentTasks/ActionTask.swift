@@ -170,11 +170,14 @@ public enum ActionTask {
         let validationRows = Batching.stratifiedSplit(labels: clips.map(\.label), validationFraction: 0.2, seed: settings.seed &+ 1).validation
         model.setTraining(false)
         let result = metrics(clips, validationRows) { model(sequenceBatch(clips, $0)) }
+        try NonFiniteScores.check(result, checkpoint: folder.checkpoint(saved))
         var extra: [String: Double] = ["chance": 1 / Double(GeneratedActions.classes.count)]
         let baseline = makeBaseline(seed: 0)
         if FileManager.default.fileExists(atPath: folder.file("average-frame.safetensors")) {
             try baseline.loadParameters(contentsOf: folder.file("average-frame.safetensors"))
-            extra["average_frame_accuracy"] = metrics(clips, validationRows) { baseline(averageBatch(clips, $0)) }.accuracy
+            let baselineResult = metrics(clips, validationRows) { baseline(averageBatch(clips, $0)) }
+            try NonFiniteScores.check(baselineResult, checkpoint: folder.file("average-frame.safetensors"))
+            extra["average_frame_accuracy"] = baselineResult.accuracy
         }
         return Evaluation(task: name, metric: "accuracy", value: result.accuracy ?? 0, examples: result.examples, extra: extra)
     }

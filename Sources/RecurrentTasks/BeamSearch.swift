@@ -13,15 +13,15 @@ public enum BeamSearch {
     /// punished merely for being longer. Each step the best `beamWidth` extensions go on; stops when `beamWidth`
     /// sequences have finished, none is left, or after `maxLength` tokens. Width 1 is greedy decoding.
     ///
-    /// `step(lastTokens, state)` returns log-probabilities (one row per live beam) and the next state;
-    /// `select(state, rows)` keeps the given rows of a state, in order (rows may repeat).
+    /// `step(lastTokens, state)` returns log-probabilities (one row per live beam) and the next state, or throws
+    /// (which ends the search); `select(state, rows)` keeps the given rows of a state, in order (rows may repeat).
     public static func decode<State>(
         initial: State, beamWidth: Int, maxLength: Int, begin: Int, end: Int,
-        step: ([Int], State) -> (logProbabilities: [[Double]], state: State),
+        step: ([Int], State) throws -> (logProbabilities: [[Double]], state: State),
         select: (State, [Int]) -> State
-    ) -> [Int] {
-        decode(sequences: 1, initial: initial, beamWidth: beamWidth, maxLength: maxLength, begin: begin, end: end,
-               step: { tokens, _, state in step(tokens, state) }, select: select)[0]
+    ) rethrows -> [Int] {
+        try decode(sequences: 1, initial: initial, beamWidth: beamWidth, maxLength: maxLength, begin: begin, end: end,
+               step: { tokens, _, state in try step(tokens, state) }, select: select)[0]
     }
 
     /// The best sequence for each of `sequences` inputs, all searched together: one model step serves every live
@@ -33,12 +33,12 @@ public enum BeamSearch {
     /// the next state; `select(state, rows)` keeps the given rows of a state, in order (rows may repeat).
     public static func decode<State>(
         sequences: Int, initial: State, beamWidth: Int, maxLength: Int, begin: Int, end: Int,
-        step: ([Int], [Int], State) -> (logProbabilities: [[Double]], state: State),
+        step: ([Int], [Int], State) throws -> (logProbabilities: [[Double]], state: State),
         select: (State, [Int]) -> State
-    ) -> [[Int]] {
-        decode(sequences: sequences, initial: initial, beamWidth: beamWidth, maxLength: maxLength, begin: begin, end: end,
+    ) rethrows -> [[Int]] {
+        try decode(sequences: sequences, initial: initial, beamWidth: beamWidth, maxLength: maxLength, begin: begin, end: end,
                candidates: { tokens, inputOfRow, state in
-                   let (logProbabilities, next) = step(tokens, inputOfRow, state)
+                   let (logProbabilities, next) = try step(tokens, inputOfRow, state)
                    return (logProbabilities.map { row in topIndices(row, count: beamWidth).map { (token: $0, logProbability: row[$0]) } }, next)
                },
                select: select)
@@ -52,9 +52,9 @@ public enum BeamSearch {
     /// A wide vocabulary then costs no table of every token's log-probability per row.
     public static func decode<State>(
         sequences: Int, initial: State, beamWidth: Int, maxLength: Int, begin: Int, end: Int,
-        candidates step: ([Int], [Int], State) -> (best: [[Candidate]], state: State),
+        candidates step: ([Int], [Int], State) throws -> (best: [[Candidate]], state: State),
         select: (State, [Int]) -> State
-    ) -> [[Int]] {
+    ) rethrows -> [[Int]] {
         precondition(beamWidth >= 1 && maxLength >= 1, "BeamSearch: width \(beamWidth) and length \(maxLength) must be ≥ 1")
         typealias Beam = (tokens: [Int], score: Double)
         var live: [[Beam]] = Array(repeating: [([], 0)], count: sequences)
@@ -63,7 +63,7 @@ public enum BeamSearch {
         var state = initial
         for _ in 0..<maxLength {
             let inputOfRow = searching.flatMap { input in Array(repeating: input, count: live[input].count) }
-            let (best, next) = step(searching.flatMap { input in live[input].map { $0.tokens.last ?? begin } }, inputOfRow, state)
+            let (best, next) = try step(searching.flatMap { input in live[input].map { $0.tokens.last ?? begin } }, inputOfRow, state)
             var firstRow = 0, rows: [Int] = [], stillSearching: [Int] = []
             for input in searching {
                 let beams = live[input]

@@ -133,16 +133,18 @@ public final class CaptionModel: Layer {
         return (output(result.output.reshaped([inputs.count * steps, decoder.hiddenSize])), result.finalStates)
     }
 
-    /// The caption's tokens, by beam search of `beamWidth` (1: greedy).
-    public func caption(_ image: PortableImage, beamWidth: Int, maxLength: Int = 24) -> [Int] {
+    /// The caption's tokens, by beam search of `beamWidth` (1: greedy). Throws `NonFiniteScores` when the decoder's
+    /// scores overflow.
+    public func caption(_ image: PortableImage, beamWidth: Int, maxLength: Int = 24) throws -> [Int] {
         setTraining(false)
-        return noGrad {
-            BeamSearch.decode(
+        return try noGrad {
+            try BeamSearch.decode(
                 sequences: 1, initial: encode([image]), beamWidth: beamWidth, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
                 candidates: { tokens, _, states in
                     let (logits, next) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), states: states.map {
                         RecurrentState(hidden: $0.hidden.broadcasted(to: [tokens.count, $0.hidden.shape[1]]), cell: $0.cell?.broadcasted(to: [tokens.count, $0.hidden.shape[1]]))
                     })
+                    try NonFiniteScores.check(logits)
                     return (BeamSearch.bestTokens(logits: logits, count: beamWidth), next)
                 },
                 select: { states, rows in states.map { RecurrentState(hidden: $0.hidden.indexSelect(rows), cell: $0.cell?.indexSelect(rows)) } })[0]
@@ -195,7 +197,7 @@ public enum CaptionTask {
             validate: { Metrics.measure(Array(validation), chunk: 128, batch) })
         let evaluation = try evaluate(directory: request.output, data: nil)
         let example = scenes[validation.lowerBound]
-        let said = detokenize(vocabulary.decode(model.caption(example.image, beamWidth: 3)))
+        let said = detokenize(vocabulary.decode(try NonFiniteScores.naming(RunDirectory(request.output).lastCheckpoint) { try model.caption(example.image, beamWidth: 3) }))
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation,
                            notes: ["a held-out scene: \(example.captions[0]) → \(said)"])
     }
@@ -220,8 +222,10 @@ public enum CaptionTask {
         let held = Array(scenes[heldOut(scenes.count)])
         let references = held.map { $0.captions.map(WordTokenizer.tokens) }
         let beam = settings.integer("beam", default: 3)
-        let beamed = held.map { vocabulary.decode(model.caption($0.image, beamWidth: beam)) }
-        let greedy = held.map { vocabulary.decode(model.caption($0.image, beamWidth: 1)) }
+        let (beamed, greedy) = try NonFiniteScores.naming(RunDirectory(directory).checkpoint(saved)) {
+            (try held.map { vocabulary.decode(try model.caption($0.image, beamWidth: beam)) },
+             try held.map { vocabulary.decode(try model.caption($0.image, beamWidth: 1)) })
+        }
         let exact = zip(greedy, references).filter { $0.0 == $0.1[0] }.count
         return Evaluation(task: name, metric: "bleu4", value: BLEU.corpusScore(candidates: beamed, references: references), examples: held.count,
                           extra: ["greedy_bleu4": BLEU.corpusScore(candidates: greedy, references: references), "beam_width": Double(beam),
@@ -244,7 +248,8 @@ public enum CaptionTask {
         } else {
             throw TaskError("give an image file or --scene SEED")
         }
-        return (detokenize(vocabulary.decode(model.caption(image, beamWidth: beamWidth))), references)
+        let tokens = try NonFiniteScores.naming(RunDirectory(directory).lastCheckpoint) { try model.caption(image, beamWidth: beamWidth) }
+        return (detokenize(vocabulary.decode(tokens)), references)
     }
 
     /// Any image as 24×24 RGB (box-averaged; grey copied to all channels).

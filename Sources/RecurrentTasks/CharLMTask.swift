@@ -211,6 +211,7 @@ public enum CharLMTask {
         let length = sequenceLength(settings)
         guard symbols.count > length else { throw DataFileError(file: data ?? "held-out text", line: nil, problem: "fewer than \(length + 1) characters") }
         let result = loss(model, symbols, length: length)
+        try NonFiniteScores.check(result, checkpoint: RunDirectory(directory).checkpoint(saved))
         return Evaluation(task: name, metric: "nats_per_char", value: result.loss, examples: result.examples, extra: ["bits_per_char": result.loss / log(2)])
     }
 
@@ -232,13 +233,15 @@ public enum CharLMTask {
         var generator = SeededGenerator(seed: seed)
         var states: [RecurrentState]? = nil
         var output = prime
-        return noGrad {
+        let checkpoint = RunDirectory(directory).lastCheckpoint
+        return try noGrad {
             var (logits, next) = (Tensor(0), [RecurrentState]())
             for symbol in encode(prime, alphabet: alphabet) {
                 (logits, next) = model([[symbol]], states: states)
                 states = next
             }
             for _ in 0..<length {
+                try NonFiniteScores.check(logits, checkpoint: checkpoint)
                 let scores = logits.doubles
                 let chosen: Int
                 if temperature == 0 {

@@ -133,6 +133,7 @@ public enum DigitsTask {
             ? Batching.stratifiedSplit(labels: images.labels, validationFraction: 0.2, seed: settings.seed &+ 1).validation
             : Array(0..<images.count)
         let metrics = evaluate(model: model, images: images, rows: rows, settings: settings)
+        try NonFiniteScores.check(metrics, checkpoint: RunDirectory(directory).checkpoint(saved))
         return Evaluation(task: name, metric: "accuracy", value: metrics.accuracy ?? 0, examples: metrics.examples)
     }
 
@@ -190,7 +191,9 @@ public enum DigitsTask {
         try checkModelFits(settings.model, width: width, height: height, padding: padding(settings, width: width), source: folder.settingsFile)
         let model = makeModel(settings.model, width: width, height: height, seed: 0, padding: padding(settings, width: width))
         try Checkpoint.loadModel(from: folder.lastCheckpoint, model: model, configuration: configuration(settings, images), run: settings.run)
-        let probabilities = model.predict(batchInput(images, [0], model: settings.model, settings: settings)).softmax(alongAxis: 1).doubles
+        let logits = model.predict(batchInput(images, [0], model: settings.model, settings: settings))
+        try NonFiniteScores.check(logits, checkpoint: folder.lastCheckpoint)
+        let probabilities = logits.softmax(alongAxis: 1).doubles
         return probabilities.enumerated().map { (label: $0.offset, probability: $0.element) }.sorted { $0.probability > $1.probability }
     }
 }

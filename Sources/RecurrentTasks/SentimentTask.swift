@@ -148,8 +148,11 @@ public enum SentimentTask {
         let rows = path == nil ? split(data, seed: trained.settings.seed).validation : Array(0..<data.labels.count)
         let sequences = rows.map { trained.vocabulary.encode(data.sentences[$0]) }, labels = rows.map { data.labels[$0] }
         let result = metrics(trained.model, sequences, labels)
+        try NonFiniteScores.check(result, checkpoint: RunDirectory(directory).checkpoint(saved))
         var extra: [String: Double] = [:]
-        if let bagOfWords = trained.bagOfWords { extra["bag_of_words_accuracy"] = bagOfWords.accuracy(sequences, labels) }
+        if let bagOfWords = trained.bagOfWords {
+            extra["bag_of_words_accuracy"] = try NonFiniteScores.naming(RunDirectory(directory).file("bag-of-words.safetensors")) { try bagOfWords.accuracy(sequences, labels) }
+        }
         return Evaluation(task: name, metric: "accuracy", value: result.accuracy ?? 0, examples: result.examples, extra: extra)
     }
 
@@ -158,6 +161,7 @@ public enum SentimentTask {
         let trained = try loadTrained(directory, baseline: false)
         let tokens = try typedSentenceTokens(sentence)
         let logit = noGrad { () -> Double in trained.model.setTraining(false); return trained.model([trained.vocabulary.encode(tokens)]).doubles[0] }
+        guard logit.isFinite else { throw NonFiniteScores(checkpoint: RunDirectory(directory).lastCheckpoint) }
         let positive = 1 / (1 + exp(-logit))
         return (positive >= 0.5 ? 1 : 0, positive >= 0.5 ? positive : 1 - positive, tokens.filter { !trained.vocabulary.contains($0) })
     }
@@ -202,8 +206,10 @@ public final class BagOfWordsClassifier: Layer {
         }
     }
 
-    public func accuracy(_ sequences: [[Int]], _ labels: [Int]) -> Double {
+    /// Throws `NonFiniteScores` when the weights overflow.
+    public func accuracy(_ sequences: [[Int]], _ labels: [Int]) throws -> Double {
         let scores = noGrad { logits(sequences).scalars }
+        guard scores.allSatisfy(\.isFinite) else { throw NonFiniteScores() }
         return Double(zip(scores, labels).filter { ($0 > 0 ? 1 : 0) == $1 }.count) / Double(max(1, labels.count))
     }
 

@@ -24,6 +24,40 @@ public struct TaskError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Scores a trained model computed that are not finite (NaN or ±inf). A checkpoint's weights are checked finite
+/// when it loads, but finite weights can still be large enough (a checkpoint edited by hand, or saved by a run
+/// that diverged) to overflow Float32 arithmetic; drawing from, ranking or averaging such scores would print
+/// garbage as a result, or trap. The model methods throw it without a file; the task functions name the checkpoint
+/// (`naming`). Exit status 2 in the CLI, as for any bad input file.
+public struct NonFiniteScores: Error, CustomStringConvertible {
+    public var checkpoint: String?
+
+    public init(checkpoint: String? = nil) { self.checkpoint = checkpoint }
+
+    public var description: String {
+        (checkpoint.map { "\($0): " } ?? "") + "the model computed scores that are not finite (NaN or ±inf): its weights are finite "
+            + "but large enough to overflow Float32 arithmetic (a checkpoint edited by hand, or saved by a run that diverged)"
+    }
+
+    /// Throws when `scores` holds a NaN or an infinity.
+    public static func check(_ scores: Tensor, checkpoint: String? = nil) throws {
+        guard scores.isFinite else { throw NonFiniteScores(checkpoint: checkpoint) }
+    }
+
+    /// Throws when a mean loss over held-out data is not finite: some example's scores were not.
+    public static func check(_ metrics: Metrics, checkpoint: String? = nil) throws {
+        guard metrics.loss.isFinite else { throw NonFiniteScores(checkpoint: checkpoint) }
+    }
+
+    /// `body`, with any `NonFiniteScores` it throws naming `checkpoint`.
+    public static func naming<Result>(_ checkpoint: String, _ body: () throws -> Result) throws -> Result {
+        do { return try body() } catch var error as NonFiniteScores {
+            error.checkpoint = checkpoint
+            throw error
+        }
+    }
+}
+
 /// A task's settings: everything that decides the model and its data, so evaluate, the use commands and
 /// --resume rebuild exactly what was trained.
 public struct RunSettings: Codable, Sendable, Equatable {

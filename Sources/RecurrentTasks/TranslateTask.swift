@@ -119,15 +119,16 @@ public final class TranslationModel: Layer {
     }
 
     /// Translations of `sources` by greedy decoding, all sentences stepped together.
-    public func greedy(_ sources: [[Int]], maxLength: Int) -> [[Int]] {
+    public func greedy(_ sources: [[Int]], maxLength: Int) throws -> [[Int]] {
         setTraining(false)
-        return noGrad {
+        return try noGrad {
             let encoded = encode(sources)
             var state = encoded.state, last = Array(repeating: Vocabulary.begin, count: sources.count)
             var outputs = Array(repeating: [Int](), count: sources.count), done = Array(repeating: false, count: sources.count)
             for _ in 0..<maxLength {
                 let (logits, next, _) = decode(last.map { [$0] }, lengths: Array(repeating: 1, count: sources.count), encoded: encoded, state: state)
                 state = next
+                try NonFiniteScores.check(logits)
                 last = logits.argmax(alongAxis: 1)
                 for (row, token) in last.enumerated() where !done[row] {
                     if token == Vocabulary.end { done[row] = true } else { outputs[row].append(token) }
@@ -139,19 +140,21 @@ public final class TranslationModel: Layer {
     }
 
     /// One sentence by beam search.
-    public func beam(_ source: [Int], width: Int, maxLength: Int) -> [Int] {
-        beam([source], width: width, maxLength: maxLength)[0]
+    public func beam(_ source: [Int], width: Int, maxLength: Int) throws -> [Int] {
+        try beam([source], width: width, maxLength: maxLength)[0]
     }
 
     /// Each sentence by beam search, all searched together: every live beam of every sentence in one decoder step.
-    public func beam(_ sources: [[Int]], width: Int, maxLength: Int) -> [[Int]] {
+    /// Throws `NonFiniteScores` when the decoder's scores overflow.
+    public func beam(_ sources: [[Int]], width: Int, maxLength: Int) throws -> [[Int]] {
         setTraining(false)
-        return noGrad {
+        return try noGrad {
             let encoded = encode(sources)
-            return BeamSearch.decode(
+            return try BeamSearch.decode(
                 sequences: sources.count, initial: encoded.state, beamWidth: width, maxLength: maxLength, begin: Vocabulary.begin, end: Vocabulary.end,
                 candidates: { tokens, sentenceOfRow, state in
                     let (logits, next, _) = decode(tokens.map { [$0] }, lengths: Array(repeating: 1, count: tokens.count), encoded: encoded.rows(sentenceOfRow), state: state)
+                    try NonFiniteScores.check(logits)
                     return (BeamSearch.bestTokens(logits: logits, count: width), next)
                 },
                 select: { state, rows in state.map { RecurrentState(hidden: $0.hidden.indexSelect(rows)) } })
@@ -271,8 +274,8 @@ public enum TranslateTask {
                 Batching.bucketedBatches(lengths: trainingRows.map { sources[$0].count * 1000 + targets[$0].count }, batchSize: 64, using: &generator)
             })
         let evaluation = try evaluate(directory: request.output, data: nil)
-        let example = validationRows.first.map { row in
-            "a held-out sentence: \(corpus.sourceSentences[row]) → \(detokenize(targetVocabulary.decode(model.beam(sources[row], width: 4, maxLength: 30)))) (reference: \(detokenize(corpus.targets[row])))"
+        let example = try validationRows.first.map { row in
+            "a held-out sentence: \(corpus.sourceSentences[row]) → \(detokenize(targetVocabulary.decode(try model.beam(sources[row], width: 4, maxLength: 30)))) (reference: \(detokenize(corpus.targets[row])))"
         }
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation, notes: example.map { [$0] } ?? [])
     }
@@ -316,21 +319,23 @@ public enum TranslateTask {
         let sources = rows.map { trained.source.encode(corpus.sources[$0]) }
         let references = rows.map { [corpus.targets[$0]] }
         let maxLength = 2 * (sources.map(\.count).max() ?? 10) + 10
-        let greedy = inLengthOrder(sources, chunk: 256) { trained.model.greedy($0, maxLength: maxLength) }.map { trained.target.decode($0) }
         let width = trained.settings.integer("beam", default: 4)
-        let beamed = inLengthOrder(sources, chunk: 128) { trained.model.beam($0, width: width, maxLength: maxLength) }.map { trained.target.decode($0) }
+        let (greedy, beamed) = try NonFiniteScores.naming(RunDirectory(directory).checkpoint(saved)) {
+            (try inLengthOrder(sources, chunk: 256) { try trained.model.greedy($0, maxLength: maxLength) }.map { trained.target.decode($0) },
+             try inLengthOrder(sources, chunk: 128) { try trained.model.beam($0, width: width, maxLength: maxLength) }.map { trained.target.decode($0) })
+        }
         return Evaluation(task: name, metric: "bleu4", value: BLEU.corpusScore(candidates: beamed, references: references), examples: rows.count,
                           extra: ["greedy_bleu4": BLEU.corpusScore(candidates: greedy, references: references), "beam_width": Double(width)])
     }
 
     /// `translate` applied to chunks of up to `chunk` sentences of like length, the results put back in the order of
     /// `sources`: little of each batch is padding, and a chunk's decoding stops soon after its longest sentence's.
-    static func inLengthOrder(_ sources: [[Int]], chunk: Int, _ translate: ([[Int]]) -> [[Int]]) -> [[Int]] {
+    static func inLengthOrder(_ sources: [[Int]], chunk: Int, _ translate: ([[Int]]) throws -> [[Int]]) rethrows -> [[Int]] {
         var results = Array(repeating: [Int](), count: sources.count)
         let byLength = sources.indices.sorted { sources[$0].count < sources[$1].count }
         for start in stride(from: 0, to: byLength.count, by: chunk) {
             let indices = byLength[start..<min(byLength.count, start + chunk)]
-            for (index, tokens) in zip(indices, translate(indices.map { sources[$0] })) { results[index] = tokens }
+            for (index, tokens) in zip(indices, try translate(indices.map { sources[$0] })) { results[index] = tokens }
         }
         return results
     }
@@ -340,7 +345,7 @@ public enum TranslateTask {
         let trained = try loadTrained(directory)
         let tokens = try typedSentenceTokens(sentence)
         let source = trained.source.encode(tokens)
-        let output = trained.model.beam(source, width: beamWidth, maxLength: 2 * tokens.count + 10)
+        let output = try NonFiniteScores.naming(RunDirectory(directory).lastCheckpoint) { try trained.model.beam(source, width: beamWidth, maxLength: 2 * tokens.count + 10) }
         let words = trained.target.decode(output)
         let attention = trained.model.attentionMap(source: source, target: output)
         let shownSource = zip(tokens, source).map { $1 == Vocabulary.unknown ? "\($0)?" : $0 }

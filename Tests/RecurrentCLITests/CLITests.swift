@@ -163,6 +163,18 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         }
     }
 
+    /// `--implementations blas` where no BLAS loads leaves nothing to time: a usage error naming why, not an empty
+    /// table with status 0. Where one loads, its row.
+    @Test func benchGEMMOfAMissingBLASIsAnError() throws {
+        guard let result = try runRecurrent(["bench", "gemm", "--implementations", "blas", "--shapes", "8", "--threads", "1", "--rounds", "1", "--json"]) else { return }
+        if result.error.contains("no system BLAS loads") {
+            #expect(result.status == 2 && result.output.isEmpty, "status \(result.status): \(result.output)")
+            #expect(result.error.contains("--implementations blas") && result.error.contains("nothing to time"), "\(result.error)")
+        } else {
+            #expect(result.status == 0 && result.output.contains("\"impl\":\"blas\""), "\(result.error)")
+        }
+    }
+
     @Test func benchGEMMPrintsOneJSONObjectPerMeasurement() throws {
         guard let result = try runRecurrent(["bench", "gemm", "--json", "--shapes", "40,8x20x12:nt", "--threads", "1", "--rounds", "1"]) else { return }
         #expect(result.status == 0, "\(result.error)")

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import RecurrentIO
 import RecurrentTasks
+import RecurrentTensor
 
 /// A run folder is the user's work: a command that fails leaves it byte for byte as it was, and files in it that
 /// were edited or damaged are refused by name instead of being used.
@@ -163,6 +164,51 @@ import RecurrentTasks
         try FileManager.default.removeItem(atPath: path)
         try FileManager.default.copyItem(atPath: folder + "/last.safetensors", toPath: path)
         #expect { try Tasks.evaluate(directory: folder, data: nil) } throws: { "\($0)".contains("bag-of-words.safetensors") && "\($0)".contains("missing parameter") }
+    }
+
+    /// Finite weights can still be large enough to overflow Float32 arithmetic (a checkpoint edited by hand, or
+    /// saved by a run that diverged): the load check passes, the scores come out NaN or infinite. Sampling drew
+    /// from NaN weights and trapped; evaluation printed a NaN loss, and the other commands empty or arbitrary
+    /// answers, all with exit status 0. Each refuses them now, naming the checkpoint, and writes nothing.
+    @Test func weightsThatOverflowAreRefusedByName() throws {
+        let charlm = temporaryRunFolder(), translate = temporaryRunFolder(), sentiment = temporaryRunFolder()
+        defer { for folder in [charlm, translate, sentiment] { try? FileManager.default.removeItem(atPath: folder) } }
+        _ = try Tasks.train(TrainRequest(task: "charlm", epochs: 1, limit: 4_000, output: charlm, options: ["hidden": "16", "sequence": "20"], showProgress: false))
+        _ = try Tasks.train(TrainRequest(task: "translate", epochs: 1, limit: 400, output: translate, showProgress: false))
+        _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: sentiment))
+        /// In `folder`'s last checkpoint, every tensor `value` gives a number for filled with it.
+        func rewrite(_ folder: String, _ value: (String) -> Float?) throws {
+            let path = folder + "/last.safetensors"
+            var file = try SafeTensorsFile.read(contentsOf: path)
+            for (name, entry) in file.entries {
+                guard let filler = value(name) else { continue }
+                file.entries[name] = SafeTensorsEntry(Tensor(shape: Shape(entry.shape), scalars: [Float](repeating: filler, count: entry.shape.reduce(1, *))))
+            }
+            try file.write(to: path)
+        }
+        // The output layer's weight all 3e38, finite: a logit sums 3e38·h_j over the hidden units.
+        for folder in [translate, sentiment] { try rewrite(folder) { $0 == "model.output.weight" ? 3e38 : nil } }
+        // In the char-LM, every h_j is also pinned near tanh(1)…1 (input and recurrent weights 0, every gate's
+        // bias 100, so i = f = o = 1, g = 1 and c grows by 1 a step): every logit is +∞ and log-softmax's x − max
+        // is NaN, whatever the characters.
+        try rewrite(charlm) { name in
+            switch name {
+            case "model.output.weight": 3e38
+            case "model.lstm.weight_ih_l0", "model.lstm.weight_hh_l0": 0
+            case "model.lstm.bias_l0": 100
+            default: nil
+            }
+        }
+        let named: (Error) -> Bool = { error in error is NonFiniteScores && "\(error)".contains("last.safetensors") && "\(error)".contains("not finite") }
+        let before = try [charlm, translate, sentiment].map(Self.snapshot)
+        #expect(throws: NonFiniteScores.self) { try CharLMTask.sample(directory: charlm, prime: "RO", temperature: 1, length: 5, seed: 1) }
+        #expect { try CharLMTask.sample(directory: charlm, prime: "RO", temperature: 0, length: 5, seed: 1) } throws: { named($0) }
+        #expect { try Tasks.evaluate(directory: charlm, data: nil) } throws: { named($0) }
+        #expect { try TranslateTask.translate(directory: translate, sentence: "the cat", beamWidth: 3) } throws: { named($0) }
+        #expect { try Tasks.evaluate(directory: translate, data: nil) } throws: { named($0) }
+        #expect { try SentimentTask.predict(directory: sentiment, sentence: "a fine film") } throws: { named($0) }
+        #expect { try Tasks.evaluate(directory: sentiment, data: nil) } throws: { named($0) }
+        #expect(try [charlm, translate, sentiment].map(Self.snapshot) == before, "a refused command changed a run folder")
     }
 
     /// A run stopped before its first checkpoint has its task.json but nothing trained: resumed, it starts again
