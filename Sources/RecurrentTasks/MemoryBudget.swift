@@ -36,7 +36,24 @@ enum MemoryBudget {
             }
             return (bytes, "the \(variable) budget")
         }
-        return (0.9 * machineMemory(), "the 90 % of this machine's memory a run may plan on")
+        let machine = machineMemory()
+        if let addressSpace = addressSpaceLimit(), addressSpace < machine {
+            return (0.9 * addressSpace, "the 90 % of this process's address-space limit (ulimit -v) a run may plan on")
+        }
+        return (0.9 * machine, "the 90 % of this machine's memory a run may plan on")
+    }
+
+    /// The process's address-space limit (`ulimit -v`, RLIMIT_AS) in bytes, nil when unlimited or unknown. Under
+    /// such a limit an allocation past it fails and Swift stops the process; a run planned past it used to start,
+    /// write its run folder and abort in its first batch.
+    static func addressSpaceLimit() -> Double? {
+        #if canImport(Glibc)
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Double(limit.rlim_cur)
+        #else
+        return nil
+        #endif
     }
 
     /// "8G" → 8·2³⁰; "1500000000" → 1.5e9. Nil for anything else.

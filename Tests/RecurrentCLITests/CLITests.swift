@@ -8,8 +8,10 @@ import RecurrentCLI
 import Recurrent
 
 /// Runs the built `recurrent` executable when it is present next to the test bundle, capturing its output.
-/// With `timeout`, a run that takes longer is killed (and fails its test) instead of hanging the suite.
-func runRecurrent(_ arguments: [String], environment: [String: String] = [:], timeout: Double? = nil, standardOutput: FileHandle? = nil) throws -> (status: Int32, output: String, error: String)? {
+/// With `timeout`, a run that takes longer is killed (and fails its test) instead of hanging the suite. With
+/// `addressSpaceKilobytes`, it runs under that `ulimit -v`.
+func runRecurrent(_ arguments: [String], environment: [String: String] = [:], timeout: Double? = nil, standardOutput: FileHandle? = nil,
+                  addressSpaceKilobytes: Int? = nil) throws -> (status: Int32, output: String, error: String)? {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let candidates = [bundle.appendingPathComponent("recurrent"), bundle.deletingLastPathComponent().appendingPathComponent("recurrent")]
     guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
@@ -18,8 +20,13 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         return nil
     }
     let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
+    if let addressSpaceKilobytes {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v \(addressSpaceKilobytes) && exec \"$0\" \"$@\"", executable.path] + arguments
+    } else {
+        process.executableURL = executable
+        process.arguments = arguments
+    }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), error = Pipe()
     process.standardOutput = standardOutput ?? output
@@ -161,6 +168,19 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         if let fresh = try reportedFaults(["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1048576"]) {
             #expect(fresh >= 20, "only \(fresh) page faults for a fresh 40 MB mapping")
         }
+    }
+
+    /// Under `ulimit -v` an allocation past the limit stops the process. A run planned past it used to start,
+    /// write its run folder and abort in its first batch; the plan counts the limit now, and refuses the run before
+    /// anything is written.
+    @Test func addressSpaceLimitBoundsTheMemoryPlan() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-ulimit-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        guard let result = try runRecurrent(["train", "charlm", "--set", "hidden=2048", "--set", "batch=64", "--set", "sequence=400", "--epochs", "1", "--out", folder],
+                                            timeout: 120, addressSpaceKilobytes: 3_000_000) else { return }
+        #expect(result.status == 2, "status \(result.status): \(result.error)")
+        #expect(result.error.contains("address-space limit (ulimit -v)") && result.error.contains("lower --set"), "\(result.error)")
+        #expect(!FileManager.default.fileExists(atPath: folder), "the refused run left \(folder)")
     }
 
     /// `--implementations blas` where no BLAS loads leaves nothing to time: a usage error naming why, not an empty
