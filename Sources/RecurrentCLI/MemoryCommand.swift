@@ -23,7 +23,7 @@ struct MemoryCommand: ComputeCommand {
     @OptionGroup var compute: ComputeOptions
 
     func parsedLengths() throws -> [Int] {
-        let values = lengths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let values = lengths.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 2 && ($0 ?? 0) <= 4096 }) else {
             throw ValidationError("--lengths \(lengths): expected comma-separated lengths between 2 and 4096")
         }

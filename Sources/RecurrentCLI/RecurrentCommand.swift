@@ -99,7 +99,7 @@ public struct UsageError: Error, CustomStringConvertible {
 /// Creates the folder an --out option names (with its parents), or throws a usage error saying why it cannot.
 func createOutputFolder(_ path: String) throws {
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-        throw UsageError("--out \(path): cannot create the folder (\(folderProblem(path)))")
+        throw UsageError("--out \(path): cannot create the folder (\(folderProblem(path, creatingParents: true)))")
     }
 }
 

@@ -65,6 +65,11 @@ public enum Checkpoint {
         if let run, let saved = file.metadata["run"], saved != run {
             throw fail("checkpoint belongs to another training run (\(saved)), not to the run in this folder (\(run)); it may have been copied from another run folder")
         }
+        // A checkpoint holds the model's tensors and the optimizer's, nothing else: another name is an edit or another
+        // tool's file, whose extra tensor would otherwise be ignored without a word.
+        if let stranger = file.entries.keys.sorted().first(where: { !$0.hasPrefix("model.") && !$0.hasPrefix("optimizer.") }) {
+            throw fail("tensor '\(stranger)' is neither the model's (model.*) nor the optimizer's (optimizer.*); a checkpoint holds only those")
+        }
         var values: [String: Tensor] = [:]
         for (name, entry) in file.entries where name.hasPrefix("model.") {
             guard let tensor = entry.tensor else { throw fail("tensor '\(name)' has dtype \(entry.dtype.rawValue), expected F32 or F64") }
@@ -79,9 +84,13 @@ public enum Checkpoint {
     }
 
     /// The first value of `tensor` that is NaN or infinite, with its flat index.
-    static func firstNonFinite(_ tensor: Tensor) -> (index: Int, value: Float)? {
-        let scalars = tensor.scalars
-        return scalars.firstIndex(where: { !$0.isFinite }).map { ($0, scalars[$0]) }
+    /// The first value that is not a finite Float32 — NaN, an infinity, or (stored as Float64) a number beyond
+    /// Float32's range, which the model's Float32 weights would hold as an infinity — and how to name it.
+    static func firstNonFinite(_ tensor: Tensor) -> (index: Int, value: String)? {
+        let values = tensor.doubles, largest = Double(Float.greatestFiniteMagnitude)
+        guard let index = values.firstIndex(where: { !$0.isFinite || abs($0) > largest }) else { return nil }
+        let value = values[index]
+        return (index, value.isFinite ? "\(value), beyond Float32's range," : "\(Float(value))")
     }
 
     /// The number of whole epochs a checkpoint's run has trained (its `epoch` metadata).

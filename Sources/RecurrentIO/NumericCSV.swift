@@ -78,8 +78,9 @@ public func readFileBytes(_ path: String) throws(DataFileError) -> Data {
 let maximumNameBytes = 255
 
 /// Why nothing can be made at `path`, in words (Foundation's error here reads "NSCocoaErrorDomain error 512"):
-/// the nearest existing ancestor is a file, or it is a folder we may not write in.
-public func folderProblem(_ path: String) -> String {
+/// the nearest existing ancestor is a file, or it is a folder we may not write in. `creatingParents`: the caller
+/// tried to create the missing folders too (`mkdir -p`), so a missing one is not the reason.
+public func folderProblem(_ path: String, creatingParents: Bool = false) -> String {
     var ancestor = (path as NSString).standardizingPath
     if let long = ancestor.split(separator: "/").first(where: { $0.utf8.count > maximumNameBytes }) {
         return "the name '\(long.prefix(24))…' is \(long.utf8.count) bytes long; names may be at most \(maximumNameBytes)"
@@ -93,7 +94,8 @@ public func folderProblem(_ path: String) -> String {
     _ = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory)
     if !isDirectory.boolValue { return "\(ancestor) is a file, not a folder" }
     guard FileManager.default.isWritableFile(atPath: ancestor) else { return "no permission to write in \(ancestor)" }
-    return ancestor == (path as NSString).standardizingPath ? "the file system refused it in \(ancestor)" : "\(path) does not exist (the nearest folder that does is \(ancestor))"
+    if ancestor == (path as NSString).standardizingPath || creatingParents { return "the file system refused it in \(ancestor)" }
+    return "\(path) does not exist (the nearest folder that does is \(ancestor))"
 }
 
 /// Writes `data` to `path` atomically: a temporary file beside the target, flushed to disk, then renamed over

@@ -125,7 +125,7 @@ public enum CharLMTask {
         let length = sequenceLength(settings)
         let trainingStarts = windows(training, length: length), validationStarts = windows(validation, length: length)
         guard !trainingStarts.isEmpty, !validationStarts.isEmpty else {
-            throw DataFileError(file: settings.data ?? "generated text", line: nil, problem: "\(text.count) characters are too few for windows of \(length)")
+            throw DataFileError(file: settings.data ?? "generated text", line: nil, problem: "\(text.count) characters (line ends included) are too few for windows of \(length): the training text and the held-out last tenth each need more than \(length), so about \(10 * (length + 1)) in all; give more text or lower --set sequence")
         }
         // Validation runs 64 windows at a time.
         let batchSize = settings.integer("batch", default: 32)

@@ -149,7 +149,11 @@ public func readIDXImages(_ path: String) throws(DataFileError) -> ImageSet {
         throw DataFileError(file: labelsPath, line: nil, problem: "not an IDX label file (magic number 2049 missing)")
     }
     let count = word(imageBytes, 4), rows = word(imageBytes, 8), columns = word(imageBytes, 12)
-    guard count > 0, (1...4096).contains(rows), (1...4096).contains(columns), imageBytes.count == 16 + count * rows * columns else {
+    guard count > 0 else { throw DataFileError(file: imagesPath, line: nil, problem: "header says 0 images: nothing to learn from or score") }
+    guard (1...4096).contains(rows), (1...4096).contains(columns) else {
+        throw DataFileError(file: imagesPath, line: nil, problem: "header says images of \(rows)×\(columns); each side must be 1 to 4096 pixels")
+    }
+    guard imageBytes.count == 16 + count * rows * columns else {
         throw DataFileError(file: imagesPath, line: nil, problem: "header says \(count) images of \(rows)×\(columns), but the file has \(imageBytes.count) bytes")
     }
     guard word(labelBytes, 4) == count, labelBytes.count == 8 + count else {

@@ -484,7 +484,7 @@ func prepareRunDirectory(_ folder: RunDirectory, resuming: Bool, files: [RunFile
         return missing
     }
     do { try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true) } catch {
-        throw TaskError("\(folder.path): cannot create the folder (\(folderProblem(folder.path)))")
+        throw TaskError("\(folder.path): cannot create the folder (\(folderProblem(folder.path, creatingParents: true)))")
     }
     return files
 }

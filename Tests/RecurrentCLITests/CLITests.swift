@@ -67,7 +67,7 @@ func runRecurrent(_ arguments: [String], environment: [String: String] = [:], ti
         ["bench", "gemm", "--shapes", ","], ["bench", "gemm", "--implementations", ""], ["bench", "rnn", "--cases", ""], ["bench", "rnn", "--modes", ","],
         // A parameter count past Int's range, and a forget bias whose label went through Int().
         ["summary", "--input-size", "1000000", "lstm:1000000x1000000:bi"], ["summary", "--input-size", "8", "gru:1000000x1000000", "dense:1000000"],
-        ["memory", "--forget-bias=1e19"],
+        ["memory", "--forget-bias=1e19"], ["memory", "--lengths", "4,,8"], ["memory", "--lengths", "4,"],
         // A --data-dir without the tour's four datasets is refused before any chapter runs.
         ["tour", "--data-dir", "/tmp", "--out", "/tmp/never-a-tour"],
         ["_train-digits", "--data", "/nonexistent.csv", "--epochs", "1", "--weights", "/tmp/never-written.safetensors"],

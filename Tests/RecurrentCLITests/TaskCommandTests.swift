@@ -57,13 +57,29 @@ import Recurrent
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-idx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        func bigEndian(_ values: [UInt32]) -> [UInt8] { values.flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } } }
         let count = 100   // ten a class, so the split holds some out
         try Data(bigEndian([2051, UInt32(count), 1, 1]) + (0..<count).map { UInt8($0 * 2) }).write(to: folder.appendingPathComponent("images.idx3-ubyte"))
         try Data(bigEndian([2049, UInt32(count)]) + (0..<count).map { UInt8($0 % 10) }).write(to: folder.appendingPathComponent("labels.idx1-ubyte"))
         guard let result = try runRecurrent(["train", "digits", "--model", "cnn", "--data", folder.path, "--set", "padding=1", "--out", "/tmp/never"]) else { return }
         #expect(result.status == 2)
         #expect(result.error.contains("too small for the CNN with padding 1") && result.error.contains("or --set padding=2"), "\(result.error)")
+    }
+
+    /// An IDX header is read for what it says is wrong: no images, a side out of range, or a size the file does not
+    /// have. Zero images used to be reported as a size mismatch ("0 images of 8×8, but the file has 16 bytes").
+    @Test(arguments: [
+        ([UInt32(0), 8, 8], 0, "header says 0 images"), ([3, 0, 8], 3 * 0, "each side must be 1 to 4096"),
+        ([3, 8, 5000], 0, "each side must be 1 to 4096"), ([3, 8, 8], 3 * 64 - 1, "header says 3 images of 8×8, but the file has 207 bytes"),
+    ])
+    func malformedIDXHeaderIsNamed(header: [UInt32], pixels: Int, expected: String) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-idx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data(bigEndian([2051] + header) + [UInt8](repeating: 7, count: pixels)).write(to: folder.appendingPathComponent("images.idx3-ubyte"))
+        try Data(bigEndian([2049, header[0]]) + [UInt8](repeating: 1, count: Int(header[0]))).write(to: folder.appendingPathComponent("labels.idx1-ubyte"))
+        guard let result = try runRecurrent(["train", "digits", "--data", folder.path, "--out", "/tmp/never"]) else { return }
+        #expect(result.status == 2)
+        #expect(result.error.contains("images.idx3-ubyte") && result.error.contains(expected), "\(result.error)")
     }
 
     /// Options each in range but too big together are refused before anything is allocated or written: exit 2, the
@@ -186,3 +202,6 @@ import Recurrent
         }
     }
 }
+
+/// 32-bit words in big-endian bytes, as IDX headers store them.
+func bigEndian(_ values: [UInt32]) -> [UInt8] { values.flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } } }

@@ -353,7 +353,16 @@ final class ClosureObserver: TrainingObserver {
             scalars[5] = .nan
             file.entries["optimizer.0.weight.v"] = SafeTensorsEntry(Tensor(shape: moment.shape, scalars: scalars))
         }, "optimizer tensor 'optimizer.0.weight.v' holds nan at flat index 5")
+        // A weight stored as Float64 beyond Float32's range is finite in the file but infinite once loaded: named
+        // as the number it is (it used to read "holds inf").
+        try expectRefusal({ file in
+            let weight = try #require(file.entries["model.0.weight"]?.tensor)
+            var doubles = weight.doubles
+            doubles[3] = 1e300
+            file.entries["model.0.weight"] = SafeTensorsEntry(Tensor(shape: weight.shape, doubles: doubles))
+        }, "tensor 'model.0.weight' holds 1e+300, beyond Float32's range, at flat index 3")
         try expectRefusal({ $0.entries["optimizer.2.bias.m"] = nil }, "records 8 optimizer tensors but holds 7; 'optimizer.2.bias.m' is missing")
+        try expectRefusal({ $0.entries["notes.extra"] = SafeTensorsEntry(Tensor([1, 2])) }, "tensor 'notes.extra' is neither the model's")
         try expectRefusal({ $0.metadata["optimizer_tensors"] = "eight" }, "optimizer_tensors metadata 'eight' is not a count")
         // The intact file loads; so does one written before the count was recorded, as it is.
         let (fresh, freshOptimizer, freshTrainer) = objects(epochs: 2)
