@@ -186,6 +186,7 @@ public enum CharLMTask {
             }
             alphabet.append(character)
         }
+        try folder.checkFingerprint(of: "alphabet.json", entries: strings)
         return alphabet
     }
 

@@ -76,6 +76,10 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// Identifies the run; its checkpoints record it, so another run's checkpoint copied in is refused. Runs
     /// begun before it was recorded have none (and their checkpoints are not checked).
     public var run: String?
+    /// Fingerprints of the files the run keeps beside its checkpoints (vocabularies, the char-LM's alphabet), by
+    /// name, over their entries (see `RunFile.fingerprint`): the model's rows follow their order, so evaluate and the
+    /// use commands refuse one edited since. Runs begun before they were recorded have none.
+    public var fileDigests: [String: String]?
 
     public init(task: String, model: String, data: String?, seed: UInt64, epochs: Int, limit: Int? = nil, options: [String: String] = [:]) {
         self.task = task
@@ -269,7 +273,20 @@ public struct RunDirectory: Sendable {
             }
             firstLine[token] = index + 1
         }
+        try checkFingerprint(of: name, entries: lines)
         return Vocabulary(tokens: lines)
+    }
+
+    /// Refuses the run's file `name` when its entries are not the ones the run recorded (`RunSettings.fileDigests`):
+    /// a vocabulary with two lines swapped, say, passes every other check and silently reads each of the two words
+    /// as the other. Nothing to compare for a run begun before the fingerprints were recorded.
+    func checkFingerprint(of name: String, entries: [String]) throws {
+        guard let recorded = try readSettings().fileDigests?[name] else { return }
+        let now = RunFile.fingerprint(entries)
+        guard now == recorded else {
+            throw DataFileError(file: file(name), line: nil, problem: "edited since the run wrote it (its fingerprint was \(recorded), now \(now)); "
+                                + "its entries name the model's rows in order, so an edited file maps them to other rows: restore the run's own file")
+        }
     }
 
     /// The settings of a trained `task` run: what evaluate and the use commands start from. Refuses another
@@ -397,11 +414,8 @@ public func resolveSettings(_ request: TrainRequest, defaultModel: String, model
 func dataDigest(_ path: String) throws -> String {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataFileError(file: path, line: nil, problem: "no such file") }
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325, bytes = 0
-    func add(_ data: Data) {
-        data.withUnsafeBytes { buffer in for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 } }
-        bytes += data.count
-    }
+    var hash = FNV1a64()
+    func add(_ data: Data) { hash.add(data) }
     if isDirectory.boolValue {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for name in names.sorted() {
@@ -413,7 +427,19 @@ func dataDigest(_ path: String) throws -> String {
     } else {
         add(try readFileBytes(path))
     }
-    return "fnv1a64:" + String(hash, radix: 16) + ":\(bytes)"
+    return hash.fingerprint
+}
+
+/// FNV-1a (64-bit) over the bytes added, with their count: "fnv1a64:<hash>:<bytes>".
+struct FNV1a64 {
+    private var hash: UInt64 = 0xcbf2_9ce4_8422_2325, bytes = 0
+
+    mutating func add(_ data: Data) {
+        data.withUnsafeBytes { buffer in for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 } }
+        bytes += data.count
+    }
+
+    var fingerprint: String { "fnv1a64:" + String(hash, radix: 16) + ":\(bytes)" }
 }
 
 /// Refuses a split with nothing to train on or nothing held out (a data file of a handful of lines, a tiny
@@ -439,6 +465,14 @@ public struct RunFile: Sendable {
     }
 
     public static func vocabulary(_ name: String, _ vocabulary: Vocabulary) -> RunFile { RunFile(name, entries: vocabulary.tokens) }
+
+    /// A fingerprint of `entries` in order (each one's UTF-8 bytes and a line break): the same however the file's
+    /// line ends or JSON spacing were written, different for any edit to an entry or to their order.
+    static func fingerprint(_ entries: [String]) -> String {
+        var hash = FNV1a64()
+        for entry in entries { hash.add(Data((entry + "\n").utf8)) }
+        return hash.fingerprint
+    }
 
     var contents: Data {
         get throws {
@@ -557,8 +591,11 @@ public func runTrainingSession(
     if showProgress { trainer.observers.append(ProgressReporter()) }
     trainer.observers.append(try MetricsLogger(path: folder.metricsFile, appending: resuming))
     trainer.observers.append(try TensorBoardWriter(directory: folder.path))
-    // The run checks out and its logs are open: now its settings (a resumed run's new epoch total) and any file
-    // it lacks, so a run refused up to here leaves no settings that claim otherwise.
+    // The run checks out and its logs are open: now its settings (a resumed run's new epoch total, the
+    // fingerprints of its files) and any file it lacks, so a run refused up to here leaves no settings that claim
+    // otherwise. A resumed run's files were just checked against its data, so their fingerprints are theirs.
+    var settings = settings
+    if !files.isEmpty { settings.fileDigests = Dictionary(uniqueKeysWithValues: files.map { ($0.name, RunFile.fingerprint($0.entries)) }) }
     try folder.writeSettings(settings)
     for file in unwritten { try folder.write(file) }
     trainer.observers.append(CheckpointSaver(directory: folder.path, trainer: trainer, configuration: configuration, run: settings.run, criterion: best, bestScore: bestScore))
