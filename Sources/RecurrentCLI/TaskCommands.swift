@@ -79,7 +79,8 @@ struct EvaluateCommand: ComputeCommand {
 struct PredictCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Classify one input with a trained run: an image (PGM/PPM or a CSV row) for digits, a sentence for sentiment.")
+        abstract: "Classify one input with a trained run: an image (PGM/PPM or a CSV row) for digits, a sentence for sentiment.",
+        discussion: "An input that starts with '-' (a row whose first pixel is negative) goes after '--', which ends the options: recurrent predict RUN -- -0.5,0,…")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("The input: an image file, a CSV row of pixels, or a sentence.", valueName: "input")) var input: String
@@ -165,7 +166,8 @@ struct CaptionCommand: ComputeCommand {
 struct TranslateCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "translate",
-        abstract: "Translate a sentence with a trained translate run; optionally draw the attention map as SVG.")
+        abstract: "Translate a sentence with a trained translate run; optionally draw the attention map as SVG.",
+        discussion: "A sentence that starts with '-' goes after '--', which ends the options: recurrent translate RUN -- \"- and then?\"")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("The sentence to translate.", valueName: "sentence")) var sentence: String
