@@ -80,7 +80,7 @@ struct PredictCommand: ComputeCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Classify one input with a trained run: an image (PGM/PPM or a CSV row) for digits, a sentence for sentiment.",
-        discussion: "An input that starts with '-' (a row whose first pixel is negative) goes after '--', which ends the options: recurrent predict RUN -- -0.5,0,…")
+        discussion: "An input that starts with '-' (a sentence, or a file name) goes after '--', which ends the options: recurrent predict RUN -- \"-- not bad at all\"")
 
     @Argument(help: ArgumentHelp("The run folder.", valueName: "dir")) var directory: String
     @Argument(help: ArgumentHelp("The input: an image file, a CSV row of pixels, or a sentence.", valueName: "input")) var input: String

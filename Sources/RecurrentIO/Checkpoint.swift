@@ -76,14 +76,13 @@ public enum Checkpoint {
             // A trained model holds finite numbers only (training stops on a non-finite loss): anything else is a
             // damaged or edited file, which would otherwise print NaN probabilities or trap where it is sampled.
             if let (index, value) = firstNonFinite(tensor) {
-                throw fail("tensor '\(name)' holds \(value) at flat index \(index); a model's weights must be finite")
+                throw fail("tensor '\(name)' holds \(value) at flat index \(index); a model's weights must be finite Float32 values")
             }
             values[String(name.dropFirst(6))] = tensor
         }
         return values
     }
 
-    /// The first value of `tensor` that is NaN or infinite, with its flat index.
     /// The first value that is not a finite Float32 — NaN, an infinity, or (stored as Float64) a number beyond
     /// Float32's range, which the model's Float32 weights would hold as an infinity — and how to name it.
     static func firstNonFinite(_ tensor: Tensor) -> (index: Int, value: String)? {
@@ -138,7 +137,7 @@ public enum Checkpoint {
             }
             // Moments of finite gradients are finite (training stops on the first non-finite one).
             if let (index, value) = firstNonFinite(tensor) {
-                throw fail("optimizer tensor '\(name)' holds \(value) at flat index \(index); optimizer state must be finite")
+                throw fail("optimizer tensor '\(name)' holds \(value) at flat index \(index); optimizer state must be finite Float32 values")
             }
             buffers[parameter, default: [:]][key] = tensor
         }

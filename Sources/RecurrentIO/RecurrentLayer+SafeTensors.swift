@@ -40,7 +40,7 @@ extension Layer {
         let values = try SafeTensorsFile.read(contentsOf: path).entries.compactMapValues(\.tensor)
         for (name, tensor) in values.sorted(by: { $0.key < $1.key }) {
             if let (index, value) = Checkpoint.firstNonFinite(tensor) {
-                throw SafeTensorsError(file: path, problem: "tensor '\(name)' holds \(value) at flat index \(index); saved parameters must be finite")
+                throw SafeTensorsError(file: path, problem: "tensor '\(name)' holds \(value) at flat index \(index); saved parameters must be finite Float32 values")
             }
         }
         do { try loadParameters(values) } catch { throw SafeTensorsError(file: path, problem: "\(error)") }

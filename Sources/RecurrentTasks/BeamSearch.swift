@@ -30,7 +30,8 @@ public enum BeamSearch {
     ///
     /// `initial` has one row per input. `step(lastTokens, inputOfRow, state)` gets one row per live beam, grouped
     /// by input in order (`inputOfRow` names each row's input), and returns log-probabilities for those rows and
-    /// the next state; `select(state, rows)` keeps the given rows of a state, in order (rows may repeat).
+    /// the next state, or throws (which ends the search); `select(state, rows)` keeps the given rows of a state, in
+    /// order (rows may repeat).
     public static func decode<State>(
         sequences: Int, initial: State, beamWidth: Int, maxLength: Int, begin: Int, end: Int,
         step: ([Int], [Int], State) throws -> (logProbabilities: [[Double]], state: State),

@@ -241,7 +241,6 @@ public enum CaptionTask {
             let scene = GeneratedScenes.scene(seed: seed)
             image = scene.image
             references = scene.captions
-            if let writeScene { try writeAtomically(image.fileData, to: writeScene) }
         } else if let path {
             let read = try PortableImage.read(contentsOf: path)
             image = read.channels == 3 && read.width == GeneratedScenes.size && read.height == GeneratedScenes.size ? read : resampledColour(read)
@@ -249,6 +248,8 @@ public enum CaptionTask {
             throw TaskError("give an image file or --scene SEED")
         }
         let tokens = try NonFiniteScores.naming(RunDirectory(directory).lastCheckpoint) { try model.caption(image, beamWidth: beamWidth) }
+        // Written once the caption stands: a refused model leaves no file behind.
+        if seed != nil, let writeScene { try writeAtomically(image.fileData, to: writeScene) }
         return (detokenize(vocabulary.decode(tokens)), references)
     }
 

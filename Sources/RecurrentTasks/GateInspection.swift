@@ -100,6 +100,11 @@ public enum GateInspection {
         let trained = try SentimentTask.loadTrained(directory, baseline: false)
         let tokens = try typedSentenceTokens(sentence)
         let embedded = noGrad { trained.model.embedding(trained.vocabulary.encode(tokens), shape: [1, tokens.count]) }
-        return GateTrace(title: "Sentiment LSTM", layer: trained.model.lstm, sequence: embedded, tokens: tokens)
+        let trace = GateTrace(title: "Sentiment LSTM", layer: trained.model.lstm, sequence: embedded, tokens: tokens)
+        // Weights that overflow would fill the table and the heatmaps with NaN.
+        guard [trace.input, trace.forget, trace.candidate, trace.output, trace.cell].allSatisfy({ $0.allSatisfy { $0.allSatisfy(\.isFinite) } }) else {
+            throw NonFiniteScores(checkpoint: RunDirectory(directory).lastCheckpoint)
+        }
+        return trace
     }
 }

@@ -25,14 +25,20 @@ public final class LectureTour {
 
     var runs: String { output + "/runs" }
 
-    /// The real datasets the tour reads under --data-dir.
-    public static let dataFiles = ["digits8x8/digits_train.csv", "sentiment/amazon_yelp.tsv", "translation-en-fr/eng-fra.tsv", "tinyshakespeare/train.txt"]
+    /// The real datasets the tour reads under --data-dir, each with the reader its task reads it with.
+    static let datasets: [(file: String, read: @Sendable (String) throws -> Void)] = [
+        ("digits8x8/digits_train.csv", { _ = try readDigitsCSV($0) }), ("sentiment/amazon_yelp.tsv", { _ = try readLabeledSentences($0) }),
+        ("translation-en-fr/eng-fra.tsv", { _ = try readSentencePairs($0) }), ("tinyshakespeare/train.txt", { _ = try readTextCorpus($0) }),
+    ]
+    public static var dataFiles: [String] { datasets.map(\.file) }
 
-    /// Checks every dataset under `directory` before anything is trained: a missing one found chapters later
-    /// left a tour folder with runs and no report.
+    /// Checks every dataset under `directory` before anything is trained, present and read whole as its task reads
+    /// it (a second or so): a missing or malformed one found chapters later left a tour folder with runs and no report.
     public static func checkDataDirectory(_ directory: String) throws {
-        let missing = dataFiles.map { (directory as NSString).appendingPathComponent($0) }.filter { !FileManager.default.fileExists(atPath: $0) }
+        let path = { (directory as NSString).appendingPathComponent($0) }
+        let missing = dataFiles.map(path).filter { !FileManager.default.fileExists(atPath: $0) }
         guard missing.isEmpty else { throw TaskError("--data-dir \(directory): missing \(missing.joined(separator: ", "))") }
+        for dataset in datasets { try dataset.read(path(dataset.file)) }
     }
 
     func dataFile(_ relative: String) throws -> String? {

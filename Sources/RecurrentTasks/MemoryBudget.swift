@@ -26,9 +26,9 @@ enum MemoryBudget {
     /// Variable that sets the budget in bytes (a plain number, or one ending in K, M, G or T).
     static let variable = "RECURRENT_MEMORY_LIMIT"
 
-    /// The bytes a run may plan to use: RECURRENT_MEMORY_LIMIT when set, else 90 % of the machine's memory
-    /// (or of the container's limit, when it has a lower one), leaving the rest to the system and to what the
-    /// estimate does not count (code, small buffers, allocator slack).
+    /// The bytes a run may plan to use: RECURRENT_MEMORY_LIMIT when set, else 90 % of the machine's memory (or of
+    /// the container's limit, or of what `ulimit -v` leaves this process, when lower), leaving the rest to the
+    /// system and to what the estimate does not count (code, small buffers, allocator slack).
     static func limit() throws -> (bytes: Double, source: String) {
         if let text = ProcessInfo.processInfo.environment[variable] {
             guard let bytes = parseByteCount(text), bytes > 0 else {
@@ -43,14 +43,17 @@ enum MemoryBudget {
         return (0.9 * machine, "the 90 % of this machine's memory a run may plan on")
     }
 
-    /// The process's address-space limit (`ulimit -v`, RLIMIT_AS) in bytes, nil when unlimited or unknown. Under
-    /// such a limit an allocation past it fails and Swift stops the process; a run planned past it used to start,
-    /// write its run folder and abort in its first batch.
+    /// The address space `ulimit -v` (RLIMIT_AS) leaves this process, in bytes: the limit less what the process has
+    /// mapped already (code, libraries, thread stacks, allocator arenas); nil when unlimited or unknown. Under such a
+    /// limit an allocation past it fails and Swift stops the process; a run planned past it used to start, write
+    /// its run folder and abort in its first batch.
     static func addressSpaceLimit() -> Double? {
         #if canImport(Glibc)
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
-        return Double(limit.rlim_cur)
+        // statm's first field: the pages mapped now.
+        let mappedPages = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) } ?? 0
+        return max(0, Double(limit.rlim_cur) - mappedPages * Double(sysconf(Int32(_SC_PAGESIZE))))
         #else
         return nil
         #endif

@@ -1,7 +1,8 @@
 // What every task shares: its settings kept in the run folder, the folder's files, and one training session
 // (progress, metrics log, TensorBoard events, last/best checkpoints, resume, a training-curve plot).
 //
-//   DIR/task.json            the settings (task, model, data, seed, epochs, options): evaluate and use read it
+//   DIR/task.json            the settings (task, model, data, seed, epochs, options) and fingerprints of the data
+//                            and of the files below: evaluate and use read it
 //   DIR/*.vocab              vocabularies, one token per line, when the task has them
 //   DIR/last.safetensors     after every epoch: model, optimizer, loop state (what --resume continues from)
 //   DIR/best.safetensors     the best epoch: highest validation accuracy for classifiers, else lowest validation
@@ -76,9 +77,10 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// Identifies the run; its checkpoints record it, so another run's checkpoint copied in is refused. Runs
     /// begun before it was recorded have none (and their checkpoints are not checked).
     public var run: String?
-    /// Fingerprints of the files the run keeps beside its checkpoints (vocabularies, the char-LM's alphabet), by
-    /// name, over their entries (see `RunFile.fingerprint`): the model's rows follow their order, so evaluate and the
-    /// use commands refuse one edited since. Runs begun before they were recorded have none.
+    /// Fingerprints of the files the run keeps beside its checkpoints, by name, over their entries (see
+    /// `RunFile.fingerprint`). The model's rows follow the order of the vocabularies and the char-LM's alphabet, so
+    /// evaluate and the use commands refuse one edited since (translation's held-out pairs are recorded too, and
+    /// only informative). Runs begun before they were recorded have none.
     public var fileDigests: [String: String]?
 
     public init(task: String, model: String, data: String?, seed: UInt64, epochs: Int, limit: Int? = nil, options: [String: String] = [:]) {

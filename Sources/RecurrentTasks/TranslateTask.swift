@@ -119,6 +119,7 @@ public final class TranslationModel: Layer {
     }
 
     /// Translations of `sources` by greedy decoding, all sentences stepped together.
+    /// Throws `NonFiniteScores` when the decoder's scores overflow.
     public func greedy(_ sources: [[Int]], maxLength: Int) throws -> [[Int]] {
         setTraining(false)
         return try noGrad {
@@ -275,7 +276,7 @@ public enum TranslateTask {
             })
         let evaluation = try evaluate(directory: request.output, data: nil)
         let example = try validationRows.first.map { row in
-            "a held-out sentence: \(corpus.sourceSentences[row]) → \(detokenize(targetVocabulary.decode(try model.beam(sources[row], width: 4, maxLength: 30)))) (reference: \(detokenize(corpus.targets[row])))"
+            "a held-out sentence: \(corpus.sourceSentences[row]) → \(detokenize(targetVocabulary.decode(try NonFiniteScores.naming(RunDirectory(request.output).lastCheckpoint) { try model.beam(sources[row], width: 4, maxLength: 30) }))) (reference: \(detokenize(corpus.targets[row])))"
         }
         return TrainReport(directory: request.output, epochs: trainer.epoch, seconds: monotonicSeconds() - started, evaluation: evaluation, notes: example.map { [$0] } ?? [])
     }

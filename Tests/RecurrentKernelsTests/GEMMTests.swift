@@ -205,11 +205,16 @@ struct MatrixFixture {
 
     /// The micro-kernel's ceiling counts the FLOPs its tiles do: below the FMA peak (a tile cannot beat a loop of
     /// nothing but FMAs; counted twice over it would read up to twice the peak), and not a small fraction of it (a
-    /// tile that did not run would read absurdly high or low). Loose bounds: a shared machine's speed drifts
-    /// between the two measurements.
+    /// tile that did not run would read absurdly high or low). Other suites run beside this one on a 2-core
+    /// machine, so each side is the best of five short trials, alternating: a trial that lost its core does not
+    /// decide.
     @Test func microKernelCeilingIsAShareOfThePeak() {
-        let peak = MachinePeak.measureSingleCore(seconds: 0.05), ceiling = MachinePeak.measureMicroKernel(seconds: 0.05)
-        #expect(ceiling > 0.2 * peak && ceiling < 1.4 * peak, "micro-kernel \(ceiling) GFLOP/s against a peak of \(peak)")
+        var peak = 0.0, ceiling = 0.0
+        for _ in 0..<5 {
+            peak = max(peak, MachinePeak.measureSingleCore(seconds: 0.02))
+            ceiling = max(ceiling, MachinePeak.measureMicroKernel(seconds: 0.02))
+        }
+        #expect(ceiling > 0.3 * peak && ceiling < 1.3 * peak, "micro-kernel \(ceiling) GFLOP/s against a peak of \(peak)")
     }
 
     @Test func splitRangesCoverWithoutOverlap() {

@@ -207,36 +207,51 @@ import RecurrentTensor
     /// from NaN weights and trapped; evaluation printed a NaN loss, and the other commands empty or arbitrary
     /// answers, all with exit status 0. Each refuses them now, naming the checkpoint, and writes nothing.
     @Test func weightsThatOverflowAreRefusedByName() throws {
-        let charlm = temporaryRunFolder(), translate = temporaryRunFolder(), sentiment = temporaryRunFolder()
-        defer { for folder in [charlm, translate, sentiment] { try? FileManager.default.removeItem(atPath: folder) } }
+        let charlm = temporaryRunFolder(), translate = temporaryRunFolder(), sentiment = temporaryRunFolder(), caption = temporaryRunFolder()
+        defer { for folder in [charlm, translate, sentiment, caption] { try? FileManager.default.removeItem(atPath: folder) } }
         _ = try Tasks.train(TrainRequest(task: "charlm", epochs: 1, limit: 4_000, output: charlm, options: ["hidden": "16", "sequence": "20"], showProgress: false))
         _ = try Tasks.train(TrainRequest(task: "translate", epochs: 1, limit: 400, output: translate, showProgress: false))
         _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: sentiment))
-        /// In `folder`'s last checkpoint, every tensor `value` gives a number for filled with it.
-        func rewrite(_ folder: String, _ value: (String) -> Float?) throws {
+        _ = try Tasks.train(TrainRequest(task: "caption", epochs: 1, output: caption, options: ["scenes": "200"], showProgress: false))
+        /// In `folder`'s last checkpoint, every tensor `value` gives numbers for (by flat index) filled with them.
+        func rewrite(_ folder: String, _ value: (String, Int) -> Float?) throws {
             let path = folder + "/last.safetensors"
             var file = try SafeTensorsFile.read(contentsOf: path)
-            for (name, entry) in file.entries {
-                guard let filler = value(name) else { continue }
-                file.entries[name] = SafeTensorsEntry(Tensor(shape: Shape(entry.shape), scalars: [Float](repeating: filler, count: entry.shape.reduce(1, *))))
+            for (name, entry) in file.entries where value(name, 0) != nil {
+                let scalars = (0..<entry.shape.reduce(1, *)).map { value(name, $0)! }
+                file.entries[name] = SafeTensorsEntry(Tensor(shape: Shape(entry.shape), scalars: scalars))
             }
             try file.write(to: path)
         }
         // The output layer's weight all 3e38, finite: a logit sums 3e38·h_j over the hidden units.
-        for folder in [translate, sentiment] { try rewrite(folder) { $0 == "model.output.weight" ? 3e38 : nil } }
-        // In the char-LM, every h_j is also pinned near tanh(1)…1 (input and recurrent weights 0, every gate's
-        // bias 100, so i = f = o = 1, g = 1 and c grows by 1 a step): every logit is +∞ and log-softmax's x − max
-        // is NaN, whatever the characters.
-        try rewrite(charlm) { name in
+        try rewrite(translate) { name, _ in name == "model.output.weight" ? 3e38 : nil }
+        // In the char-LM and the captioner every h_j is also pinned at tanh(1)…1 (input and recurrent weights 0,
+        // every gate's bias 100, so i = f = o = 1, g = 1, and c, starting at 0, grows by 1 a step): every logit is
+        // +∞ and log-softmax's x − max is NaN, whatever the input.
+        let pinned: (String, Int) -> Float? = { name, _ in
             switch name {
             case "model.output.weight": 3e38
-            case "model.lstm.weight_ih_l0", "model.lstm.weight_hh_l0": 0
-            case "model.lstm.bias_l0": 100
+            case "model.lstm.weight_ih_l0", "model.lstm.weight_hh_l0", "model.decoder.weight_ih_l0", "model.decoder.weight_hh_l0": 0
+            case "model.cell_bridge.weight", "model.cell_bridge.bias": 0
+            case "model.lstm.bias_l0", "model.decoder.bias_l0": 100
+            default: nil
+            }
+        }
+        try rewrite(charlm, pinned)
+        try rewrite(caption, pinned)
+        // In the sentiment run both: the output weight as above, and embeddings all 3e38 times input weights of
+        // alternating sign ±2, whose products overflow to +∞ and −∞. A fused multiply-add onto ±∞ stays ±∞, so a
+        // batch's GEMM keeps the gates finite (σ and tanh of ±∞), but one sentence's few rows are summed lane by
+        // lane (`GEMM.rowDots`), where +∞ meets −∞: the gate trace of one sentence is NaN.
+        try rewrite(sentiment) { name, index in
+            switch name {
+            case "model.output.weight", "model.embedding.weight": 3e38
+            case "model.lstm.weight_ih_l0": index % 2 == 0 ? 2 : -2
             default: nil
             }
         }
         let named: (Error) -> Bool = { error in error is NonFiniteScores && "\(error)".contains("last.safetensors") && "\(error)".contains("not finite") }
-        let before = try [charlm, translate, sentiment].map(Self.snapshot)
+        let before = try [charlm, translate, sentiment, caption].map(Self.snapshot)
         #expect(throws: NonFiniteScores.self) { try CharLMTask.sample(directory: charlm, prime: "RO", temperature: 1, length: 5, seed: 1) }
         #expect { try CharLMTask.sample(directory: charlm, prime: "RO", temperature: 0, length: 5, seed: 1) } throws: { named($0) }
         #expect { try Tasks.evaluate(directory: charlm, data: nil) } throws: { named($0) }
@@ -244,7 +259,13 @@ import RecurrentTensor
         #expect { try Tasks.evaluate(directory: translate, data: nil) } throws: { named($0) }
         #expect { try SentimentTask.predict(directory: sentiment, sentence: "a fine film") } throws: { named($0) }
         #expect { try Tasks.evaluate(directory: sentiment, data: nil) } throws: { named($0) }
-        #expect(try [charlm, translate, sentiment].map(Self.snapshot) == before, "a refused command changed a run folder")
+        #expect { try GateInspection.sentimentTrace(directory: sentiment, sentence: "a fine film") } throws: { named($0) }
+        #expect { try Tasks.evaluate(directory: caption, data: nil) } throws: { named($0) }
+        // The scene is written only once its caption stands: a refusal leaves no file.
+        let scene = temporaryRunFolder() + ".ppm"
+        #expect { try CaptionTask.caption(directory: caption, image: nil, scene: 3, beamWidth: 2, writeScene: scene) } throws: { named($0) }
+        #expect(!FileManager.default.fileExists(atPath: scene), "a refused caption wrote its scene")
+        #expect(try [charlm, translate, sentiment, caption].map(Self.snapshot) == before, "a refused command changed a run folder")
     }
 
     /// A run stopped before its first checkpoint has its task.json but nothing trained: resumed, it starts again

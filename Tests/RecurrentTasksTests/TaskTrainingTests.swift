@@ -190,3 +190,27 @@ func train(_ task: String, model: String? = nil, data: String? = nil, epochs: In
         #expect(throws: TaskError.self) { try train("sentiment", epochs: 4, output: straight) }
     }
 }
+
+@Suite struct TourDataTests {
+    /// The tour reads every dataset under --data-dir whole before its first chapter: the shared data passes, and a
+    /// malformed line in a copy is named with its file and line. Found chapters later, it left a tour folder with
+    /// runs and no report.
+    @Test func tourReadsItsDatasetsUpFront() throws {
+        try LectureTour.checkDataDirectory(sharedData.path)
+        let copy = temporaryRunFolder()
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        for file in LectureTour.dataFiles {
+            let target = copy + "/" + file
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: sharedData.appendingPathComponent(file).path, toPath: target)
+        }
+        try LectureTour.checkDataDirectory(copy)
+        let reviews = copy + "/sentiment/amazon_yelp.tsv"
+        let lineCount = try String(contentsOfFile: reviews, encoding: .utf8).split(separator: "\n").count
+        let handle = try #require(FileHandle(forWritingAtPath: reviews))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("a review with no label\n".utf8))
+        try handle.close()
+        #expect { try LectureTour.checkDataDirectory(copy) } throws: { "\($0)".contains("amazon_yelp.tsv:\(lineCount + 1)") && "\($0)".contains("no tab") }
+    }
+}
