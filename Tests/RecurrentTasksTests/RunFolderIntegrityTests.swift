@@ -208,11 +208,13 @@ import RecurrentTensor
     /// answers, all with exit status 0. Each refuses them now, naming the checkpoint, and writes nothing.
     @Test func weightsThatOverflowAreRefusedByName() throws {
         let charlm = temporaryRunFolder(), translate = temporaryRunFolder(), sentiment = temporaryRunFolder(), caption = temporaryRunFolder()
-        defer { for folder in [charlm, translate, sentiment, caption] { try? FileManager.default.removeItem(atPath: folder) } }
+        let digits = temporaryRunFolder()
+        defer { for folder in [charlm, translate, sentiment, caption, digits] { try? FileManager.default.removeItem(atPath: folder) } }
         _ = try Tasks.train(TrainRequest(task: "charlm", epochs: 1, limit: 4_000, output: charlm, options: ["hidden": "16", "sequence": "20"], showProgress: false))
         _ = try Tasks.train(TrainRequest(task: "translate", epochs: 1, limit: 400, output: translate, showProgress: false))
         _ = try Tasks.train(Self.request("sentiment", epochs: 1, output: sentiment))
         _ = try Tasks.train(TrainRequest(task: "caption", epochs: 1, output: caption, options: ["scenes": "200"], showProgress: false))
+        _ = try Tasks.train(Self.request("digits", model: "mlp", epochs: 1, output: digits))
         /// In `folder`'s last checkpoint, every tensor `value` gives numbers for (by flat index) filled with them.
         func rewrite(_ folder: String, _ value: (String, Int) -> Float?) throws {
             let path = folder + "/last.safetensors"
@@ -225,6 +227,8 @@ import RecurrentTensor
         }
         // The output layer's weight all 3e38, finite: a logit sums 3e38·h_j over the hidden units.
         try rewrite(translate) { name, _ in name == "model.output.weight" ? 3e38 : nil }
+        // The digits MLP's hidden units pinned at ReLU(0·x + 1) = 1, its output weight all 3e38: every logit is +∞.
+        try rewrite(digits) { name, _ in name == "model.2.weight" ? 3e38 : name == "model.0.bias" ? 1 : name == "model.0.weight" ? 0 : nil }
         // In the char-LM and the captioner every h_j is also pinned at tanh(1)…1 (input and recurrent weights 0,
         // every gate's bias 100, so i = f = o = 1, g = 1, and c, starting at 0, grows by 1 a step): every logit is
         // +∞ and log-softmax's x − max is NaN, whatever the input.
@@ -251,7 +255,7 @@ import RecurrentTensor
             }
         }
         let named: (Error) -> Bool = { error in error is NonFiniteScores && "\(error)".contains("last.safetensors") && "\(error)".contains("not finite") }
-        let before = try [charlm, translate, sentiment, caption].map(Self.snapshot)
+        let before = try [charlm, translate, sentiment, caption, digits].map(Self.snapshot)
         #expect(throws: NonFiniteScores.self) { try CharLMTask.sample(directory: charlm, prime: "RO", temperature: 1, length: 5, seed: 1) }
         #expect { try CharLMTask.sample(directory: charlm, prime: "RO", temperature: 0, length: 5, seed: 1) } throws: { named($0) }
         #expect { try Tasks.evaluate(directory: charlm, data: nil) } throws: { named($0) }
@@ -265,7 +269,9 @@ import RecurrentTensor
         let scene = temporaryRunFolder() + ".ppm"
         #expect { try CaptionTask.caption(directory: caption, image: nil, scene: 3, beamWidth: 2, writeScene: scene) } throws: { named($0) }
         #expect(!FileManager.default.fileExists(atPath: scene), "a refused caption wrote its scene")
-        #expect(try [charlm, translate, sentiment, caption].map(Self.snapshot) == before, "a refused command changed a run folder")
+        #expect { try DigitsTask.predict(directory: digits, input: Array(repeating: "3", count: 64).joined(separator: ",")) } throws: { named($0) }
+        #expect { try Tasks.evaluate(directory: digits, data: nil) } throws: { named($0) }
+        #expect(try [charlm, translate, sentiment, caption, digits].map(Self.snapshot) == before, "a refused command changed a run folder")
     }
 
     /// A run stopped before its first checkpoint has its task.json but nothing trained: resumed, it starts again
