@@ -94,8 +94,9 @@ public enum MachinePeak {
 
     /// GFLOP/s of the GEMM's micro-kernel alone for about `seconds`: one full tile (6 × 32 on AVX-512, 6 × 16 on
     /// AVX2) over a depth block, again and again on the same packed panels and C tile (39 KB on AVX-512: in L1 where
-    /// it holds that much, else L2). No packing, no misses past L2, no edges: the most any product built from these tiles can reach, as a share of
-    /// `measureSingleCore`'s peak (the rest of a product's time goes to packing and to waiting on memory).
+    /// it holds that much, else L2). No packing, no misses past L2, no edges: the most any product built from these
+    /// tiles can reach, as a share of `measureSingleCore`'s peak (the rest of a product's time goes to packing and to
+    /// waiting on memory).
     public static func measureMicroKernel(seconds: Double = 0.2) -> Double {
         let wide = ComputeSettings.usesAVX512 && KernelInfo.avx512Usable
         let depth = GEMM.depthBlock, rows = GEMM.microRows, columns = (wide ? 2 : 1) * GEMM.microColumns

@@ -208,9 +208,9 @@ public final class BagOfWordsClassifier: Layer {
 
     /// Throws `NonFiniteScores` when the weights overflow.
     public func accuracy(_ sequences: [[Int]], _ labels: [Int]) throws -> Double {
-        let scores = noGrad { logits(sequences).scalars }
-        guard scores.allSatisfy(\.isFinite) else { throw NonFiniteScores() }
-        return Double(zip(scores, labels).filter { ($0 > 0 ? 1 : 0) == $1 }.count) / Double(max(1, labels.count))
+        let scores = noGrad { logits(sequences) }
+        try NonFiniteScores.check(scores)
+        return Double(zip(scores.scalars, labels).filter { ($0 > 0 ? 1 : 0) == $1 }.count) / Double(max(1, labels.count))
     }
 
     public func save(to path: String) throws {

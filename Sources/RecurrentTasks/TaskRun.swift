@@ -417,17 +417,16 @@ func dataDigest(_ path: String) throws -> String {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataFileError(file: path, line: nil, problem: "no such file") }
     var hash = FNV1a64()
-    func add(_ data: Data) { hash.add(data) }
     if isDirectory.boolValue {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for name in names.sorted() {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isFolder), !isFolder.boolValue else { continue }
-            add(Data(name.utf8))
-            add(try readFileBytes(path + "/" + name))
+            hash.add(Data(name.utf8))
+            hash.add(try readFileBytes(path + "/" + name))
         }
     } else {
-        add(try readFileBytes(path))
+        hash.add(try readFileBytes(path))
     }
     return hash.fingerprint
 }
